@@ -1,0 +1,1 @@
+"""The ``lectern`` command: run the stack, ingest a book."""

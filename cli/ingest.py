@@ -1,0 +1,68 @@
+"""``lectern ingest``: streams an ingest through the ingest service with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import grpc
+from lectern.ingest.v1 import ingest_service_pb2 as ipb
+from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from runtime.settings import peer_addresses
+from runtime.status import from_rpc_error
+
+console = Console(stderr=True)
+
+
+async def run_ingest(target: str, request: ipb.IngestRequest, show: bool = True) -> ipb.IngestSummary:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = ipb_grpc.IngestServiceStub(channel)
+        summary = ipb.IngestSummary()
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=console, disable=not show, transient=True) as progress:
+            task = progress.add_task("", total=None)
+            try:
+                async for event in stub.Ingest(request, timeout=3600):
+                    if event.WhichOneof("event") == "progress":
+                        p = event.progress
+                        progress.update(task, total=p.files_total, completed=p.files_done, description=p.file_path)
+                    else:
+                        summary = event.summary
+            except grpc.aio.AioRpcError as exc:
+                raise from_rpc_error(exc) from None
+    return summary
+
+
+def print_summary(s: ipb.IngestSummary) -> None:
+    table = Table(title="ingest summary" + (" (dry run)" if s.dry_run else ""), show_header=False)
+    for name, value in [
+        ("files seen", s.files_seen), ("files skipped", s.files_skipped), ("files failed", len(s.failed)),
+        ("chunks new", s.chunks_new), ("chunks changed", s.chunks_changed), ("chunks deleted", s.chunks_deleted),
+        ("chunks unchanged", s.chunks_unchanged), ("tokens embedded", s.tokens_embedded),
+        ("seconds", f"{s.seconds:.2f}"), ("embedding seconds", f"{s.embed_seconds:.2f}"),
+    ]:
+        table.add_row(name, str(value))
+    console.print(table)
+    for f in s.failed:
+        console.print(f"[red]failed[/red] {f.file_path}: {f.reason}")
+
+
+def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, reindex: bool,
+                   include_drafts: bool) -> int:
+    from runtime.errors import LecternError
+
+    target = peer_addresses(os.environ)["ingest"]
+    request = ipb.IngestRequest(source_dir=str(Path(directory).resolve()), book=book, base_url=base_url,
+                                dry_run=dry_run, reindex=reindex, include_drafts=include_drafts)
+    try:
+        summary = asyncio.run(run_ingest(target, request))
+    except LecternError as exc:
+        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+        return 1
+    print_summary(summary)
+    return 0

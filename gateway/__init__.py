@@ -1,0 +1,1 @@
+"""The HTTP gateway: the only public door, REST + Server-Sent Events over the gRPC services."""

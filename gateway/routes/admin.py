@@ -1,0 +1,69 @@
+"""Admin routes (Authorization: Bearer $LECTERN_ADMIN_TOKEN): POST /v1/ingest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from google.protobuf.json_format import MessageToDict
+from lectern.ingest.v1 import ingest_service_pb2 as ipb
+
+from gateway.routes.deps import require_admin, upstream, wants_json
+from gateway.schemas import IngestBody
+from gateway.sse import frame, sse_response
+from gateway.upstream import Upstream
+from runtime.status import from_rpc_error
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def summary_dict(s: ipb.IngestSummary) -> dict[str, Any]:
+    return {
+        "files_seen": s.files_seen, "files_skipped": s.files_skipped,
+        "files_failed": [{"file_path": f.file_path, "reason": f.reason} for f in s.failed],
+        "chunks_new": s.chunks_new, "chunks_changed": s.chunks_changed, "chunks_deleted": s.chunks_deleted,
+        "chunks_unchanged": s.chunks_unchanged, "tokens_embedded": s.tokens_embedded,
+        "seconds": round(s.seconds, 3), "embed_seconds": round(s.embed_seconds, 3), "dry_run": s.dry_run,
+    }
+
+
+@router.post("/v1/ingest", summary="Ingest a docs folder (SSE progress, or the summary as JSON)")
+async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upstream)) -> Response:
+    # Ingesting a large book takes minutes: no per-call deadline beyond an hour.
+    call = up.ingest.Ingest(ipb.IngestRequest(source_dir=body.source_dir, book=body.book, base_url=body.base_url,
+                                              dry_run=body.dry_run, reindex=body.reindex), timeout=3600)
+    stream = call.__aiter__()
+    try:
+        first = await stream.__anext__()
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from None
+
+    if wants_json(request):
+        event = first
+        async for event in stream:
+            pass
+        return JSONResponse(summary_dict(event.summary))
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            for event in [first]:
+                yield _frame(event)
+            async for event in stream:
+                yield _frame(event)
+        except grpc.aio.AioRpcError as exc:
+            err = from_rpc_error(exc)
+            yield frame("error", {"code": err.code, "message": err.message})
+        finally:
+            call.cancel()
+
+    return sse_response(frames())
+
+
+def _frame(event: ipb.IngestResponse) -> bytes:
+    if event.WhichOneof("event") == "summary":
+        return frame("summary", summary_dict(event.summary))
+    return frame("progress", MessageToDict(event.progress, preserving_proto_field_name=True,
+                                           always_print_fields_with_no_presence=True))

@@ -1,0 +1,213 @@
+"""gRPC server bootstrap shared by every service.
+
+``build_server`` makes a grpc.aio server with the runtime's interceptors and binds it.
+``start_service`` adds the standard health service (NOT_SERVING until the service's own
+dependency answers, and again whenever it stops answering) and reflection, starts it, and on
+exit shuts it down gracefully. ``run_service`` is a service's whole ``main``: JSON logs,
+tracing, and shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from runtime import status, telemetry
+from runtime.context import REQUEST_ID_HEADER, new_request_id, request_id
+from runtime.logs import configure_logging
+from runtime.settings import ServerSettings
+
+log = logging.getLogger("lectern.server")
+
+R = TypeVar("R")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Gives every call its request id (from metadata, or a new one) and turns exceptions
+    escaping a handler into statuses through ``runtime.status``."""
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        incoming = dict(handler_call_details.invocation_metadata or ())
+        rid = str(incoming.get(REQUEST_ID_HEADER) or new_request_id())
+
+        if handler.unary_unary is not None:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: Any) -> Any:
+                request_id.set(rid)
+                try:
+                    return await inner_uu(request, context)
+                except Exception as exc:
+                    await status.handle_exception(exc, context, method)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                request_id.set(rid)
+                try:
+                    async for item in inner_us(request, context):
+                        yield item
+                except Exception as exc:
+                    await status.handle_exception(exc, context, method)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+def build_server(settings: ServerSettings) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with tracing and error mapping, bound to settings.host:settings.port.
+
+    Port 0 binds a free port; the bound port is returned.
+    """
+    server = grpc.aio.server(
+        interceptors=[telemetry.server_interceptor(), CallInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    return server, port
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[R]):
+    """What makes a service: its name, its dependency and how its servicer is added."""
+
+    name: str
+    """Full protobuf service name, used by health and reflection."""
+    open: Callable[[ServerSettings], AbstractAsyncContextManager[R]]
+    """Opens the service's dependency (datastore, model) and closes it on exit."""
+    register: Callable[[grpc.aio.Server, R], None]
+    """Adds the servicer(s) to the server."""
+    probe: Callable[[R], Awaitable[bool]]
+    """True when the dependency is ready; drives the health status."""
+
+
+@dataclass
+class RunningService(Generic[R]):
+    """A started service, as tests and ``run_service`` see it."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health_aio.HealthServicer
+    resources: R
+    name: str
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+async def _monitor(spec: ServiceSpec[R], running: RunningService[R], interval: float) -> None:
+    """Keeps health in step with the dependency: SERVING when it answers, else NOT_SERVING."""
+    last: int | None = None
+    while True:
+        try:
+            ok = await asyncio.wait_for(spec.probe(running.resources), timeout=max(interval, 1.0) * 2)
+        except Exception as exc:  # a probe that fails means the dependency is not ready
+            log.debug("probe failed", extra={"error": repr(exc)})
+            ok = False
+        state = SERVING if ok else NOT_SERVING
+        if state != last:
+            await running.health.set("", state)
+            await running.health.set(spec.name, state)
+            log.info("health changed", extra={"serving": ok, "grpc_service": spec.name})
+            last = state
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def start_service(spec: ServiceSpec[R], settings: ServerSettings) -> AsyncIterator[RunningService[R]]:
+    """Opens the dependency, starts the server with health and reflection, and on exit
+    drains it: health goes NOT_SERVING, new calls are refused, in-flight calls get
+    ``settings.grace_seconds`` to finish."""
+    async with spec.open(settings) as resources:
+        server, port = build_server(settings)
+        spec.register(server, resources)
+        health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        reflection.enable_server_reflection(
+            [spec.name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        await health.set("", NOT_SERVING)
+        await health.set(spec.name, NOT_SERVING)
+        await server.start()
+        running = RunningService(server, port, health, resources, spec.name)
+        monitor = asyncio.create_task(_monitor(spec, running, settings.health_interval_seconds))
+        log.info("listening", extra={"grpc_service": spec.name, "host": settings.host, "port": port})
+        try:
+            yield running
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+            await health.enter_graceful_shutdown()
+            await server.stop(settings.grace_seconds)
+            log.info("stopped", extra={"grpc_service": spec.name})
+
+
+async def serve_until_signal(spec: ServiceSpec[R], settings: ServerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with start_service(spec, settings):
+        await stop.wait()
+        log.info("shutting down", extra={"grace_seconds": settings.grace_seconds})
+
+
+def run_service(spec: ServiceSpec[R], settings: ServerSettings) -> None:
+    """A service's main: logs, tracing, serve until SIGTERM/SIGINT, drain, exit."""
+    configure_logging(settings.service, settings.log_level)
+    telemetry.configure_tracing(settings.service, settings.otlp_endpoint)
+    try:
+        asyncio.run(serve_until_signal(spec, settings))
+    finally:
+        telemetry.shutdown_tracing()
+
+
+S = TypeVar("S")
+
+
+def main(load_settings: Callable[[], S], build: Callable[[S], tuple[ServiceSpec[Any], ServerSettings]]) -> None:
+    """Entry point of ``python -m services.<name>``: a bad variable exits 2 with its name."""
+    import sys
+
+    from runtime.env import SettingsError
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    service_spec, server_settings = build(settings)
+    run_service(service_spec, server_settings)

@@ -1,0 +1,98 @@
+"""The one place where domain errors become gRPC statuses and back.
+
+Servers: ``handle_exception`` (called by the runtime's interceptor) turns a raised LecternError into a status with rich details
+(google.rpc.BadRequest for INVALID_ARGUMENT, RetryInfo for RESOURCE_EXHAUSTED); anything
+else becomes INTERNAL with a generic message, and the traceback goes to the log only.
+Clients: ``from_rpc_error`` turns a failed call back into the domain error it stood for.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from runtime import errors
+
+log = logging.getLogger("lectern.status")
+
+_TO_GRPC = {name: getattr(grpc.StatusCode, name) for name in errors.BY_CODE}
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def to_status(error: errors.LecternError) -> status_pb2.Status:
+    """Builds the rich google.rpc.Status for a domain error."""
+    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=error.message)
+    if isinstance(error, errors.InvalidArgument) and error.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        status.details.add().Pack(bad)
+    if isinstance(error, errors.ResourceExhausted):
+        seconds = max(0.0, error.retry_after_seconds)
+        info = error_details_pb2.RetryInfo(
+            retry_delay=duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
+        )
+        status.details.add().Pack(info)
+    return status
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.LecternError) -> None:
+    status = to_status(error)
+    await context.abort(
+        _TO_GRPC.get(error.code, grpc.StatusCode.INTERNAL),
+        error.message,
+        trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
+    )
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternError:
+    """Turns a failed call into the matching domain error, field violations included."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    message = (exc.details() if hasattr(exc, "details") else "") or str(code)
+    name = code.name if isinstance(code, grpc.StatusCode) else "INTERNAL"
+    if name == "CANCELLED":
+        name = "UNAVAILABLE"
+    cls = errors.BY_CODE.get(name, errors.Internal)
+    status = None
+    try:
+        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    except Exception:  # malformed details must not hide the original error
+        status = None
+    violations: list[errors.FieldViolation] = []
+    retry_after = 1.0
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations += [errors.FieldViolation(v.field, v.description) for v in bad.field_violations]
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                retry_after = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    if cls is errors.InvalidArgument:
+        return errors.InvalidArgument(message, violations)
+    if cls is errors.ResourceExhausted:
+        return errors.ResourceExhausted(message, retry_after)
+    return cls(message)
+
+
+async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
+    """Ends a failed call with the status its exception stands for."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc  # the handler aborted on purpose; the status is already set
+    if isinstance(exc, grpc.aio.AioRpcError):
+        exc = from_rpc_error(exc)  # an upstream failure keeps its meaning downstream
+    if isinstance(exc, errors.LecternError):
+        log.info("call failed", extra={"method": method, "code": exc.code, "error": exc.message})
+        await abort(context, exc)
+    log.error("unexpected error", exc_info=exc, extra={"method": method})
+    await abort(context, errors.Internal("internal error; see the service log"))

@@ -1,0 +1,1 @@
+"""Answer writers: the offline extractive answerer (and Gemini when a key is set)."""

@@ -1,0 +1,85 @@
+"""Chat's ports implemented over gRPC: retrieval for evidence, sessions for the record."""
+
+from __future__ import annotations
+
+import grpc
+from lectern.common.v1 import common_pb2
+from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
+from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
+from lectern.sessions.v1 import sessions_service_pb2 as spb
+from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
+
+from runtime.status import from_rpc_error
+from services.chat.evidence import Evidence
+from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
+
+
+class RetrievalSearch:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.stub = rpb_grpc.RetrievalServiceStub(channel)
+
+    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+        try:
+            response = await self.stub.Search(rpb.SearchRequest(
+                query=query[:8000], top_k=top_k, filter=common_pb2.SearchFilter(book=book, module=module),
+            ))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        evidence = [
+            Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
+                     r.chunk.content)
+            for i, r in enumerate(response.results, start=1)
+        ]
+        return SearchOutcome(evidence, response.out_of_scope, response.degraded)
+
+
+def source_to_proto(e: Evidence) -> common_pb2.SourceReference:
+    return common_pb2.SourceReference(n=e.n, chunk_id=e.chunk_id, file_path=e.file_path,
+                                      heading_path=list(e.heading_path), url=e.url, score=e.score)
+
+
+class SessionsConversations:
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 5.0) -> None:
+        self.stub = spb_grpc.SessionsServiceStub(channel)
+        self.timeout = timeout_seconds
+
+    async def create(self, book: str) -> tuple[str, str]:
+        try:
+            r = await self.stub.CreateConversation(spb.CreateConversationRequest(book=book), timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        return r.conversation_id, r.conversation_token
+
+    async def history(self, conversation_id: str, token: str, pairs: int) -> list[PastTurn]:
+        """The last ``pairs`` question/answer pairs, oldest first."""
+        messages: list[spb.Message] = []
+        page = ""
+        try:
+            while True:
+                r = await self.stub.ListMessages(spb.ListMessagesRequest(
+                    conversation_id=conversation_id, conversation_token=token, page_size=500, page_token=page,
+                ), timeout=self.timeout)
+                messages += list(r.messages)
+                page = r.next_page_token
+                if not page:
+                    break
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        turns: list[PastTurn] = []
+        for i in range(0, len(messages) - 1):
+            if messages[i].role == spb.ROLE_USER and messages[i + 1].role == spb.ROLE_ASSISTANT:
+                turns.append(PastTurn(messages[i].content, messages[i + 1].content))
+        return turns[-pairs:]
+
+    async def append(self, turn: TurnRecord) -> None:
+        try:
+            await self.stub.AppendTurn(spb.AppendTurnRequest(
+                conversation_id=turn.conversation_id, turn_id=turn.turn_id, question=turn.question,
+                answer=turn.answer, mode=turn.mode, rewritten_query=turn.rewritten_query,
+                sources=[source_to_proto(s) for s in turn.sources],
+                latencies=[spb.StageLatency(stage=k, ms=v) for k, v in turn.latencies_ms.items()],
+                tokens=turn.tokens, out_of_scope=turn.out_of_scope, grounded=turn.grounded,
+                answer_message_id=turn.answer_message_id,
+            ), timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None

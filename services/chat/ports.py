@@ -1,0 +1,47 @@
+"""What chat needs from the other services, as interfaces the domain can be tested against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from services.chat.evidence import Evidence
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    evidence: list[Evidence]
+    out_of_scope: bool
+    degraded: bool = False
+
+
+@dataclass(frozen=True)
+class PastTurn:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    conversation_id: str
+    turn_id: str
+    question: str
+    answer: str
+    mode: str
+    rewritten_query: str
+    sources: list[Evidence]
+    latencies_ms: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    out_of_scope: bool = False
+    grounded: bool = False
+    answer_message_id: str = ""
+
+
+class Search(Protocol):
+    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome: ...
+
+
+class Conversations(Protocol):
+    async def create(self, book: str) -> tuple[str, str]: ...
+    async def history(self, conversation_id: str, token: str, pairs: int) -> list[PastTurn]: ...
+    async def append(self, turn: TurnRecord) -> None: ...

@@ -1,0 +1,1 @@
+"""The ingest service: turns a Docusaurus docs folder into chunks in the retrieval index."""

@@ -1,0 +1,1 @@
+"""Reading a Docusaurus book: discovery, parsing, routes and anchors, chunking."""

@@ -1,0 +1,242 @@
+"""Pages -> chunks at H2/H3 boundaries (ADR-013), within every token limit.
+
+A chunk is one section (the intro before the first H2, an H2 before its first H3, or an
+H3 with its H4+ content) or, when a section is too long, a run of whole blocks from it.
+Long paragraphs split at sentences, long code fences at lines with the fence re-opened.
+Both limits hold for the text that is embedded: tiktoken cl100k_base (``max_tokens``) and
+the embedder's own tokenizer (``model_max_tokens``), so nothing is truncated silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.ingest.book.parser import Block, ParsedPage
+from services.ingest.book.slugs import Slugger
+
+CHUNK_NAMESPACE = uuid.UUID("6f1c1e0a-7f5e-4a53-9b7c-2d0e3c1b5a40")
+MIN_TOKENS = 40
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+(?=\S)")
+
+Counter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    book: str
+    file_path: str
+    module: str
+    title: str
+    tags: tuple[str, ...]
+    page_url: str  # route under the base URL, no anchor
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    book: str
+    file_path: str
+    module: str
+    heading_path: tuple[str, ...]
+    section_depth: int
+    content: str
+    token_count: int
+    content_hash: str
+    title: str
+    tags: tuple[str, ...]
+    position: int
+    url: str
+    embed_text: str
+
+
+@dataclass
+class Budget:
+    """Token limits for the embedded text of one chunk."""
+
+    count: Counter  # tiktoken cl100k_base
+    max_tokens: int = 512
+    model_count: Counter | None = None  # the embedder's own tokenizer, special tokens included
+    model_max_tokens: int = 0
+    _cache: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def cost(self, text: str) -> tuple[int, int]:
+        """(cl100k tokens, model tokens) of text, cached: packing asks about each part often."""
+        hit = self._cache.get(text)
+        if hit is None:
+            hit = (self.count(text), self.model_count(text) if self.model_count else 0)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[text] = hit
+        return hit
+
+    def within(self, tokens: int, model_tokens: int) -> bool:
+        return tokens <= self.max_tokens and (self.model_count is None or model_tokens <= self.model_max_tokens)
+
+    def fits(self, text: str) -> bool:
+        return self.within(*self.cost(text))
+
+
+@dataclass
+class Section:
+    heading_path: tuple[str, ...]
+    depth: int
+    anchor: str
+    blocks: list[str] = field(default_factory=list)
+
+
+def render(block: Block) -> str:
+    if block.kind == "code":
+        return f"```{block.lang}\n{block.text}\n```"
+    if block.kind == "heading":
+        return f"{'#' * block.level} {block.text}"
+    return block.text
+
+
+def page_title(page: ParsedPage, fallback: str) -> str:
+    title = page.frontmatter.get("title")
+    if isinstance(title, str) and title.strip():
+        return title.strip()
+    for block in page.blocks:
+        if block.kind == "heading" and block.level == 1:
+            return block.text
+    label = page.frontmatter.get("sidebar_label")
+    return label.strip() if isinstance(label, str) and label.strip() else fallback
+
+
+def sections(page: ParsedPage, title: str) -> list[Section]:
+    slugger = Slugger()
+    current = Section((title,), 1, "")
+    result = [current]
+    h2 = ""
+    for block in page.blocks:
+        if block.kind == "heading":
+            anchor = slugger.reserve(block.anchor) if block.anchor else slugger.slug(block.text)
+            if block.level == 1:
+                continue
+            if block.level == 2:
+                h2 = block.text
+                current = Section((title, h2), 2, anchor)
+                result.append(current)
+                continue
+            if block.level == 3:
+                current = Section((title, h2, block.text) if h2 else (title, block.text), 3, anchor)
+                result.append(current)
+                continue
+        current.blocks.append(render(block))
+    return [s for s in result if s.blocks]
+
+
+def _split_text(text: str, budget: Budget, prefix: str) -> list[str]:
+    """A paragraph too long for one chunk: by sentences, then by words."""
+    pieces = [p for p in _SENTENCE_END.split(text) if p]
+    if len(pieces) == 1:
+        pieces = text.split(" ")
+        if len(pieces) == 1:  # one giant word: cut by characters
+            step = max(1, len(text) // 2)
+            pieces = [text[i:i + step] for i in range(0, len(text), step)]
+    return _pack(pieces, budget, prefix, " ")
+
+
+def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
+    """A code fence too long for one chunk: by lines, each piece a complete fence."""
+    first, _, rest = block.partition("\n")
+    lines = rest.rsplit("\n```", 1)[0].split("\n")
+    # The fence's opening and closing lines are charged to every piece up front.
+    wrapper = prefix + first + "\n```\n"
+    return [f"{first}\n{piece}\n```" for piece in _pack(lines, budget, wrapper, "\n")]
+
+
+def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> list[str]:
+    """Greedy packing of parts into pieces that fit; oversized parts are split first.
+
+    Costs are summed per part (plus a token per joiner) rather than re-counted for every
+    candidate; each finished piece is then checked whole, and halved in the rare case
+    that tokenisation across a joint made it longer than the sum.
+    """
+    base_t, base_m = budget.cost(prefix)
+    pieces: list[str] = []
+    current: list[str] = []
+    used_t, used_m = base_t, base_m
+
+    def flush() -> None:
+        nonlocal current, used_t, used_m
+        if current:
+            pieces.extend(_verified(current, budget, prefix, joiner))
+        current, used_t, used_m = [], base_t, base_m
+
+    for part in parts:
+        part_t, part_m = budget.cost(part)
+        if not budget.within(base_t + part_t, base_m + part_m):
+            flush()
+            pieces.extend(_split_code(part, budget, prefix) if part.startswith("```")
+                          else _split_text(part, budget, prefix))
+            continue
+        if current and not budget.within(used_t + part_t + 1, used_m + part_m):
+            flush()
+        current.append(part)
+        used_t += part_t + (1 if len(current) > 1 else 0)
+        used_m += part_m
+    flush()
+    return pieces
+
+
+def _verified(parts: list[str], budget: Budget, prefix: str, joiner: str) -> list[str]:
+    text = joiner.join(parts)
+    if budget.fits(prefix + text) or len(parts) == 1:
+        return [text] if budget.fits(prefix + text) else _split_text(text, budget, prefix)
+    half = len(parts) // 2
+    return _verified(parts[:half], budget, prefix, joiner) + _verified(parts[half:], budget, prefix, joiner)
+
+
+def _merge_tiny(pieces: list[str], budget: Budget, prefix: str) -> list[str]:
+    """A small leftover piece joins its neighbour when together they still fit."""
+    base_t, base_m = budget.cost(prefix)
+    merged: list[str] = []
+    for piece in pieces:
+        if merged:
+            (prev_t, prev_m), (t, m) = budget.cost(merged[-1]), budget.cost(piece)
+            tiny = min(prev_t, t) < MIN_TOKENS
+            if tiny and budget.within(base_t + prev_t + t + 1, base_m + prev_m + m) \
+                    and budget.fits(prefix + merged[-1] + "\n\n" + piece):
+                merged[-1] = merged[-1] + "\n\n" + piece
+                continue
+        merged.append(piece)
+    return merged
+
+
+def heading_prefix(heading_path: Sequence[str]) -> str:
+    return " > ".join(h for h in heading_path if h) + "\n\n"
+
+
+def chunk_id(book: str, file_path: str, heading_path: Sequence[str], ordinal: int) -> str:
+    key = "\x1f".join([book, file_path, " > ".join(heading_path), str(ordinal)])
+    return str(uuid.uuid5(CHUNK_NAMESPACE, key))
+
+
+def content_hash(embed_text: str, info: PageInfo, url: str, depth: int) -> str:
+    material = json.dumps([embed_text, info.file_path, info.module, info.title, list(info.tags), url, depth])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def chunk_page(page: ParsedPage, info: PageInfo, budget: Budget) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for section in sections(page, info.title):
+        prefix = heading_prefix(section.heading_path)
+        pieces = _merge_tiny(_pack(section.blocks, budget, prefix, "\n\n"), budget, prefix)
+        url = f"{info.page_url}#{section.anchor}" if section.anchor else info.page_url
+        for ordinal, piece in enumerate(pieces):
+            embed_text = prefix + piece
+            chunks.append(Chunk(
+                chunk_id=chunk_id(info.book, info.file_path, section.heading_path, ordinal),
+                book=info.book, file_path=info.file_path, module=info.module,
+                heading_path=section.heading_path, section_depth=section.depth, content=piece,
+                token_count=budget.count(embed_text),
+                content_hash=content_hash(embed_text, info, url, section.depth),
+                title=info.title, tags=info.tags, position=len(chunks), url=url, embed_text=embed_text,
+            ))
+    return chunks

@@ -1,0 +1,73 @@
+"""Which files of a docs folder are pages, by Docusaurus's own rules.
+
+Files and folders whose names start with ``_`` are partials (imported by pages, never pages
+themselves); dot-folders and node_modules are not content; ``_category_.json``/``.yml``
+give a folder its label. Symlinks are followed only when they stay inside the root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+PAGE_SUFFIXES = (".md", ".mdx")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute, resolved
+    rel: str  # relative to the docs root, "/"-separated
+    module: str  # top docs folder, "" at the root
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def discover(root: Path) -> list[SourceFile]:
+    root = root.resolve()
+    found: list[SourceFile] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        here = Path(folder)
+        if not _inside(here, root):
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")) and d != "node_modules"
+                         and _inside(here / d, root))
+        for name in sorted(files):
+            if name.startswith(("_", ".")) or not name.endswith(PAGE_SUFFIXES):
+                continue
+            path = here / name
+            if not _inside(path, root):
+                continue
+            rel = path.relative_to(root).as_posix() if not path.is_symlink() else \
+                (here.relative_to(root) / name).as_posix()
+            parts = rel.split("/")
+            found.append(SourceFile(path.resolve(), rel, parts[0] if len(parts) > 1 else ""))
+    return found
+
+
+def category_labels(root: Path) -> dict[str, str]:
+    """Folder (relative) -> label from its _category_.json or _category_.yml."""
+    labels: dict[str, str] = {}
+    root = root.resolve()
+    for pattern in ("_category_.json", "_category_.yml", "_category_.yaml"):
+        for path in root.rglob(pattern):
+            if not _inside(path, root):
+                continue
+            try:
+                raw = path.read_text(encoding="utf-8")
+                data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+            except (OSError, ValueError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("label"), str):
+                labels[path.parent.relative_to(root).as_posix()] = data["label"]
+    return labels

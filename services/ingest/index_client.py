@@ -1,0 +1,80 @@
+"""Ingest's view of the retrieval index, over gRPC. Ingest owns no datastore: it asks
+retrieval what the index holds and sends the difference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from lectern.common.v1 import common_pb2
+from lectern.retrieval.v1 import retrieval_service_pb2 as pb
+from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
+
+from embedding.base import EmbedderSpec
+from runtime.status import from_rpc_error
+from services.ingest.book.chunker import Chunk
+
+
+@dataclass(frozen=True)
+class IndexedDigest:
+    chunk_id: str
+    content_hash: str
+    file_path: str
+
+
+def chunk_to_proto(c: Chunk) -> common_pb2.Chunk:
+    return common_pb2.Chunk(
+        chunk_id=c.chunk_id, book=c.book, file_path=c.file_path, module=c.module,
+        heading_path=list(c.heading_path), section_depth=c.section_depth, content=c.content,
+        token_count=c.token_count, content_hash=c.content_hash, title=c.title, tags=list(c.tags),
+        position=c.position, url=c.url,
+    )
+
+
+class RetrievalIndexClient:
+    """The index operations ingest needs, with gRPC failures turned into domain errors."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.stub = pb_grpc.RetrievalServiceStub(channel)
+
+    async def digests(self, book: str) -> tuple[list[IndexedDigest], EmbedderSpec | None]:
+        result: list[IndexedDigest] = []
+        token = ""
+        embedder: EmbedderSpec | None = None
+        try:
+            while True:
+                page = await self.stub.ListChunks(pb.ListChunksRequest(book=book, page_size=5000, page_token=token))
+                result += [IndexedDigest(d.chunk_id, d.content_hash, d.file_path) for d in page.chunks]
+                if page.embedder.name:
+                    embedder = EmbedderSpec(page.embedder.name, page.embedder.dimension, 0)
+                token = page.next_page_token
+                if not token:
+                    return result, embedder
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def upsert(self, book: str, embedder: EmbedderSpec, chunks: Sequence[Chunk],
+                     vectors: Sequence[Sequence[float]]) -> None:
+        request = pb.UpsertChunksRequest(
+            book=book,
+            embedder=common_pb2.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
+            chunks=[common_pb2.EmbeddedChunk(chunk=chunk_to_proto(c), vector=list(v))
+                    for c, v in zip(chunks, vectors, strict=True)],
+        )
+        try:
+            await self.stub.UpsertChunks(request)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def delete(self, book: str, chunk_ids: Sequence[str]) -> None:
+        try:
+            await self.stub.DeleteChunks(pb.DeleteChunksRequest(book=book, chunk_ids=list(chunk_ids)))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def delete_book(self, book: str) -> None:
+        try:
+            await self.stub.DeleteBook(pb.DeleteBookRequest(book=book))
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None

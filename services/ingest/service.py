@@ -1,0 +1,50 @@
+"""The ingest service as the runtime starts it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from lectern.ingest.v1 import ingest_service_pb2 as pb
+from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
+
+from embedding.base import Embedder
+from embedding.factory import make_embedder
+from runtime.channels import open_channel
+from runtime.server import ServiceSpec
+from runtime.settings import ServerSettings
+from services.ingest.index_client import RetrievalIndexClient
+from services.ingest.servicer import IngestServicer
+from services.ingest.settings import IngestSettings
+from services.ingest.sync import Ingestor
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+
+@dataclass
+class Resources:
+    ingestor: Ingestor
+    embedder: Embedder
+
+
+def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
+    @asynccontextmanager
+    async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
+        # Ingest runs for minutes on a large book; its retrieval calls get the default
+        # deadline each, not one deadline for the whole job.
+        channel = open_channel(server.peers["retrieval"], server.call_timeout_seconds)
+        embedder = make_embedder(settings.embedder)
+        try:
+            yield Resources(Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens), embedder)
+        finally:
+            await channel.close()
+
+    def register(server: grpc.aio.Server, res: Resources) -> None:
+        pb_grpc.add_IngestServiceServicer_to_server(IngestServicer(res.ingestor, settings.roots), server)
+
+    async def probe(res: Resources) -> bool:
+        return await res.embedder.ready()
+
+    return ServiceSpec(SERVICE_NAME, open_, register, probe)

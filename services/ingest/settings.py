@@ -1,0 +1,43 @@
+"""Ingest settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedding.factory import EMBEDDER
+from runtime import env
+from runtime.settings import ServerSettings
+
+INGEST_ROOTS = env.declare(
+    "LECTERN_INGEST_ROOTS", (Path("."),), env.paths,
+    "Folders (comma-separated) that Ingest may read; any other source_dir is refused.", "the working directory",
+)
+MAX_CHUNK_TOKENS = env.declare(
+    "LECTERN_MAX_CHUNK_TOKENS", 512, env.integer(64, 8192),
+    "Most cl100k_base tokens per chunk (the embedder's own limit also applies).",
+)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    server: ServerSettings
+    """How the service listens and reaches retrieval."""
+    roots: tuple[Path, ...]
+    """Folders ingest may read."""
+    embedder: str
+    """Document embedder; must match the one retrieval embeds queries with."""
+    max_chunk_tokens: int
+    """Chunk size limit in cl100k_base tokens."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
+        environ = os.environ if environ is None else environ
+        return cls(
+            server=ServerSettings.from_env("ingest", environ),
+            roots=tuple(p.resolve() for p in INGEST_ROOTS.read(environ)),
+            embedder=EMBEDDER.read(environ),
+            max_chunk_tokens=MAX_CHUNK_TOKENS.read(environ),
+        )

@@ -1,0 +1,1 @@
+"""The retrieval service: the only owner of the vector index."""

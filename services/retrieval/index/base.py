@@ -1,0 +1,113 @@
+"""The vector index interface every backend implements, and the records it stores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from embedding.base import EmbedderSpec
+
+PAYLOAD_INDEXES = ("book", "file_path", "module", "section_depth")
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk's payload as held in the index."""
+
+    chunk_id: str
+    book: str
+    file_path: str
+    module: str
+    heading_path: tuple[str, ...]
+    section_depth: int
+    content: str
+    token_count: int
+    content_hash: str
+    title: str
+    tags: tuple[str, ...]
+    position: int
+    url: str
+
+    @property
+    def keyword_text(self) -> str:
+        """What BM25 scores: the headings carry much of a section's meaning."""
+        return " ".join((*self.heading_path, self.content))
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    """A chunk with its dense vector, ready to store."""
+
+    chunk: StoredChunk
+    vector: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restricts a search; empty fields do not restrict."""
+
+    book: str = ""
+    file_path: str = ""
+    file_path_prefix: str = ""
+    module: str = ""
+    max_section_depth: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by a search with its score in that search."""
+
+    chunk: StoredChunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Digest:
+    chunk_id: str
+    content_hash: str
+    file_path: str
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    books: dict[str, int] = field(default_factory=dict)
+    embedder: EmbedderSpec | None = None
+    backend: str = ""
+    collection: str = ""
+
+
+class VectorIndex(Protocol):
+    """One collection of chunks with dense and keyword (BM25) search."""
+
+    backend: str
+
+    async def embedder(self) -> EmbedderSpec | None:
+        """The embedder that built the index, or None while it is empty."""
+        ...
+
+    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int: ...
+
+    async def delete(self, book: str, chunk_ids: Sequence[str]) -> int: ...
+
+    async def delete_book(self, book: str) -> int: ...
+
+    async def digests(self, book: str, offset: str, limit: int) -> tuple[list[Digest], str]:
+        """A page of (id, hash, file) for a book and the offset of the next page ("" at the end)."""
+        ...
+
+    async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
+        """Nearest chunks by cosine similarity (score = similarity)."""
+        ...
+
+    async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
+        """Best chunks by BM25."""
+        ...
+
+    async def stats(self) -> IndexStats: ...
+
+    async def ping(self) -> bool:
+        """True when the store answers."""
+        ...
+
+    async def close(self) -> None: ...

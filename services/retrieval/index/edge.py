@@ -1,0 +1,231 @@
+"""Qdrant Edge: the Qdrant engine in-process, on disk under $LECTERN_HOME (the default).
+
+Edge calls are synchronous (Rust); they run in a small thread pool so the event loop stays
+free. Dense vectors live in "dense" (cosine), BM25 term weights in the sparse "bm25" vector
+with Qdrant's IDF modifier, so keyword scores are real BM25 over the whole collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+
+from embedding.base import EmbedderSpec
+from services.retrieval.index.base import (
+    PAYLOAD_INDEXES,
+    Digest,
+    Filter,
+    Hit,
+    IndexRecord,
+    IndexStats,
+)
+from services.retrieval.index.payload import from_payload, to_payload
+from runtime.errors import FailedPrecondition
+
+T = TypeVar("T")
+DENSE = "dense"
+SPARSE = "bm25"
+META_FILE = "lectern-index.json"
+
+
+def edge_filter(flt: Filter) -> qe.Filter | None:
+    must: list[Any] = []
+    if flt.book:
+        must.append(qe.FieldCondition("book", match=qe.MatchValue(flt.book)))
+    if flt.file_path:
+        must.append(qe.FieldCondition("file_path", match=qe.MatchValue(flt.file_path)))
+    if flt.file_path_prefix:
+        must.append(qe.FieldCondition("file_path", match=qe.MatchPrefix(flt.file_path_prefix)))
+    if flt.module:
+        must.append(qe.FieldCondition("module", match=qe.MatchValue(flt.module)))
+    if flt.max_section_depth:
+        must.append(qe.FieldCondition("section_depth", range=qe.RangeFloat(lte=float(flt.max_section_depth))))
+    return qe.Filter(must=must) if must else None
+
+
+class EdgeIndex:
+    """A VectorIndex on one Qdrant Edge shard."""
+
+    backend = "qdrant-edge"
+
+    def __init__(self, root: Path, collection: str) -> None:
+        self.path = root / collection
+        self.collection = collection
+        self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edge")
+        self._write_lock = threading.Lock()
+        self._shard: qe.EdgeShard | None = None
+        self._spec: EmbedderSpec | None = None
+        self._load()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _meta_path(self) -> Path:
+        return self.path / META_FILE
+
+    def _load(self) -> None:
+        meta = self._meta_path()
+        if meta.exists():
+            data = json.loads(meta.read_text())
+            self._spec = EmbedderSpec(data["embedder"], int(data["dimension"]), int(data.get("max_tokens", 0)))
+            self._shard = qe.EdgeShard.load(str(self.path / "shard"))
+
+    def _create(self, spec: EmbedderSpec) -> qe.EdgeShard:
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=spec.dimension, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        shard = qe.EdgeShard.create(str(self.path / "shard"), config)
+        for name in PAYLOAD_INDEXES:
+            schema = qe.PayloadSchemaType.Integer if name == "section_depth" else qe.PayloadSchemaType.Keyword
+            shard.update(qe.UpdateOperation.create_field_index(name, schema))
+        # The meta file is written last: its presence means the shard is complete.
+        tmp = self._meta_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps({"embedder": spec.name, "dimension": spec.dimension,
+                                   "max_tokens": spec.max_input_tokens}))
+        tmp.replace(self._meta_path())
+        self._spec = spec
+        self._shard = shard
+        return shard
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
+
+        await self._run(close)
+        self._pool.shutdown(wait=True)
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def embedder(self) -> EmbedderSpec | None:
+        return self._spec
+
+    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int:
+        def write() -> int:
+            with self._write_lock:
+                shard = self._shard
+                if shard is None or (self._spec is not None and self._spec.name != embedder.name
+                                     and self._count(None) == 0):
+                    if shard is not None:
+                        shard.close()
+                    shard = self._create(embedder)
+                elif self._spec is not None and (self._spec.name != embedder.name
+                                                 or self._spec.dimension != embedder.dimension):
+                    raise FailedPrecondition(
+                        f"the index was built by {self._spec.name} ({self._spec.dimension} dims), not "
+                        f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
+                    )
+                points = [
+                    qe.Point(
+                        r.chunk.chunk_id,
+                        {DENSE: list(r.vector), SPARSE: self._bm25.embed_document(r.chunk.keyword_text)},
+                        to_payload(r.chunk),
+                    )
+                    for r in records
+                ]
+                if points:
+                    shard.update(qe.UpdateOperation.upsert_points(points))
+                    shard.flush()
+                return len(points)
+
+        return await self._run(write)
+
+    async def delete(self, book: str, chunk_ids: Sequence[str]) -> int:
+        def write() -> int:
+            with self._write_lock:
+                if self._shard is None or not chunk_ids:
+                    return 0
+                flt = qe.Filter(must=[qe.HasIdCondition(set(chunk_ids)),
+                                      qe.FieldCondition("book", match=qe.MatchValue(book))])
+                self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+                self._shard.flush()
+                return len(chunk_ids)
+
+        return await self._run(write)
+
+    async def delete_book(self, book: str) -> int:
+        def write() -> int:
+            with self._write_lock:
+                if self._shard is None:
+                    return 0
+                flt = edge_filter(Filter(book=book))
+                before = self._count(flt)
+                self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+                self._shard.flush()
+                return before
+
+        return await self._run(write)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _count(self, flt: qe.Filter | None) -> int:
+        if self._shard is None:
+            return 0
+        return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
+
+    async def digests(self, book: str, offset: str, limit: int) -> tuple[list[Digest], str]:
+        def read() -> tuple[list[Digest], str]:
+            if self._shard is None:
+                return [], ""
+            records, next_offset = self._shard.scroll(qe.ScrollRequest(
+                offset=offset or None, limit=limit, filter=edge_filter(Filter(book=book)),
+                with_payload=["chunk_id", "content_hash", "file_path"], with_vector=False,
+            ))
+            digests = [
+                Digest(str(r.payload["chunk_id"]), str(r.payload["content_hash"]), str(r.payload["file_path"]))
+                for r in records if r.payload
+            ]
+            return digests, str(next_offset) if next_offset is not None else ""
+
+        return await self._run(read)
+
+    def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
+        if self._shard is None:
+            return []
+        points = self._shard.query(qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(query, using=using), filter=edge_filter(flt), with_payload=True,
+        ))
+        return [Hit(from_payload(p.payload or {}), float(p.score)) for p in points]
+
+    async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
+        if self._spec is not None and len(vector) != self._spec.dimension:
+            raise FailedPrecondition(
+                f"query vector has {len(vector)} dimensions; the index has {self._spec.dimension}"
+            )
+        return await self._run(lambda: self._query(list(vector), DENSE, flt, limit))
+
+    async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
+        sparse = self._bm25.embed_query(query)
+        if not sparse.indices:
+            return []
+        return await self._run(lambda: self._query(sparse, SPARSE, flt, limit))
+
+    async def stats(self) -> IndexStats:
+        def read() -> IndexStats:
+            books: dict[str, int] = {}
+            if self._shard is not None and self._count(None):
+                facet = self._shard.facet(qe.FacetRequest(key="book", limit=10_000, exact=True))
+                books = {str(h.value): int(h.count) for h in facet.hits}
+            return IndexStats(books, self._spec, self.backend, self.collection)
+
+        return await self._run(read)
+
+    async def ping(self) -> bool:
+        return await self._run(lambda: self._shard is None or self._shard.info() is not None)

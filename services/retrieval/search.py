@@ -1,0 +1,127 @@
+"""Search: embed the query, run dense and/or BM25 search, fuse, and judge the evidence.
+
+Knows nothing of gRPC: the servicer validates requests and maps this module's results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
+
+from embedding.base import Embedder
+from services.retrieval.index.base import Filter, Hit, StoredChunk, VectorIndex
+
+log = logging.getLogger("lectern.retrieval.search")
+
+RRF_K = 60
+
+
+class Mode(Enum):
+    DENSE = "dense"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class Result:
+    chunk: StoredChunk
+    score: float
+    dense_similarity: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    results: list[Result]
+    out_of_scope: bool
+    mode: Mode
+    degraded: bool = False
+    degraded_reason: str = ""
+
+
+def reciprocal_rank_fusion(rankings: list[list[Hit]], k: int = RRF_K) -> list[tuple[StoredChunk, float]]:
+    """Fuses ranked lists: each appearance at rank r adds 1/(k + r)."""
+    scores: dict[str, float] = {}
+    chunks: dict[str, StoredChunk] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.chunk.chunk_id] = scores.get(hit.chunk.chunk_id, 0.0) + 1.0 / (k + rank)
+            chunks[hit.chunk.chunk_id] = hit.chunk
+    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [(chunks[cid], score) for cid, score in ordered]
+
+
+class QueryCache:
+    """Least-recently-used cache of query vectors: readers repeat questions."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: OrderedDict[str, list[float]] = OrderedDict()
+
+    def get(self, key: str) -> list[float] | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: list[float]) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+class Retriever:
+    """Dense, keyword and hybrid search over one index with one query embedder."""
+
+    def __init__(self, index: VectorIndex, embedder: Embedder, default_mode: Mode,
+                 out_of_scope_threshold: float) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.default_mode = default_mode
+        self.out_of_scope_threshold = out_of_scope_threshold
+        self.cache = QueryCache()
+
+    async def _query_vector(self, query: str) -> list[float]:
+        cached = self.cache.get(query)
+        if cached is None:
+            cached = await self.embedder.embed_query(query)
+            self.cache.put(query, cached)
+        return cached
+
+    async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
+        mode = mode or self.default_mode
+        pool = max(top_k * 4, 40)
+        degraded_reason = ""
+        dense_hits: list[Hit] = []
+        if mode is not Mode.KEYWORD:
+            built_by = await self.index.embedder()
+            if built_by is not None and built_by.name != self.embedder.spec.name:
+                degraded_reason = (f"index built by {built_by.name}, queries embedded by "
+                                   f"{self.embedder.spec.name}; fell back to keyword search")
+            else:
+                try:
+                    vector = await self._query_vector(query)
+                    dense_hits = await self.index.dense(vector, flt, pool if mode is Mode.HYBRID else top_k)
+                except Exception as exc:  # the seed ADRs ask for keyword fallback, not failure
+                    log.warning("embedder unavailable, falling back to keyword", extra={"error": repr(exc)})
+                    degraded_reason = f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
+        if degraded_reason:
+            hits = await self.index.keyword(query, flt, top_k)
+            results = [Result(h.chunk, h.score, 0.0) for h in hits]
+            return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
+                           degraded=True, degraded_reason=degraded_reason)
+        similarity = {h.chunk.chunk_id: h.score for h in dense_hits}
+        if mode is Mode.DENSE:
+            results = [Result(h.chunk, h.score, h.score) for h in dense_hits[:top_k]]
+        elif mode is Mode.KEYWORD:
+            hits = await self.index.keyword(query, flt, top_k)
+            results = [Result(h.chunk, h.score, 0.0) for h in hits]
+        else:
+            keyword_hits = await self.index.keyword(query, flt, pool)
+            fused = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
+            results = [Result(c, s, similarity.get(c.chunk_id, 0.0)) for c, s in fused]
+        best = max(similarity.values(), default=0.0)
+        out_of_scope = not results or (mode is not Mode.KEYWORD and best < self.out_of_scope_threshold)
+        return Outcome(results, out_of_scope=out_of_scope, mode=mode)

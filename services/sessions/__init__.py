@@ -1,0 +1,1 @@
+"""The sessions service: the only owner of Postgres."""

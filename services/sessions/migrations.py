@@ -1,0 +1,118 @@
+"""Versioned schema migrations, applied at start-up.
+
+Each migration runs in its own transaction under a transaction-level advisory lock, so two
+instances starting at once apply each migration exactly once, and nothing relies on
+session state (safe behind Neon's transaction pooler).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+log = logging.getLogger("lectern.sessions.migrations")
+
+LOCK_KEY = 7_215_020_513  # any constant shared by every instance
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "conversations, messages, retrievals, metrics, feedback", """
+CREATE TABLE conversations (
+    id              uuid PRIMARY KEY,
+    book            text NOT NULL,
+    token_hash      bytea NOT NULL,
+    created_at      timestamptz NOT NULL,
+    last_active_at  timestamptz NOT NULL
+);
+CREATE INDEX conversations_last_active ON conversations (last_active_at);
+
+-- Messages are partitioned by month so that retention can drop whole partitions.
+CREATE TABLE messages (
+    id               uuid NOT NULL,
+    conversation_id  uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role             smallint NOT NULL,
+    content          text NOT NULL,
+    mode             text NOT NULL DEFAULT 'general',
+    rewritten_query  text NOT NULL DEFAULT '',
+    created_at       timestamptz NOT NULL,
+    PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at);
+CREATE TABLE messages_default PARTITION OF messages DEFAULT;
+CREATE INDEX messages_conversation ON messages (conversation_id, created_at, id);
+
+-- One row per client turn id: what makes AppendTurn idempotent.
+CREATE TABLE turns (
+    conversation_id      uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    turn_id              text NOT NULL,
+    question_message_id  uuid NOT NULL,
+    answer_message_id    uuid NOT NULL,
+    created_at           timestamptz NOT NULL,
+    PRIMARY KEY (conversation_id, turn_id)
+);
+CREATE UNIQUE INDEX turns_answer ON turns (answer_message_id);
+
+CREATE TABLE retrievals (
+    message_id       uuid NOT NULL,
+    conversation_id  uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    rank             integer NOT NULL,
+    chunk_id         text NOT NULL,
+    file_path        text NOT NULL,
+    heading          text NOT NULL,
+    url              text NOT NULL,
+    score            double precision NOT NULL,
+    created_at       timestamptz NOT NULL,
+    PRIMARY KEY (message_id, rank)
+);
+CREATE INDEX retrievals_created ON retrievals (created_at);
+
+CREATE TABLE answer_metrics (
+    message_id       uuid PRIMARY KEY,
+    conversation_id  uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    latencies_ms     jsonb NOT NULL DEFAULT '{}',
+    tokens           integer NOT NULL DEFAULT 0,
+    out_of_scope     boolean NOT NULL DEFAULT false,
+    grounded         boolean NOT NULL DEFAULT false,
+    created_at       timestamptz NOT NULL
+);
+CREATE INDEX answer_metrics_created ON answer_metrics (created_at);
+
+CREATE TABLE feedback (
+    message_id       uuid PRIMARY KEY,
+    conversation_id  uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    rating           smallint NOT NULL,
+    comment          text NOT NULL DEFAULT '',
+    created_at       timestamptz NOT NULL
+);
+"""),
+)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Applies pending migrations; returns the versions applied now."""
+    applied_now: list[int] = []
+    for migration in MIGRATIONS:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", migration.version)
+            if done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
+            applied_now.append(migration.version)
+            log.info("migration applied", extra={"version": migration.version, "migration": migration.name})
+    return applied_now

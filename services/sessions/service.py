@@ -1,0 +1,35 @@
+"""The sessions service as the runtime starts it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from lectern.sessions.v1 import sessions_service_pb2 as pb
+from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
+
+from runtime.server import ServiceSpec
+from runtime.settings import ServerSettings
+from services.sessions.database import open_pool
+from services.sessions.servicer import SessionsServicer
+from services.sessions.settings import SessionsSettings
+from services.sessions.store import ConversationStore
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SessionsService"].full_name
+
+
+def spec(settings: SessionsSettings) -> ServiceSpec[ConversationStore]:
+    @asynccontextmanager
+    async def open_(server: ServerSettings) -> AsyncIterator[ConversationStore]:
+        async with open_pool(settings.database_url, server.home, settings.pool_min, settings.pool_max,
+                             settings.statement_timeout_ms) as pool:
+            yield ConversationStore(pool)
+
+    def register(server: grpc.aio.Server, store: ConversationStore) -> None:
+        pb_grpc.add_SessionsServiceServicer_to_server(SessionsServicer(store), server)
+
+    async def probe(store: ConversationStore) -> bool:
+        return await store.ping()
+
+    return ServiceSpec(SERVICE_NAME, open_, register, probe)

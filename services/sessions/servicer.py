@@ -1,0 +1,117 @@
+"""SessionsService over gRPC: validate, call the store, map the result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from lectern.common.v1 import common_pb2
+from lectern.sessions.v1 import sessions_service_pb2 as pb
+from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
+
+from runtime.errors import Violations
+from services.sessions.store import ConversationStore, Source, Turn
+
+MAX_TEXT = 64 * 1024
+MAX_COMMENT = 2000
+
+
+def _ts(value: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _source_to_proto(s: Source) -> common_pb2.SourceReference:
+    return common_pb2.SourceReference(n=s.n, chunk_id=s.chunk_id, file_path=s.file_path,
+                                      heading_path=list(s.heading_path), url=s.url, score=s.score)
+
+
+def _need_conversation(v: Violations, conversation_id: str, token: str | None) -> None:
+    if not conversation_id:
+        v.add("conversation_id", "must not be empty")
+    if token is not None and not token:
+        v.add("conversation_token", "must not be empty")
+
+
+class SessionsServicer(pb_grpc.SessionsServiceServicer):
+    def __init__(self, store: ConversationStore) -> None:
+        self.store = store
+
+    async def CreateConversation(self, request: pb.CreateConversationRequest, context: Any) -> Any:
+        v = Violations()
+        if len(request.book) > 200:
+            v.add("book", "must be at most 200 characters")
+        v.raise_if_any()
+        cid, token = await self.store.create(request.book or "default")
+        return pb.CreateConversationResponse(conversation_id=cid, conversation_token=token)
+
+    async def AppendTurn(self, request: pb.AppendTurnRequest, context: Any) -> Any:
+        v = Violations()
+        _need_conversation(v, request.conversation_id, None)
+        if not request.turn_id or len(request.turn_id) > 200:
+            v.add("turn_id", "must be 1 to 200 characters")
+        if not request.question:
+            v.add("question", "must not be empty")
+        for name in ("question", "answer", "rewritten_query"):
+            if len(getattr(request, name)) > MAX_TEXT:
+                v.add(name, f"must be at most {MAX_TEXT} characters")
+        if request.mode not in ("", "general", "selection"):
+            v.add("mode", "must be general or selection")
+        v.raise_if_any()
+        qid, aid = await self.store.append_turn(Turn(
+            conversation_id=request.conversation_id, turn_id=request.turn_id, question=request.question,
+            answer=request.answer, mode=request.mode or "general", rewritten_query=request.rewritten_query,
+            sources=[Source(s.n, s.chunk_id, s.file_path, tuple(s.heading_path), s.url, s.score)
+                     for s in request.sources],
+            latencies_ms={lat.stage: lat.ms for lat in request.latencies}, tokens=request.tokens,
+            out_of_scope=request.out_of_scope, grounded=request.grounded,
+            answer_message_id=request.answer_message_id,
+        ))
+        return pb.AppendTurnResponse(question_message_id=qid, answer_message_id=aid)
+
+    async def GetConversation(self, request: pb.GetConversationRequest, context: Any) -> Any:
+        v = Violations()
+        _need_conversation(v, request.conversation_id, request.conversation_token)
+        v.raise_if_any()
+        c = await self.store.get(request.conversation_id, request.conversation_token)
+        return pb.GetConversationResponse(conversation_id=c.conversation_id, book=c.book,
+                                          created_at=_ts(c.created_at), last_active_at=_ts(c.last_active_at))
+
+    async def ListMessages(self, request: pb.ListMessagesRequest, context: Any) -> Any:
+        v = Violations()
+        _need_conversation(v, request.conversation_id, request.conversation_token)
+        if not 0 <= request.page_size <= 500:
+            v.add("page_size", "must be between 0 and 500")
+        v.raise_if_any()
+        messages, token = await self.store.list_messages(
+            request.conversation_id, request.conversation_token, request.page_size or 50, request.page_token
+        )
+        return pb.ListMessagesResponse(
+            messages=[pb.Message(message_id=m.message_id, role=m.role, content=m.content,
+                                 sources=[_source_to_proto(s) for s in m.sources], created_at=_ts(m.created_at),
+                                 mode=m.mode) for m in messages],
+            next_page_token=token,
+        )
+
+    async def RecordFeedback(self, request: pb.RecordFeedbackRequest, context: Any) -> Any:
+        v = Violations()
+        _need_conversation(v, request.conversation_id, request.conversation_token)
+        if not request.message_id:
+            v.add("message_id", "must not be empty")
+        if request.rating not in (pb.RATING_UP, pb.RATING_DOWN):
+            v.add("rating", "must be up or down")
+        if len(request.comment) > MAX_COMMENT:
+            v.add("comment", f"must be at most {MAX_COMMENT} characters")
+        v.raise_if_any()
+        await self.store.record_feedback(request.conversation_id, request.conversation_token, request.message_id,
+                                         request.rating, request.comment)
+        return pb.RecordFeedbackResponse()
+
+    async def DeleteConversation(self, request: pb.DeleteConversationRequest, context: Any) -> Any:
+        v = Violations()
+        _need_conversation(v, request.conversation_id, request.conversation_token)
+        v.raise_if_any()
+        await self.store.delete(request.conversation_id, request.conversation_token)
+        return pb.DeleteConversationResponse()

@@ -1,0 +1,218 @@
+"""Conversations, turns and feedback on Postgres. Knows nothing of gRPC.
+
+Every query is parameterised. A conversation's secret token is returned once and only its
+SHA-256 is stored; a wrong token and an unknown id are the same NotFound, so ids cannot be
+probed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from runtime.errors import InvalidArgument, NotFound
+
+Clock = Callable[[], datetime]
+
+USER, ASSISTANT = 1, 2
+UP, DOWN = 1, 2
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _uuid(value: str, field_name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidArgument.of(field_name, "must be a UUID") from None
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int
+    chunk_id: str
+    file_path: str
+    heading_path: tuple[str, ...]
+    url: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation_id: str
+    turn_id: str
+    question: str
+    answer: str
+    mode: str = "general"
+    rewritten_query: str = ""
+    sources: Sequence[Source] = ()
+    latencies_ms: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    out_of_scope: bool = False
+    grounded: bool = False
+    answer_message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    conversation_id: str
+    book: str
+    created_at: datetime
+    last_active_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    role: int
+    content: str
+    mode: str
+    created_at: datetime
+    sources: list[Source]
+
+
+class ConversationStore:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    async def create(self, book: str) -> tuple[str, str]:
+        conversation_id = uuid.uuid4()
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        await self.pool.execute(
+            "INSERT INTO conversations (id, book, token_hash, created_at, last_active_at) VALUES ($1, $2, $3, $4, $4)",
+            conversation_id, book, _hash(token), now,
+        )
+        return str(conversation_id), token
+
+    async def _authorise(self, conn: asyncpg.Connection, conversation_id: str, token: str) -> uuid.UUID:
+        cid = _uuid(conversation_id, "conversation_id")
+        found = await conn.fetchval(
+            "SELECT 1 FROM conversations WHERE id = $1 AND token_hash = $2", cid, _hash(token)
+        )
+        if not found:
+            raise NotFound("no conversation with that id and token")
+        return cid
+
+    async def append_turn(self, turn: Turn) -> tuple[str, str]:
+        """Records question and answer once per turn_id; a retry returns the first ids."""
+        cid = _uuid(turn.conversation_id, "conversation_id")
+        now = self.clock()
+        question_id = uuid.uuid4()
+        answer_id = _uuid(turn.answer_message_id, "answer_message_id") if turn.answer_message_id else uuid.uuid4()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", cid):
+                raise NotFound("no conversation with that id")
+            inserted = await conn.fetchrow(
+                "INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id, turn_id) DO NOTHING"
+                " RETURNING question_message_id",
+                cid, turn.turn_id, question_id, answer_id, now,
+            )
+            if inserted is None:
+                row = await conn.fetchrow(
+                    "SELECT question_message_id, answer_message_id FROM turns"
+                    " WHERE conversation_id = $1 AND turn_id = $2", cid, turn.turn_id,
+                )
+                return str(row["question_message_id"]), str(row["answer_message_id"])
+            await conn.executemany(
+                "INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [(question_id, cid, USER, turn.question, turn.mode, turn.rewritten_query, now),
+                 (answer_id, cid, ASSISTANT, turn.answer, turn.mode, "", now)],
+            )
+            if turn.sources:
+                await conn.executemany(
+                    "INSERT INTO retrievals (message_id, conversation_id, rank, chunk_id, file_path, heading, url,"
+                    " score, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    [(answer_id, cid, s.n, s.chunk_id, s.file_path, json.dumps(list(s.heading_path)), s.url,
+                      s.score, now) for s in turn.sources],
+                )
+            await conn.execute(
+                "INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope,"
+                " grounded, created_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)",
+                answer_id, cid, json.dumps(turn.latencies_ms), turn.tokens, turn.out_of_scope, turn.grounded, now,
+            )
+            await conn.execute("UPDATE conversations SET last_active_at = $2 WHERE id = $1", cid, now)
+        return str(question_id), str(answer_id)
+
+    async def get(self, conversation_id: str, token: str) -> Conversation:
+        async with self.pool.acquire() as conn:
+            cid = await self._authorise(conn, conversation_id, token)
+            row = await conn.fetchrow("SELECT book, created_at, last_active_at FROM conversations WHERE id = $1", cid)
+        return Conversation(str(cid), row["book"], row["created_at"], row["last_active_at"])
+
+    async def list_messages(self, conversation_id: str, token: str, limit: int,
+                            after: str) -> tuple[list[StoredMessage], str]:
+        """Messages oldest first; ``after`` is the page token (created_at|role|id of the last one)."""
+        async with self.pool.acquire() as conn:
+            cid = await self._authorise(conn, conversation_id, token)
+            params: list[object] = [cid, limit + 1]
+            where = ""
+            if after:
+                try:
+                    stamp, role, last_id = after.split("|")
+                    params += [datetime.fromisoformat(stamp), int(role), uuid.UUID(last_id)]
+                except ValueError:
+                    raise InvalidArgument.of("page_token", "is not a token this service issued") from None
+                where = " AND (created_at, role, id) > ($3, $4, $5)"
+            rows = await conn.fetch(
+                "SELECT id, role, content, mode, created_at FROM messages WHERE conversation_id = $1"
+                + where + " ORDER BY created_at, role, id LIMIT $2", *params,
+            )
+            page = rows[:limit]
+            ids = [r["id"] for r in page if r["role"] == ASSISTANT]
+            sources: dict[uuid.UUID, list[Source]] = {}
+            if ids:
+                for s in await conn.fetch(
+                    "SELECT message_id, rank, chunk_id, file_path, heading, url, score FROM retrievals"
+                    " WHERE message_id = ANY($1::uuid[]) ORDER BY message_id, rank", ids,
+                ):
+                    sources.setdefault(s["message_id"], []).append(Source(
+                        s["rank"], s["chunk_id"], s["file_path"], tuple(json.loads(s["heading"])), s["url"], s["score"],
+                    ))
+        messages = [StoredMessage(str(r["id"]), r["role"], r["content"], r["mode"], r["created_at"],
+                                  sources.get(r["id"], [])) for r in page]
+        token_out = ""
+        if len(rows) > limit and page:
+            last = page[-1]
+            token_out = f"{last['created_at'].isoformat()}|{last['role']}|{last['id']}"
+        return messages, token_out
+
+    async def record_feedback(self, conversation_id: str, token: str, message_id: str, rating: int,
+                              comment: str) -> None:
+        mid = _uuid(message_id, "message_id")
+        async with self.pool.acquire() as conn, conn.transaction():
+            cid = await self._authorise(conn, conversation_id, token)
+            if not await conn.fetchval(
+                "SELECT 1 FROM turns WHERE conversation_id = $1 AND answer_message_id = $2", cid, mid
+            ):
+                raise NotFound("no answer with that message_id in this conversation")
+            await conn.execute(
+                "INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
+                " SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = EXCLUDED.created_at",
+                mid, cid, rating, comment, self.clock(),
+            )
+
+    async def delete(self, conversation_id: str, token: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            cid = await self._authorise(conn, conversation_id, token)
+            await conn.execute("DELETE FROM conversations WHERE id = $1", cid)
+
+    async def ping(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT 1", timeout=2))
