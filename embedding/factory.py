@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from runtime import env
-
 from embedding.base import Embedder
 from embedding.local import LocalEmbedder
+from runtime import env
 
 EMBEDDER = env.declare(
     "LECTERN_EMBEDDER", "local", env.choice("local"),

@@ -1,6 +1,7 @@
 """The one place where domain errors become gRPC statuses and back.
 
-Servers: ``handle_exception`` (called by the runtime's interceptor) turns a raised LecternError into a status with rich details
+Servers: ``handle_exception`` (called by the runtime's interceptor) turns a raised
+LecternError into a status with rich details
 (google.rpc.BadRequest for INVALID_ARGUMENT, RetryInfo for RESOURCE_EXHAUSTED); anything
 else becomes INTERNAL with a generic message, and the traceback goes to the log only.
 Clients: ``from_rpc_error`` turns a failed call back into the domain error it stood for.
@@ -63,7 +64,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternE
     cls = errors.BY_CODE.get(name, errors.Internal)
     status = None
     try:
-        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+        status = rpc_status.from_call(exc)
     except Exception:  # malformed details must not hide the original error
         status = None
     violations: list[errors.FieldViolation] = []

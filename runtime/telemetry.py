@@ -36,13 +36,13 @@ def add_span_processor(processor: SpanProcessor) -> None:
 def server_interceptor() -> Any:
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return aio_server_interceptor(tracer_provider=configure_tracing("process"))
+    return aio_server_interceptor(tracer_provider=configure_tracing("process"))  # type: ignore[no-untyped-call]
 
 
 def client_interceptors() -> list[Any]:
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return list(aio_client_interceptors(tracer_provider=configure_tracing("process")))
+    return list(aio_client_interceptors(tracer_provider=configure_tracing("process")))  # type: ignore[no-untyped-call]
 
 
 def shutdown_tracing() -> None:

@@ -42,10 +42,10 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
         raise from_rpc_error(exc) from None
 
     if wants_json(request):
-        event = first
-        async for event in stream:
-            pass
-        return JSONResponse(summary_dict(event.summary))
+        last = first
+        async for last in stream:  # noqa: B007 - only the final (summary) event matters
+            continue
+        return JSONResponse(summary_dict(last.summary))
 
     async def frames() -> AsyncIterator[bytes]:
         try:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from runtime.errors import LecternError
 from services.chat.answerers.extractive import extract
-from services.chat.evidence import Evidence, content_words
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
+from services.chat.evidence import Evidence, content_words
 from services.chat.ports import Conversations, PastTurn, Search, SearchOutcome, TurnRecord
 from services.chat.recorder import Recorder
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[A-Za-z0-9_$]+(?:[.'][A-Za-z0-9_]+)*")
 STOPWORDS = frozenset("""
-a an the and or but if then else of to in on at by for with from into onto about as is are was were be been being
-do does did doing have has had having i me my we our you your he she it its they them their this that these those
-what which who whom whose when where why how can could should would may might must will shall not no yes so than
-too very just also there here any all some each every more most other such only own same few both again further
-once up down out over under between through during before after above below off s t don use used using get got
+a an the and or but if then else of to in on at by for with from into onto about as is are was were
+be been being do does did doing have has had having i me my we our you your he she it its they them
+their this that these those what which who whom whose when where why how can could should would may
+might must will shall not no yes so than too very just also there here any all some each every more
+most other such only own same few both again further once up down out over under between through
+during before after above below off s t don use used using get got
 """.split())
 
 

@@ -27,6 +27,7 @@ class Recorder:
         self.dropped = 0
         self.recorded = 0
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -45,6 +46,7 @@ class Recorder:
         delay = 0.2
         while True:
             if not self.queue:
+                self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -55,22 +57,26 @@ class Recorder:
                 # Sessions will never take this turn (e.g. the reader erased the conversation).
                 log.warning("turn not recordable; skipped", extra={"error": exc.message})
                 self.queue.popleft()
+                self._idle.set()
                 continue
             except LecternError as exc:
-                log.warning("sessions unavailable; will retry", extra={"error": exc.message, "backlog": len(self.queue)})
+                log.warning("sessions unavailable; will retry",
+                            extra={"error": exc.message, "backlog": len(self.queue)})
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)
                 continue
             self.queue.popleft()
+            self._idle.set()
             self.recorded += 1
             delay = 0.2
 
-    async def drain(self, timeout: float) -> None:
-        """Gives queued turns up to ``timeout`` seconds to be written (used at shutdown)."""
+    async def drain(self, seconds: float) -> None:
+        """Gives queued turns up to ``seconds`` to be written (used at shutdown)."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 while self.queue:
-                    await asyncio.sleep(0.05)
+                    self._idle.clear()
+                    await self._idle.wait()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -11,8 +11,9 @@ from embedding.factory import EMBEDDER
 from runtime import env
 from runtime.settings import ServerSettings
 
+DEFAULT_ROOTS: tuple[Path, ...] = (Path("."),)
 INGEST_ROOTS = env.declare(
-    "LECTERN_INGEST_ROOTS", (Path("."),), env.paths,
+    "LECTERN_INGEST_ROOTS", DEFAULT_ROOTS, env.paths,
     "Folders (comma-separated) that Ingest may read; any other source_dir is refused.", "the working directory",
 )
 MAX_CHUNK_TOKENS = env.declare(

@@ -14,12 +14,13 @@ DATABASE = "lectern"
 
 def start_embedded(home: Path, stop_on_exit: bool = True) -> tuple[Any, str]:
     """Starts (or joins) the embedded server; returns its handle and a URL to the lectern database."""
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     data = home / "postgres"
     data.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data, cleanup_mode="stop" if stop_on_exit else None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+    server = get_server(data, cleanup_mode="stop" if stop_on_exit else None)
+    # DATABASE is a constant of ours, not input.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")  # noqa: S608
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE};")
     info = server.get_postmaster_info()

@@ -96,7 +96,7 @@ CREATE TABLE feedback (
 )
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> list[int]:
     """Applies pending migrations; returns the versions applied now."""
     applied_now: list[int] = []
     for migration in MIGRATIONS:

@@ -89,7 +89,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
             request.conversation_id, request.conversation_token, request.page_size or 50, request.page_token
         )
         return pb.ListMessagesResponse(
-            messages=[pb.Message(message_id=m.message_id, role=m.role, content=m.content,
+            messages=[pb.Message(message_id=m.message_id, role=pb.Role.ValueType(m.role), content=m.content,
                                  sources=[_source_to_proto(s) for s in m.sources], created_at=_ts(m.created_at),
                                  mode=m.mode) for m in messages],
             next_page_token=token,

@@ -20,6 +20,7 @@ import asyncpg
 from runtime.errors import InvalidArgument, NotFound
 
 Clock = Callable[[], datetime]
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 USER, ASSISTANT = 1, 2
 UP, DOWN = 1, 2
@@ -99,7 +100,7 @@ class ConversationStore:
         )
         return str(conversation_id), token
 
-    async def _authorise(self, conn: asyncpg.Connection, conversation_id: str, token: str) -> uuid.UUID:
+    async def _authorise(self, conn: Connection, conversation_id: str, token: str) -> uuid.UUID:
         cid = _uuid(conversation_id, "conversation_id")
         found = await conn.fetchval(
             "SELECT 1 FROM conversations WHERE id = $1 AND token_hash = $2", cid, _hash(token)
@@ -128,6 +129,7 @@ class ConversationStore:
                     "SELECT question_message_id, answer_message_id FROM turns"
                     " WHERE conversation_id = $1 AND turn_id = $2", cid, turn.turn_id,
                 )
+                assert row is not None  # the conflicting row exists: we hold the conversation's lock
                 return str(row["question_message_id"]), str(row["answer_message_id"])
             await conn.executemany(
                 "INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)"
@@ -154,6 +156,8 @@ class ConversationStore:
         async with self.pool.acquire() as conn:
             cid = await self._authorise(conn, conversation_id, token)
             row = await conn.fetchrow("SELECT book, created_at, last_active_at FROM conversations WHERE id = $1", cid)
+            if row is None:
+                raise NotFound("no conversation with that id and token")
         return Conversation(str(cid), row["book"], row["created_at"], row["last_active_at"])
 
     async def list_messages(self, conversation_id: str, token: str, limit: int,
@@ -161,19 +165,22 @@ class ConversationStore:
         """Messages oldest first; ``after`` is the page token (created_at|role|id of the last one)."""
         async with self.pool.acquire() as conn:
             cid = await self._authorise(conn, conversation_id, token)
-            params: list[object] = [cid, limit + 1]
-            where = ""
             if after:
                 try:
                     stamp, role, last_id = after.split("|")
-                    params += [datetime.fromisoformat(stamp), int(role), uuid.UUID(last_id)]
+                    cursor = (datetime.fromisoformat(stamp), int(role), uuid.UUID(last_id))
                 except ValueError:
                     raise InvalidArgument.of("page_token", "is not a token this service issued") from None
-                where = " AND (created_at, role, id) > ($3, $4, $5)"
-            rows = await conn.fetch(
-                "SELECT id, role, content, mode, created_at FROM messages WHERE conversation_id = $1"
-                + where + " ORDER BY created_at, role, id LIMIT $2", *params,
-            )
+                rows = await conn.fetch(
+                    "SELECT id, role, content, mode, created_at FROM messages WHERE conversation_id = $1"
+                    " AND (created_at, role, id) > ($3, $4, $5) ORDER BY created_at, role, id LIMIT $2",
+                    cid, limit + 1, *cursor,
+                )
+            else:
+                rows = await conn.fetch(
+                    "SELECT id, role, content, mode, created_at FROM messages WHERE conversation_id = $1"
+                    " ORDER BY created_at, role, id LIMIT $2", cid, limit + 1,
+                )
             page = rows[:limit]
             ids = [r["id"] for r in page if r["role"] == ASSISTANT]
             sources: dict[uuid.UUID, list[Source]] = {}
@@ -182,9 +189,10 @@ class ConversationStore:
                     "SELECT message_id, rank, chunk_id, file_path, heading, url, score FROM retrievals"
                     " WHERE message_id = ANY($1::uuid[]) ORDER BY message_id, rank", ids,
                 ):
-                    sources.setdefault(s["message_id"], []).append(Source(
-                        s["rank"], s["chunk_id"], s["file_path"], tuple(json.loads(s["heading"])), s["url"], s["score"],
-                    ))
+                    heading = tuple(json.loads(s["heading"]))
+                    sources.setdefault(s["message_id"], []).append(
+                        Source(s["rank"], s["chunk_id"], s["file_path"], heading, s["url"], s["score"])
+                    )
         messages = [StoredMessage(str(r["id"]), r["role"], r["content"], r["mode"], r["created_at"],
                                   sources.get(r["id"], [])) for r in page]
         token_out = ""

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
+from runtime.errors import FailedPrecondition
 from services.retrieval.index.base import (
     PAYLOAD_INDEXES,
     Digest,
@@ -28,7 +29,6 @@ from services.retrieval.index.base import (
     IndexStats,
 )
 from services.retrieval.index.payload import from_payload, to_payload
-from runtime.errors import FailedPrecondition
 
 T = TypeVar("T")
 DENSE = "dense"
@@ -165,7 +165,7 @@ class EdgeIndex:
             with self._write_lock:
                 if self._shard is None:
                     return 0
-                flt = edge_filter(Filter(book=book))
+                flt = qe.Filter(must=[qe.FieldCondition("book", match=qe.MatchValue(book))])
                 before = self._count(flt)
                 self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
                 self._shard.flush()
