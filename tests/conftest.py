@@ -1,0 +1,84 @@
+"""Shared fixtures: a temporary $LECTERN_HOME, the real embedded Postgres, and the four
+services started in-process on free loopback ports (session-scoped: start-up is slow)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from runtime.server import RunningService, start_service  # noqa: E402
+from runtime.settings import ServerSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "examples" / "book" / "docs"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def server_settings(service: str, home: Path, peers: dict[str, str] | None = None) -> ServerSettings:
+    return ServerSettings(
+        service=service, host="127.0.0.1", port=0, home=home, grace_seconds=2.0, call_timeout_seconds=20.0,
+        health_interval_seconds=0.2, log_level="INFO", otlp_endpoint="", peers=peers or {},
+    )
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lectern-home")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(home: Path) -> Iterator[str]:
+    from services.sessions.embedded_postgres import start_embedded
+
+    server, url = start_embedded(home)
+    yield url
+    server.cleanup()
+
+
+@dataclass
+class Stack:
+    retrieval: RunningService[Any]
+    sessions: RunningService[Any]
+    ingest: RunningService[Any]
+    chat: RunningService[Any]
+
+    @property
+    def peers(self) -> dict[str, str]:
+        return {n: getattr(self, n).address for n in ("retrieval", "sessions", "ingest", "chat")}
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack(home: Path, postgres_url: str) -> AsyncIterator[Stack]:
+    from services.chat.service import spec as chat_spec
+    from services.chat.settings import ChatSettings
+    from services.ingest.service import spec as ingest_spec
+    from services.ingest.settings import IngestSettings
+    from services.retrieval.service import spec as retrieval_spec
+    from services.retrieval.settings import RetrievalSettings
+    from services.sessions.service import spec as sessions_spec
+    from services.sessions.settings import SessionsSettings
+
+    async with AsyncExitStack() as stack:
+        retrieval_settings = RetrievalSettings(server_settings("retrieval", home), "docusaurus-book", "local",
+                                               "hybrid", 0.30)
+        retrieval = await stack.enter_async_context(start_service(retrieval_spec(retrieval_settings),
+                                                                  retrieval_settings.server))
+        sessions_settings = SessionsSettings(server_settings("sessions", home), postgres_url, 1, 5, 5000)
+        sessions = await stack.enter_async_context(start_service(sessions_spec(sessions_settings),
+                                                                 sessions_settings.server))
+        peers = {"retrieval": retrieval.address, "sessions": sessions.address}
+        ingest_settings = IngestSettings(server_settings("ingest", home, peers), (ROOT, FIXTURES), "local", 512)
+        ingest = await stack.enter_async_context(start_service(ingest_spec(ingest_settings),
+                                                               ingest_settings.server))
+        chat_settings = ChatSettings(server_settings("chat", home, peers), 30.0, 1000)
+        chat = await stack.enter_async_context(start_service(chat_spec(chat_settings), chat_settings.server))
+        yield Stack(retrieval, sessions, ingest, chat)

@@ -1,0 +1,180 @@
+"""The shared runtime on a toy service: health follows the dependency, reflection works,
+errors carry rich details, request ids travel, deadlines apply, shutdown drains."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from runtime import errors
+from runtime.channels import open_channel
+from runtime.context import request_id
+from runtime.env import SettingsError
+from runtime.server import ServiceSpec, build_server, start_service
+from runtime.settings import ServerSettings
+from runtime.status import from_rpc_error
+from tests.conftest import ROOT, server_settings
+
+TOY = "lectern.test.v1.ToyService"
+
+
+@dataclass
+class Dependency:
+    ready: bool = False
+
+
+async def slow(request: bytes, context: Any) -> bytes:
+    await asyncio.sleep(float(request.decode() or "0.5"))
+    return b"done"
+
+
+async def invalid(request: bytes, context: Any) -> bytes:
+    raise errors.InvalidArgument.of("query", "must not be empty")
+
+
+async def boom(request: bytes, context: Any) -> bytes:
+    raise RuntimeError("secret internals")
+
+
+async def whoami(request: bytes, context: Any) -> bytes:
+    return request_id.get().encode()
+
+
+def toy_spec(dep: Dependency) -> ServiceSpec[Dependency]:
+    @asynccontextmanager
+    async def open_(settings: ServerSettings) -> AsyncIterator[Dependency]:
+        yield dep
+
+    def register(server: grpc.aio.Server, res: Dependency) -> None:
+        handlers = {name: grpc.unary_unary_rpc_method_handler(fn)
+                    for name, fn in {"Slow": slow, "Invalid": invalid, "Boom": boom, "WhoAmI": whoami}.items()}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TOY, handlers),))
+
+    async def probe(res: Dependency) -> bool:
+        return res.ready
+
+    return ServiceSpec(TOY, open_, register, probe)
+
+
+async def health_status(address: str, service: str = "") -> int:
+    async with grpc.aio.insecure_channel(address) as ch:
+        reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        return int(reply.status)
+
+
+async def wait_for_status(address: str, wanted: int) -> None:
+    for _ in range(100):
+        if await health_status(address) == wanted:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"health never became {wanted}")
+
+
+def call(channel: grpc.aio.Channel, method: str) -> Any:
+    return channel.unary_unary(f"/{TOY}/{method}")
+
+
+async def test_build_server_binds_a_free_port(tmp_path: Path) -> None:
+    server, port = build_server(server_settings("retrieval", tmp_path))
+    assert port > 0
+    await server.start()
+    await server.stop(0)
+
+
+async def test_health_follows_the_dependency(tmp_path: Path) -> None:
+    dep = Dependency(ready=False)
+    async with start_service(toy_spec(dep), server_settings("retrieval", tmp_path)) as svc:
+        assert await health_status(svc.address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        dep.ready = True
+        await wait_for_status(svc.address, health_pb2.HealthCheckResponse.SERVING)
+        assert await health_status(svc.address, TOY) == health_pb2.HealthCheckResponse.SERVING
+        dep.ready = False  # the datastore became unreachable
+        await wait_for_status(svc.address, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
+async def test_reflection_lists_the_services(tmp_path: Path) -> None:
+    async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
+        async with grpc.aio.insecure_channel(svc.address) as ch:
+            stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            names: set[str] = set()
+            async for reply in stub.ServerReflectionInfo(iter([request])):
+                names |= {s.name for s in reply.list_services_response.service}
+    assert {TOY, "grpc.health.v1.Health"} <= names
+
+
+async def test_domain_errors_become_rich_statuses(tmp_path: Path) -> None:
+    async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
+        async with grpc.aio.insecure_channel(svc.address) as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(ch, "Invalid")(b"")
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            domain = from_rpc_error(caught.value)
+            assert isinstance(domain, errors.InvalidArgument)
+            assert domain.violations == [errors.FieldViolation("query", "must not be empty")]
+
+            with pytest.raises(grpc.aio.AioRpcError) as crashed:
+                await call(ch, "Boom")(b"")
+            assert crashed.value.code() == grpc.StatusCode.INTERNAL
+            assert "secret" not in (crashed.value.details() or "")
+
+
+async def test_request_id_and_default_deadline_travel_on_outgoing_calls(tmp_path: Path) -> None:
+    async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
+        channel = open_channel(svc.address, timeout_seconds=0.3)
+        try:
+            request_id.set("req-123")
+            assert await call(channel, "WhoAmI")(b"") == b"req-123"
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call(channel, "Slow")(b"2")
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        finally:
+            request_id.set("")
+            await channel.close()
+
+
+async def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(tmp_path: Path) -> None:
+    settings = server_settings("retrieval", tmp_path)
+    context = start_service(toy_spec(Dependency(True)), settings)
+    svc = await context.__aenter__()
+    async with grpc.aio.insecure_channel(svc.address) as ch:
+        async def slow_call() -> bytes:
+            result: bytes = await call(ch, "Slow")(b"0.6")
+            return result
+
+        in_flight = asyncio.create_task(slow_call())
+        await asyncio.sleep(0.1)
+        closing = asyncio.create_task(context.__aexit__(None, None, None))
+        await asyncio.sleep(0.1)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(ch, "WhoAmI")(b"", timeout=1)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert await in_flight == b"done"
+        await closing
+
+
+def test_settings_error_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="LECTERN_CHAT_PORT"):
+        ServerSettings.from_env("chat", {"LECTERN_CHAT_PORT": "eighty"})
+    with pytest.raises(SettingsError, match="LECTERN_GRACE_SECONDS"):
+        ServerSettings.from_env("chat", {"LECTERN_GRACE_SECONDS": "-1"})
+
+
+def test_a_service_with_a_bad_variable_exits_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.sessions"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}", "LECTERN_DB_POOL_MAX": "many"},
+    )
+    assert result.returncode == 2
+    assert "LECTERN_DB_POOL_MAX" in result.stderr
