@@ -76,7 +76,9 @@ async def stack(home: Path, postgres_url: str) -> AsyncIterator[Stack]:
         sessions = await stack.enter_async_context(start_service(sessions_spec(sessions_settings),
                                                                  sessions_settings.server))
         peers = {"retrieval": retrieval.address, "sessions": sessions.address}
-        ingest_settings = IngestSettings(server_settings("ingest", home, peers), (ROOT, FIXTURES), "local", 512)
+        (home / "books").mkdir(exist_ok=True)
+        ingest_settings = IngestSettings(server_settings("ingest", home, peers), (ROOT, FIXTURES, home / "books"),
+                                         "local", 512)
         ingest = await stack.enter_async_context(start_service(ingest_spec(ingest_settings),
                                                                ingest_settings.server))
         chat_settings = ChatSettings(server_settings("chat", home, peers), 30.0, 1000)

@@ -1,0 +1,170 @@
+"""The four services over real gRPC on loopback, with the real embedded Qdrant Edge and
+Postgres: ingest -> retrieval -> chat -> sessions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import grpc
+import pytest
+from lectern.chat.v1 import chat_service_pb2 as cpb
+from lectern.chat.v1 import chat_service_pb2_grpc as cpb_grpc
+from lectern.common.v1 import common_pb2
+from lectern.ingest.v1 import ingest_service_pb2 as ipb
+from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
+from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
+from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
+from lectern.sessions.v1 import sessions_service_pb2 as spb
+from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
+
+from runtime import errors
+from runtime.status import from_rpc_error
+from tests.conftest import BOOK, FIXTURES, ROOT, Stack
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def ingest(stack: Stack, source: Path, book: str, **kw: bool) -> ipb.IngestSummary:
+    async with grpc.aio.insecure_channel(stack.ingest.address) as ch:
+        events = [e async for e in ipb_grpc.IngestServiceStub(ch).Ingest(
+            ipb.IngestRequest(source_dir=str(source), book=book, **kw))]
+    assert events[-1].WhichOneof("event") == "summary"
+    assert all(e.WhichOneof("event") == "progress" for e in events[:-1])
+    return events[-1].summary
+
+
+async def search(stack: Stack, query: str, **kw: object) -> rpb.SearchResponse:
+    async with grpc.aio.insecure_channel(stack.retrieval.address) as ch:
+        return await rpb_grpc.RetrievalServiceStub(ch).Search(rpb.SearchRequest(query=query, **kw))  # type: ignore[arg-type]
+
+
+async def chat(stack: Stack, request: cpb.ChatRequest) -> list[cpb.ChatResponse]:
+    async with grpc.aio.insecure_channel(stack.chat.address) as ch:
+        return [e async for e in cpb_grpc.ChatServiceStub(ch).Chat(request)]
+
+
+@pytest.fixture(scope="session")
+async def sample_book(stack: Stack) -> ipb.IngestSummary:
+    return await ingest(stack, BOOK, "sample")
+
+
+async def test_ingest_then_unchanged_reingest_writes_nothing(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    assert sample_book.files_seen == 13 and sample_book.files_skipped == 1
+    assert sample_book.chunks_new > 40 and not sample_book.failed
+    again = await ingest(stack, BOOK, "sample")
+    assert (again.chunks_new, again.chunks_changed, again.chunks_deleted) == (0, 0, 0)
+    assert again.chunks_unchanged == sample_book.chunks_new and again.tokens_embedded == 0
+
+
+async def test_edit_delete_and_rename_sync_exactly(stack: Stack, home: Path) -> None:
+    book = home / "books" / "sync"
+    shutil.copytree(BOOK, book)
+    first = await ingest(stack, book, "sync")
+    imu = book / "sensors" / "imu.md"
+    imu.write_text(imu.read_text().replace("averaging 500 samples", "averaging 800 samples"))
+    edited = await ingest(stack, book, "sync")
+    assert (edited.chunks_new, edited.chunks_changed, edited.chunks_deleted) == (0, 1, 0)
+    (book / "motion" / "troubleshooting.md").unlink()
+    deleted = await ingest(stack, book, "sync")
+    assert deleted.chunks_deleted == 3 and deleted.chunks_new == 0
+    (book / "appendix.md").rename(book / "reference.md")
+    renamed = await ingest(stack, book, "sync")
+    assert renamed.chunks_new == renamed.chunks_deleted > 0
+    dry = await ingest(stack, BOOK, "sync", dry_run=True)
+    assert dry.dry_run and dry.chunks_new > 0
+    after = await ingest(stack, book, "sync", dry_run=True)
+    assert after.chunks_new == after.chunks_changed == after.chunks_deleted == 0
+    assert first.chunks_new > 0
+
+
+async def test_bad_files_are_reported_and_the_rest_ingested(stack: Stack) -> None:
+    summary = await ingest(stack, FIXTURES / "tricky", "tricky")
+    failed = {f.file_path for f in summary.failed}
+    assert failed == {"broken-yaml.md", "invalid-utf8.md", "binary.md", "unclosed-fence.md"}
+    assert summary.chunks_new > 0
+
+
+async def test_ingest_outside_the_roots_is_refused(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ingest(stack, outside, "x")
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_search_finds_the_section_and_filters(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    reply = await search(stack, "how do I calibrate the gyroscope bias", top_k=3,
+                         filter=common_pb2.SearchFilter(book="sample"))
+    assert reply.results[0].chunk.url == "/docs/sensors/imu#calibrating-the-gyroscope"
+    assert not reply.out_of_scope
+    motion = await search(stack, "calibrate", top_k=5, filter=common_pb2.SearchFilter(book="sample", module="motion"))
+    assert motion.results and all(r.chunk.module == "motion" for r in motion.results)
+    shallow = await search(stack, "wire gauge", top_k=10,
+                           filter=common_pb2.SearchFilter(book="sample", max_section_depth=2))
+    assert all(r.chunk.section_depth <= 2 for r in shallow.results)
+    prefix = await search(stack, "sensor", top_k=10,
+                          filter=common_pb2.SearchFilter(book="sample", file_path_prefix="sensors/"))
+    assert prefix.results and all(r.chunk.file_path.startswith("sensors/") for r in prefix.results)
+    for mode in (rpb.SEARCH_MODE_DENSE, rpb.SEARCH_MODE_KEYWORD, rpb.SEARCH_MODE_HYBRID):
+        r = await search(stack, "integral windup", top_k=3, mode=mode, filter=common_pb2.SearchFilter(book="sample"))
+        assert "pid-tuning" in r.results[0].chunk.file_path, mode
+
+
+async def test_search_rejects_bad_input_with_field_violations(stack: Stack) -> None:
+    for kwargs, field in [({"query": "  "}, "query"), ({"query": "x" * 9000}, "query"),
+                          ({"query": "ok", "top_k": 51}, "top_k"), ({"query": "ok", "mode": 9}, "mode")]:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await search(stack, **kwargs)  # type: ignore[arg-type]
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        err = from_rpc_error(caught.value)
+        assert isinstance(err, errors.InvalidArgument) and err.violations[0].field == field
+
+
+async def test_chat_answers_with_citations_and_records_the_turn(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    events = await chat(stack, cpb.ChatRequest(message="How do I calibrate the gyroscope?", book="sample"))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[0] == "meta" and kinds[-1] == "done" and "sources" in kinds and "token" in kinds
+    done = events[-1].done
+    sources = next(e.sources.sources for e in events if e.WhichOneof("event") == "sources")
+    assert done.grounded and not done.out_of_scope and "[1]" in done.answer
+    assert sources[0].url == "/docs/sensors/imu#calibrating-the-gyroscope"
+    assert "".join(e.token.text for e in events if e.WhichOneof("event") == "token") == done.answer
+
+    meta = events[0].meta
+    async with grpc.aio.insecure_channel(stack.sessions.address) as ch:
+        stub = spb_grpc.SessionsServiceStub(ch)
+        for _ in range(50):
+            listed = await stub.ListMessages(spb.ListMessagesRequest(
+                conversation_id=meta.conversation_id, conversation_token=meta.conversation_token))
+            if len(listed.messages) == 2:
+                break
+            import asyncio
+            await asyncio.sleep(0.1)
+    assert [m.role for m in listed.messages] == [spb.ROLE_USER, spb.ROLE_ASSISTANT]
+    assert listed.messages[1].message_id == meta.message_id and listed.messages[1].sources
+
+
+async def test_chat_refuses_questions_the_book_cannot_answer(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    events = await chat(stack, cpb.ChatRequest(message="What is the capital of France?", book="sample"))
+    done = events[-1].done
+    assert done.out_of_scope and done.answer.startswith("I couldn't find this in the book")
+
+
+async def test_selection_mode_uses_only_the_selection(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    selection = "The gyroscope bias is measured by averaging 9000 samples while the robot is upside down."
+    events = await chat(stack, cpb.ChatRequest(message="How is the gyroscope bias measured?", book="sample",
+                                               mode=cpb.CHAT_MODE_SELECTION, selection=selection))
+    done = events[-1].done
+    assert "9000 samples" in done.answer and "500" not in done.answer
+
+
+async def test_chat_rejects_bad_input(stack: Stack) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(stack, cpb.ChatRequest(message="", mode=cpb.CHAT_MODE_SELECTION))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in from_rpc_error(caught.value).violations}  # type: ignore[attr-defined]
+    assert fields == {"message", "selection"}
+
+
+def test_root_is_the_repository() -> None:
+    assert (ROOT / "pyproject.toml").exists()

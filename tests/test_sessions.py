@@ -1,0 +1,97 @@
+"""The sessions store on the real embedded Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from runtime.errors import InvalidArgument, NotFound
+from services.sessions.database import open_pool, split_sslmode
+from services.sessions.migrations import MIGRATIONS, migrate
+from services.sessions.store import ConversationStore, Source, Turn
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def store(postgres_url: str, home: Path) -> AsyncIterator[ConversationStore]:
+    async with open_pool(postgres_url, home, 1, 5, 5000) as pool:
+        yield ConversationStore(pool)
+
+
+async def test_migrations_are_recorded_and_idempotent(postgres_url: str, store: ConversationStore) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await migrate(conn) == []  # already applied at start-up
+        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == [m.version for m in MIGRATIONS]
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_migrations_apply_once(home: Path) -> None:
+    from services.sessions.embedded_postgres import start_embedded
+
+    server, base = start_embedded(home)
+    conn = await asyncpg.connect(base)
+    name = f"m{uuid.uuid4().hex[:8]}"
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    url = base.replace("/lectern?", f"/{name}?")
+    conns = [await asyncpg.connect(url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(v for r in results for v in r) == [m.version for m in MIGRATIONS]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_append_turn_is_idempotent_under_retries(store: ConversationStore) -> None:
+    cid, token = await store.create("book")
+    turn = Turn(cid, "turn-1", "What is a reducer?", "A pure function [1].",
+                sources=[Source(1, "c1", "a.md", ("A", "B"), "/docs/a#b", 0.5)], latencies_ms={"retrieve": 3.0})
+    results = await asyncio.gather(*(store.append_turn(turn) for _ in range(5)))
+    assert len(set(results)) == 1
+    messages, next_page = await store.list_messages(cid, token, 50, "")
+    assert [m.content for m in messages] == ["What is a reducer?", "A pure function [1]."]
+    assert messages[1].sources[0].heading_path == ("A", "B") and next_page == ""
+
+
+async def test_tokens_isolate_conversations(store: ConversationStore) -> None:
+    cid, token = await store.create("book")
+    other, other_token = await store.create("book")
+    with pytest.raises(NotFound):
+        await store.get(cid, other_token)
+    with pytest.raises(NotFound):
+        await store.get(str(uuid.uuid4()), token)  # unknown id: same answer as a wrong token
+    with pytest.raises(InvalidArgument):
+        await store.get("not-a-uuid", token)
+    assert (await store.get(cid, token)).book == "book"
+
+
+async def test_paging_feedback_and_erasure(store: ConversationStore) -> None:
+    cid, token = await store.create("book")
+    ids = [await store.append_turn(Turn(cid, f"t{i}", f"q{i}", f"a{i}")) for i in range(3)]
+    first, page = await store.list_messages(cid, token, 4, "")
+    rest, end = await store.list_messages(cid, token, 4, page)
+    assert [m.content for m in first + rest] == ["q0", "a0", "q1", "a1", "q2", "a2"] and end == ""
+    await store.record_feedback(cid, token, ids[0][1], 2, "wrong section")
+    with pytest.raises(NotFound):
+        await store.record_feedback(cid, token, ids[0][0], 1, "")  # a question, not an answer
+    await store.delete(cid, token)
+    with pytest.raises(NotFound):
+        await store.list_messages(cid, token, 10, "")
+
+
+def test_sslmode_is_honoured() -> None:
+    url, ssl_arg = split_sslmode("postgresql://u:p@ep-x.neon.tech/db?sslmode=require&application_name=x")
+    assert "sslmode" not in url and "application_name=x" in url
+    assert ssl_arg is not None and ssl_arg is not False
+    assert split_sslmode("postgresql://localhost/db?sslmode=disable")[1] is False
