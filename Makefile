@@ -35,7 +35,7 @@ run: protos
 	$(PY) -m cli.main run
 
 test: protos
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: protos
 	$(VENV)/bin/buf lint protos
