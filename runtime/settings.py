@@ -31,6 +31,10 @@ HEALTH_INTERVAL_SECONDS = env.declare(
 LOG_LEVEL = env.declare(
     "LECTERN_LOG_LEVEL", "INFO", env.choice("DEBUG", "INFO", "WARNING", "ERROR"), "Log level of every service."
 )
+SERVICE = env.declare(
+    "LECTERN_SERVICE", "", env.choice("", "ingest", "retrieval", "chat", "sessions"),
+    "Which service a container runs; read by its health check (python -m runtime.healthcheck).", "(unset)",
+)
 OTLP_ENDPOINT = env.declare(
     "OTEL_EXPORTER_OTLP_ENDPOINT", "", env.text, "OTLP collector for traces; unset keeps traces in-process only.",
     "(unset)",
