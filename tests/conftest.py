@@ -15,8 +15,8 @@ import pytest_asyncio
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from runtime.server import RunningService, start_service  # noqa: E402
-from runtime.settings import ServerSettings  # noqa: E402
+from runtime.server import RunningService, start_service
+from runtime.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "examples" / "book" / "docs"

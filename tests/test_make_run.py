@@ -42,7 +42,7 @@ def start(home: Path, ports: list[int]) -> subprocess.Popen[str]:
 
 
 def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float = 300) -> str:
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
     while time.monotonic() < deadline:

@@ -12,9 +12,9 @@ import yaml
 
 import cli.supervisor  # noqa: F401  - every settings module is imported, so the registry is full
 import gateway.settings  # noqa: F401
-import services.chat.settings  # noqa: F401
-import services.ingest.settings  # noqa: F401
-import services.retrieval.settings  # noqa: F401
+import services.chat.settings
+import services.ingest.settings
+import services.retrieval.settings
 import services.sessions.settings  # noqa: F401
 from runtime.env import REGISTRY
 from runtime.settings import PEERS

@@ -104,30 +104,30 @@ async def test_health_follows_the_dependency(tmp_path: Path) -> None:
 
 
 async def test_reflection_lists_the_services(tmp_path: Path) -> None:
-    async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
-        async with grpc.aio.insecure_channel(svc.address) as ch:
-            stub = reflection_pb2_grpc.ServerReflectionStub(ch)
-            request = reflection_pb2.ServerReflectionRequest(list_services="")
-            names: set[str] = set()
-            async for reply in stub.ServerReflectionInfo(iter([request])):
-                names |= {s.name for s in reply.list_services_response.service}
+    async with (start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc,
+                grpc.aio.insecure_channel(svc.address) as ch):
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        names: set[str] = set()
+        async for reply in stub.ServerReflectionInfo(iter([request])):
+            names |= {s.name for s in reply.list_services_response.service}
     assert {TOY, "grpc.health.v1.Health"} <= names
 
 
 async def test_domain_errors_become_rich_statuses(tmp_path: Path) -> None:
-    async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
-        async with grpc.aio.insecure_channel(svc.address) as ch:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await call(ch, "Invalid")(b"")
-            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            domain = from_rpc_error(caught.value)
-            assert isinstance(domain, errors.InvalidArgument)
-            assert domain.violations == [errors.FieldViolation("query", "must not be empty")]
+    async with (start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc,
+                grpc.aio.insecure_channel(svc.address) as ch):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(ch, "Invalid")(b"")
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        domain = from_rpc_error(caught.value)
+        assert isinstance(domain, errors.InvalidArgument)
+        assert domain.violations == [errors.FieldViolation("query", "must not be empty")]
 
-            with pytest.raises(grpc.aio.AioRpcError) as crashed:
-                await call(ch, "Boom")(b"")
-            assert crashed.value.code() == grpc.StatusCode.INTERNAL
-            assert "secret" not in (crashed.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as crashed:
+            await call(ch, "Boom")(b"")
+        assert crashed.value.code() == grpc.StatusCode.INTERNAL
+        assert "secret" not in (crashed.value.details() or "")
 
 
 async def test_request_id_and_default_deadline_travel_on_outgoing_calls(tmp_path: Path) -> None:

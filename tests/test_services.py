@@ -25,18 +25,21 @@ from tests.conftest import BOOK, FIXTURES, ROOT, Stack
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def ingest(stack: Stack, source: Path, book: str, **kw: bool) -> ipb.IngestSummary:
+async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -> ipb.IngestSummary:
     async with grpc.aio.insecure_channel(stack.ingest.address) as ch:
         events = [e async for e in ipb_grpc.IngestServiceStub(ch).Ingest(
-            ipb.IngestRequest(source_dir=str(source), book=book, **kw))]
+            ipb.IngestRequest(source_dir=str(source), book=book, dry_run=dry_run))]
     assert events[-1].WhichOneof("event") == "summary"
     assert all(e.WhichOneof("event") == "progress" for e in events[:-1])
-    return events[-1].summary
+    summary: ipb.IngestSummary = events[-1].summary
+    return summary
 
 
 async def search(stack: Stack, query: str, **kw: object) -> rpb.SearchResponse:
     async with grpc.aio.insecure_channel(stack.retrieval.address) as ch:
-        return await rpb_grpc.RetrievalServiceStub(ch).Search(rpb.SearchRequest(query=query, **kw))  # type: ignore[arg-type]
+        reply: rpb.SearchResponse = await rpb_grpc.RetrievalServiceStub(ch).Search(
+            rpb.SearchRequest(query=query, **kw))  # type: ignore[arg-type]
+        return reply
 
 
 async def chat(stack: Stack, request: cpb.ChatRequest) -> list[cpb.ChatResponse]:

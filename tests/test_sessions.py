@@ -38,7 +38,7 @@ async def test_migrations_are_recorded_and_idempotent(postgres_url: str, store: 
 async def test_concurrent_migrations_apply_once(home: Path) -> None:
     from services.sessions.embedded_postgres import start_embedded
 
-    server, base = start_embedded(home)
+    _server, base = start_embedded(home)
     conn = await asyncpg.connect(base)
     name = f"m{uuid.uuid4().hex[:8]}"
     await conn.execute(f"CREATE DATABASE {name}")
@@ -66,7 +66,7 @@ async def test_append_turn_is_idempotent_under_retries(store: ConversationStore)
 
 async def test_tokens_isolate_conversations(store: ConversationStore) -> None:
     cid, token = await store.create("book")
-    other, other_token = await store.create("book")
+    _other, other_token = await store.create("book")
     with pytest.raises(NotFound):
         await store.get(cid, other_token)
     with pytest.raises(NotFound):
