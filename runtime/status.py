@@ -10,6 +10,8 @@ Clients: ``from_rpc_error`` turns a failed call back into the domain error it st
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -52,6 +54,15 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.Lecte
         error.message,
         trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
     )
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Client side: a failed call inside this block is re-raised as its domain error."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc) from None
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternError:

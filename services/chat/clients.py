@@ -9,7 +9,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
-from runtime.status import from_rpc_error
+from runtime.status import domain_errors
 from services.chat.evidence import Evidence
 from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
 
@@ -19,12 +19,10 @@ class RetrievalSearch:
         self.stub = rpb_grpc.RetrievalServiceStub(channel)
 
     async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
-        try:
+        with domain_errors():
             response = await self.stub.Search(rpb.SearchRequest(
                 query=query[:8000], top_k=top_k, filter=common_pb2.SearchFilter(book=book, module=module),
             ))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
         evidence = [
             Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
                      r.chunk.content)
@@ -44,17 +42,15 @@ class SessionsConversations:
         self.timeout = timeout_seconds
 
     async def create(self, book: str) -> tuple[str, str]:
-        try:
+        with domain_errors():
             r = await self.stub.CreateConversation(spb.CreateConversationRequest(book=book), timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
         return r.conversation_id, r.conversation_token
 
     async def history(self, conversation_id: str, token: str, pairs: int) -> list[PastTurn]:
         """The last ``pairs`` question/answer pairs, oldest first."""
         messages: list[spb.Message] = []
         page = ""
-        try:
+        with domain_errors():
             while True:
                 r = await self.stub.ListMessages(spb.ListMessagesRequest(
                     conversation_id=conversation_id, conversation_token=token, page_size=500, page_token=page,
@@ -63,8 +59,6 @@ class SessionsConversations:
                 page = r.next_page_token
                 if not page:
                     break
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
         turns: list[PastTurn] = []
         for i in range(0, len(messages) - 1):
             if messages[i].role == spb.ROLE_USER and messages[i + 1].role == spb.ROLE_ASSISTANT:
@@ -72,7 +66,7 @@ class SessionsConversations:
         return turns[-pairs:]
 
     async def append(self, turn: TurnRecord) -> None:
-        try:
+        with domain_errors():
             await self.stub.AppendTurn(spb.AppendTurnRequest(
                 conversation_id=turn.conversation_id, turn_id=turn.turn_id, question=turn.question,
                 answer=turn.answer, mode=turn.mode, rewritten_query=turn.rewritten_query,
@@ -81,5 +75,3 @@ class SessionsConversations:
                 tokens=turn.tokens, out_of_scope=turn.out_of_scope, grounded=turn.grounded,
                 answer_message_id=turn.answer_message_id,
             ), timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None

@@ -12,7 +12,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
-from runtime.status import from_rpc_error
+from runtime.status import domain_errors
 from services.ingest.book.chunker import Chunk
 
 
@@ -42,7 +42,7 @@ class RetrievalIndexClient:
         result: list[IndexedDigest] = []
         token = ""
         embedder: EmbedderSpec | None = None
-        try:
+        with domain_errors():
             while True:
                 page = await self.stub.ListChunks(pb.ListChunksRequest(book=book, page_size=5000, page_token=token))
                 result += [IndexedDigest(d.chunk_id, d.content_hash, d.file_path) for d in page.chunks]
@@ -51,8 +51,6 @@ class RetrievalIndexClient:
                 token = page.next_page_token
                 if not token:
                     return result, embedder
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
 
     async def upsert(self, book: str, embedder: EmbedderSpec, chunks: Sequence[Chunk],
                      vectors: Sequence[Sequence[float]]) -> None:
@@ -62,19 +60,13 @@ class RetrievalIndexClient:
             chunks=[common_pb2.EmbeddedChunk(chunk=chunk_to_proto(c), vector=list(v))
                     for c, v in zip(chunks, vectors, strict=True)],
         )
-        try:
+        with domain_errors():
             await self.stub.UpsertChunks(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
 
     async def delete(self, book: str, chunk_ids: Sequence[str]) -> None:
-        try:
+        with domain_errors():
             await self.stub.DeleteChunks(pb.DeleteChunksRequest(book=book, chunk_ids=list(chunk_ids)))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
 
     async def delete_book(self, book: str) -> None:
-        try:
+        with domain_errors():
             await self.stub.DeleteBook(pb.DeleteBookRequest(book=book))
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
