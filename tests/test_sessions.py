@@ -90,7 +90,7 @@ async def test_paging_feedback_and_erasure(store: ConversationStore) -> None:
         await store.list_messages(cid, token, 10, "")
 
 
-def test_sslmode_is_honoured() -> None:
+async def test_sslmode_is_honoured() -> None:
     url, ssl_arg = split_sslmode("postgresql://u:p@ep-x.neon.tech/db?sslmode=require&application_name=x")
     assert "sslmode" not in url and "application_name=x" in url
     assert ssl_arg is not None and ssl_arg is not False
