@@ -3,6 +3,7 @@ Postgres: ingest -> retrieval -> chat -> sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -141,7 +142,6 @@ async def test_chat_answers_with_citations_and_records_the_turn(stack: Stack, sa
                 conversation_id=meta.conversation_id, conversation_token=meta.conversation_token))
             if len(listed.messages) == 2:
                 break
-            import asyncio
             await asyncio.sleep(0.1)
     assert [m.role for m in listed.messages] == [spb.ROLE_USER, spb.ROLE_ASSISTANT]
     assert listed.messages[1].message_id == meta.message_id and listed.messages[1].sources

@@ -14,6 +14,7 @@ from gateway.routes.deps import upstream, wants_json
 from gateway.schemas import ChatBody, ChatReply
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
+from runtime.errors import BY_CODE, Internal
 from runtime.status import from_rpc_error
 
 router = APIRouter()
@@ -80,7 +81,6 @@ async def chat(body: ChatBody, request: Request, up: Upstream = Depends(upstream
                 collected.update(grounded=data["grounded"], out_of_scope=data["out_of_scope"],
                                  answer=data["answer"])
             elif name == "error":
-                from runtime.errors import BY_CODE, Internal
                 raise BY_CODE.get(data["code"], Internal)(data["message"])
         return JSONResponse(ChatReply(**collected).model_dump())
 
