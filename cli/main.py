@@ -1,4 +1,4 @@
-"""lectern run | lectern ingest DIR"""
+"""lectern run | lectern ingest DIR | lectern config-table"""
 
 from __future__ import annotations
 
@@ -22,7 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--reindex", action="store_true")
     ingest.add_argument("--include-drafts", action="store_true")
 
+    sub.add_parser("config-table", help="rewrite the README's configuration table from the code")
+
     args = parser.parse_args(argv)
+    if args.command == "config-table":
+        from pathlib import Path
+
+        from cli.config_table import rewrite
+
+        print("README.md updated" if rewrite(Path("README.md")) else "README.md already current")
+        return 0
     if args.command == "run":
         from cli.supervisor import run_stack
 

@@ -103,6 +103,9 @@ async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any
         raise exc  # the handler aborted on purpose; the status is already set
     if isinstance(exc, grpc.aio.AioRpcError):
         exc = from_rpc_error(exc)  # an upstream failure keeps its meaning downstream
+    if isinstance(exc, (OSError, TimeoutError)):
+        # A datastore or peer that cannot be reached: retryable, never "internal".
+        exc = errors.Unavailable(f"a dependency is unreachable: {exc}")
     if isinstance(exc, errors.LecternError):
         log.info("call failed", extra={"method": method, "code": exc.code, "error": exc.message})
         await abort(context, exc)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import pytest_asyncio
+from lectern.ingest.v1 import ingest_service_pb2 as ipb
+from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -68,8 +71,8 @@ async def stack(home: Path, postgres_url: str) -> AsyncIterator[Stack]:
     from services.sessions.settings import SessionsSettings
 
     async with AsyncExitStack() as stack:
-        retrieval_settings = RetrievalSettings(server_settings("retrieval", home), "docusaurus-book", "local",
-                                               "hybrid", 0.30)
+        # Defaults as a fresh machine has them; only the listening side is test-specific.
+        retrieval_settings = replace(RetrievalSettings.from_env({}), server=server_settings("retrieval", home))
         retrieval = await stack.enter_async_context(start_service(retrieval_spec(retrieval_settings),
                                                                   retrieval_settings.server))
         sessions_settings = SessionsSettings(server_settings("sessions", home), postgres_url, 1, 5, 5000)
@@ -81,6 +84,21 @@ async def stack(home: Path, postgres_url: str) -> AsyncIterator[Stack]:
                                          "local", 512)
         ingest = await stack.enter_async_context(start_service(ingest_spec(ingest_settings),
                                                                ingest_settings.server))
-        chat_settings = ChatSettings(server_settings("chat", home, peers), 30.0, 1000)
+        chat_settings = replace(ChatSettings.from_env({}), server=server_settings("chat", home, peers))
         chat = await stack.enter_async_context(start_service(chat_spec(chat_settings), chat_settings.server))
         yield Stack(retrieval, sessions, ingest, chat)
+
+
+async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -> ipb.IngestSummary:
+    async with grpc.aio.insecure_channel(stack.ingest.address) as ch:
+        events = [e async for e in ipb_grpc.IngestServiceStub(ch).Ingest(
+            ipb.IngestRequest(source_dir=str(source), book=book, dry_run=dry_run))]
+    assert events[-1].WhichOneof("event") == "summary"
+    assert all(e.WhichOneof("event") == "progress" for e in events[:-1])
+    summary: ipb.IngestSummary = events[-1].summary
+    return summary
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sample_book(stack: Stack) -> ipb.IngestSummary:
+    return await ingest(stack, BOOK, "sample")

@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embedding.local import LocalEmbedder
+from embedding.tokens import count_tokens
 from services.ingest.book.chunker import Budget, Chunk, chunk_id
 from services.ingest.book.discovery import category_labels, discover
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.parser import parse_page
 from services.ingest.book.slugs import Slugger, github_slug, page_route
-from services.ingest.book.tokens import count_tokens
 from tests.conftest import BOOK, FIXTURES
 
 EMBEDDER = LocalEmbedder()

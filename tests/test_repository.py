@@ -16,6 +16,7 @@ import services.chat.settings
 import services.ingest.settings
 import services.retrieval.settings
 import services.sessions.settings  # noqa: F401
+from cli.config_table import render
 from runtime.env import REGISTRY
 from runtime.settings import PEERS
 from tests.conftest import ROOT
@@ -59,6 +60,8 @@ def test_compose_variables_ports_and_addresses_match_the_code() -> None:
         for other in ("ingest", "retrieval", "chat", "sessions", "gateway"):
             addr = SERVICES[other]["environment"][peer.addr_var.name]
             assert addr == f"{name}:{port}", (other, addr)
+    retrieval = SERVICES["retrieval"]["environment"]
+    assert retrieval["QDRANT_URL"] == "http://qdrant:6333" and retrieval["LECTERN_INDEX_BACKEND"] == "qdrant"
     assert SERVICES["gateway"]["ports"] == [f"{SERVICES['gateway']['environment']['LECTERN_GATEWAY_PORT']}:8080"]
 
 
@@ -67,6 +70,7 @@ def test_readme_documents_every_variable_and_both_commands() -> None:
     table = {m.group(1) for m in re.finditer(r"^\| `([A-Z_]+)` \|", readme, re.M)}
     assert set(REGISTRY) <= table, sorted(set(REGISTRY) - table)
     assert table <= set(REGISTRY), sorted(table - set(REGISTRY))
+    assert render() in readme, "README table is stale: run `lectern config-table`"
     assert readme.index("make run") < readme.index("make test") < readme.index("```mermaid")
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci

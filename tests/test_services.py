@@ -13,7 +13,6 @@ from lectern.chat.v1 import chat_service_pb2 as cpb
 from lectern.chat.v1 import chat_service_pb2_grpc as cpb_grpc
 from lectern.common.v1 import common_pb2
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
-from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from lectern.sessions.v1 import sessions_service_pb2 as spb
@@ -21,19 +20,9 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from runtime import errors
 from runtime.status import from_rpc_error
-from tests.conftest import BOOK, FIXTURES, ROOT, Stack
+from tests.conftest import BOOK, FIXTURES, ROOT, Stack, ingest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -> ipb.IngestSummary:
-    async with grpc.aio.insecure_channel(stack.ingest.address) as ch:
-        events = [e async for e in ipb_grpc.IngestServiceStub(ch).Ingest(
-            ipb.IngestRequest(source_dir=str(source), book=book, dry_run=dry_run))]
-    assert events[-1].WhichOneof("event") == "summary"
-    assert all(e.WhichOneof("event") == "progress" for e in events[:-1])
-    summary: ipb.IngestSummary = events[-1].summary
-    return summary
 
 
 async def search(stack: Stack, query: str, **kw: object) -> rpb.SearchResponse:
@@ -46,11 +35,6 @@ async def search(stack: Stack, query: str, **kw: object) -> rpb.SearchResponse:
 async def chat(stack: Stack, request: cpb.ChatRequest) -> list[cpb.ChatResponse]:
     async with grpc.aio.insecure_channel(stack.chat.address) as ch:
         return [e async for e in cpb_grpc.ChatServiceStub(ch).Chat(request)]
-
-
-@pytest.fixture(scope="session")
-async def sample_book(stack: Stack) -> ipb.IngestSummary:
-    return await ingest(stack, BOOK, "sample")
 
 
 async def test_ingest_then_unchanged_reingest_writes_nothing(stack: Stack, sample_book: ipb.IngestSummary) -> None:

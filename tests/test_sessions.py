@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 
 from runtime.errors import InvalidArgument, NotFound
-from services.sessions.database import open_pool, split_sslmode
+from runtime.postgres import split_sslmode
+from services.sessions.database import open_pool
 from services.sessions.migrations import MIGRATIONS, migrate
 from services.sessions.store import ConversationStore, Source, Turn
 

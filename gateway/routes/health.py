@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import grpc
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2
+from lectern.chat.v1 import chat_service_pb2 as chat_pb
 
 from gateway.routes.deps import upstream
 from gateway.upstream import Upstream
@@ -28,11 +30,19 @@ async def _check(up: Upstream, name: str) -> dict[str, Any]:
     return {"status": status, "dependency": DATASTORE[name], "dependency_ok": status == "SERVING"}
 
 
+async def _llm(up: Upstream) -> str:
+    try:
+        reply = await up.chat.DescribeAnswerer(chat_pb.DescribeAnswererRequest(), timeout=2)
+    except grpc.aio.AioRpcError:
+        return "unknown"
+    return str(reply.llm)
+
+
 @router.get("/healthz", tags=["health"], summary="Health of every service and datastore")
 async def healthz(up: Upstream = Depends(upstream)) -> JSONResponse:
     names = list(DATASTORE)
-    results = await asyncio.gather(*(_check(up, n) for n in names))
+    llm, *results = await asyncio.gather(_llm(up), *(_check(up, n) for n in names))
     services = dict(zip(names, results, strict=True))
     ok = all(r["status"] == "SERVING" for r in results)
-    body = {"status": "ok" if ok else "degraded", "services": services, "llm": "extractive"}
+    body = {"status": "ok" if ok else "degraded", "services": services, "llm": llm}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -14,9 +14,14 @@ from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 from runtime.channels import open_channel
 from runtime.server import ServiceSpec
 from runtime.settings import ServerSettings
+from services.chat.answerers.base import Answerer
+from services.chat.answerers.extractive import ExtractiveAnswerer
+from services.chat.answerers.gemini import GeminiAnswerer
 from services.chat.clients import RetrievalSearch, SessionsConversations
 from services.chat.engine import ChatEngine
+from services.chat.llm.gemini import GeminiModel
 from services.chat.recorder import Recorder
+from services.chat.research import GeminiResearch, Research, RuleResearch
 from services.chat.servicer import ChatServicer
 from services.chat.settings import ChatSettings
 
@@ -38,10 +43,22 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
         conversations = SessionsConversations(sessions)
         recorder = Recorder(conversations, settings.record_buffer)
         recorder.start()
-        engine = ChatEngine(RetrievalSearch(retrieval), conversations, recorder, settings.answer_deadline_seconds)
+        search = RetrievalSearch(retrieval)
+        model = None
+        research: Research
+        answerer: Answerer
+        if settings.gemini.api_key:
+            g = settings.gemini
+            model = GeminiModel(g.api_key, g.model, g.base_url, g.timeout_seconds)
+            research, answerer = GeminiResearch(model, search), GeminiAnswerer(model)
+        else:
+            research, answerer = RuleResearch(search), ExtractiveAnswerer()
+        engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
         try:
             yield Resources(engine, recorder, retrieval)
         finally:
+            if model is not None:
+                await model.close()
             await recorder.drain(server.grace_seconds)
             await recorder.stop()
             await retrieval.close()

@@ -39,6 +39,10 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
     def __init__(self, engine: ChatEngine) -> None:
         self.engine = engine
 
+    async def DescribeAnswerer(self, request: pb.DescribeAnswererRequest, context: Any
+                               ) -> pb.DescribeAnswererResponse:
+        return pb.DescribeAnswererResponse(llm=self.engine.answerer.name)
+
     async def Chat(self, request: pb.ChatRequest, context: Any) -> AsyncIterator[pb.ChatResponse]:
         v = Violations()
         if not request.message.strip():

@@ -16,6 +16,31 @@ RECORD_BUFFER = env.declare(
     "LECTERN_RECORD_BUFFER", 10_000, env.integer(10, 10_000_000),
     "Turns held for sessions while it is down; beyond this the oldest is dropped and counted.",
 )
+GEMINI_API_KEY = env.declare(
+    "GEMINI_API_KEY", "", env.text,
+    "Gemini API key; when set, answers come from Gemini with function calling, else from the offline "
+    "extractive answerer.", "(unset: extractive)",
+)
+GEMINI_MODEL = env.declare("LECTERN_GEMINI_MODEL", "gemini-2.5-flash", env.text, "Gemini model for answers.")
+GEMINI_BASE_URL = env.declare(
+    "LECTERN_GEMINI_BASE_URL", "", env.text,
+    "Override of the Gemini API endpoint (a proxy, or a fake server in tests).", "(Google's endpoint)",
+)
+LLM_TIMEOUT = env.declare(
+    "LECTERN_LLM_TIMEOUT_SECONDS", 20.0, env.number(1, 300), "Deadline of each single Gemini call."
+)
+
+
+@dataclass(frozen=True)
+class GeminiSettings:
+    api_key: str
+    """Empty: Gemini is off and the extractive answerer runs."""
+    model: str
+    """Model name, such as gemini-2.5-flash."""
+    base_url: str
+    """Endpoint override; empty for Google's."""
+    timeout_seconds: float
+    """Deadline of each call."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,8 @@ class ChatSettings:
     """Deadline of one whole answer."""
     record_buffer: int
     """Capacity of the buffer of turns awaiting sessions."""
+    gemini: GeminiSettings
+    """The language model, when a key is set."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ChatSettings:
@@ -34,4 +61,8 @@ class ChatSettings:
             server=ServerSettings.from_env("chat", environ),
             answer_deadline_seconds=ANSWER_DEADLINE.read(environ),
             record_buffer=RECORD_BUFFER.read(environ),
+            gemini=GeminiSettings(
+                api_key=GEMINI_API_KEY.read(environ), model=GEMINI_MODEL.read(environ),
+                base_url=GEMINI_BASE_URL.read(environ), timeout_seconds=LLM_TIMEOUT.read(environ),
+            ),
         )

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Protocol
 
 from embedding.base import Embedder, EmbedderSpec
+from embedding.tokens import count_tokens
 from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.ingest.book.chunker import Budget, Chunk
 from services.ingest.book.discovery import discover
 from services.ingest.book.pages import PageResult, read_page
-from services.ingest.book.tokens import count_tokens
 from services.ingest.index_client import IndexedDigest
 
 EMBED_BATCH = 64

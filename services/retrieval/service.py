@@ -16,7 +16,7 @@ from embedding.factory import make_embedder
 from runtime.server import ServiceSpec
 from runtime.settings import ServerSettings
 from services.retrieval.index.base import VectorIndex
-from services.retrieval.index.edge import EdgeIndex
+from services.retrieval.index.factory import open_index
 from services.retrieval.search import Mode, Retriever
 from services.retrieval.servicer import RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
@@ -34,7 +34,7 @@ class Resources:
 def spec(settings: RetrievalSettings) -> ServiceSpec[Resources]:
     @asynccontextmanager
     async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
-        index = EdgeIndex(server.home / "qdrant-edge", settings.collection)
+        index = await open_index(settings, server.home)
         embedder = make_embedder(settings.embedder)
         retriever = Retriever(index, embedder, Mode(settings.default_mode), settings.out_of_scope_threshold)
         try:

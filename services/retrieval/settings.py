@@ -21,6 +21,67 @@ OUT_OF_SCOPE_THRESHOLD = env.declare(
     "LECTERN_OUT_OF_SCOPE_THRESHOLD", 0.30, env.number(-1.0, 1.0),
     "Best dense similarity below which the book is judged to have no answer.",
 )
+INDEX_BACKEND = env.declare(
+    "LECTERN_INDEX_BACKEND", "auto", env.choice("auto", "edge", "qdrant", "pgvector"),
+    "Vector store: edge (embedded Qdrant Edge), qdrant (QDRANT_URL), pgvector (LECTERN_PGVECTOR_URL); "
+    "auto picks qdrant when QDRANT_URL is set, else edge.",
+)
+QDRANT_URL = env.declare(
+    "QDRANT_URL", "", env.text,
+    "Qdrant server, cluster or Cloud URL (e.g. https://xyz.cloud.qdrant.io:6333); ':memory:' or "
+    "'path:DIR' run qdrant-client's local mode.",
+    "(unset: embedded Qdrant Edge)",
+)
+QDRANT_API_KEY = env.declare(
+    "QDRANT_API_KEY", "", env.text, "API key for Qdrant Cloud or a secured server.", "(unset)"
+)
+QDRANT_SHARD_NUMBER = env.declare(
+    "QDRANT_SHARD_NUMBER", 1, env.integer(1, 1024), "Shards of a newly created Qdrant collection."
+)
+QDRANT_REPLICATION_FACTOR = env.declare(
+    "QDRANT_REPLICATION_FACTOR", 1, env.integer(1, 16), "Replicas of each shard of a new Qdrant collection."
+)
+QDRANT_WRITE_CONSISTENCY_FACTOR = env.declare(
+    "QDRANT_WRITE_CONSISTENCY_FACTOR", 1, env.integer(1, 16),
+    "Replicas that must acknowledge a write to a new Qdrant collection.",
+)
+PGVECTOR_URL = env.declare(
+    "LECTERN_PGVECTOR_URL", "", env.text,
+    "Postgres URL for the pgvector backend (its own database or schema; sslmode honoured).", "(unset)",
+)
+PGVECTOR_ANN = env.declare(
+    "LECTERN_PGVECTOR_ANN", "auto", env.choice("auto", "hnsw", "exact"),
+    "pgvector search: hnsw index, exact scan, or auto (exact only on a local server whose CPU "
+    "cannot run the embedded pgvector's index code).",
+)
+PGVECTOR_KEYWORD = env.declare(
+    "LECTERN_PGVECTOR_KEYWORD", "bm25", env.choice("bm25", "ts_rank"),
+    "Keyword ranking on pgvector: BM25 in SQL or Postgres ts_rank_cd.",
+)
+
+
+@dataclass(frozen=True)
+class PgVectorSettings:
+    url: str
+    """Postgres URL; the index lives in the lectern_index schema."""
+    ann: str
+    """auto, hnsw or exact."""
+    keyword: str
+    """bm25 or ts_rank."""
+
+
+@dataclass(frozen=True)
+class QdrantSettings:
+    url: str
+    """Server URL, or ':memory:' / 'path:DIR' for qdrant-client's local mode."""
+    api_key: str
+    """Sent as the api-key header; empty for an open server."""
+    shard_number: int
+    """Shards when the collection is created."""
+    replication_factor: int
+    """Replicas per shard when the collection is created."""
+    write_consistency_factor: int
+    """Replicas that must confirm each write."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +96,12 @@ class RetrievalSettings:
     """dense, keyword or hybrid."""
     out_of_scope_threshold: float
     """Similarity under which evidence counts as too weak."""
+    backend: str
+    """edge, qdrant or pgvector (auto already resolved)."""
+    qdrant: QdrantSettings
+    """Where and how to reach a Qdrant server."""
+    pgvector: PgVectorSettings
+    """Where and how to reach the pgvector database."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetrievalSettings:
@@ -45,4 +112,26 @@ class RetrievalSettings:
             embedder=EMBEDDER.read(environ),
             default_mode=SEARCH_MODE.read(environ),
             out_of_scope_threshold=OUT_OF_SCOPE_THRESHOLD.read(environ),
+            backend=resolve_backend(INDEX_BACKEND.read(environ), QDRANT_URL.read(environ),
+                                    PGVECTOR_URL.read(environ)),
+            qdrant=QdrantSettings(
+                url=QDRANT_URL.read(environ),
+                api_key=QDRANT_API_KEY.read(environ),
+                shard_number=QDRANT_SHARD_NUMBER.read(environ),
+                replication_factor=QDRANT_REPLICATION_FACTOR.read(environ),
+                write_consistency_factor=QDRANT_WRITE_CONSISTENCY_FACTOR.read(environ),
+            ),
+            pgvector=PgVectorSettings(
+                url=PGVECTOR_URL.read(environ), ann=PGVECTOR_ANN.read(environ), keyword=PGVECTOR_KEYWORD.read(environ),
+            ),
         )
+
+
+def resolve_backend(chosen: str, qdrant_url: str, pgvector_url: str) -> str:
+    if chosen == "auto":
+        return "qdrant" if qdrant_url else "edge"
+    if chosen == "qdrant" and not qdrant_url:
+        raise env.SettingsError("LECTERN_INDEX_BACKEND=qdrant needs QDRANT_URL")
+    if chosen == "pgvector" and not pgvector_url:
+        raise env.SettingsError("LECTERN_INDEX_BACKEND=pgvector needs LECTERN_PGVECTOR_URL")
+    return chosen

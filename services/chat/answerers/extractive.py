@@ -9,10 +9,12 @@ Instructions inside documents are quoted like any other text, never acted on.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from services.chat.answerers.base import Usage
 from services.chat.evidence import Evidence, content_words
+from services.chat.ports import PastTurn
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])|\n{2,}|\n(?=[-*] )")
 MAX_SENTENCES = 3
@@ -68,3 +70,19 @@ def extract(question: str, sources: Sequence[Evidence]) -> str:
         text = s.text if s.text.endswith((".", "!", "?", ":")) else s.text + "."
         parts.append(f"{text[:-1]} [{s.n}]{text[-1]}")
     return " ".join(parts)
+
+
+def pieces(text: str, words_per_piece: int = 4) -> list[str]:
+    tokens = re.findall(r"\S+\s*", text)
+    return ["".join(tokens[i:i + words_per_piece]) for i in range(0, len(tokens), words_per_piece)]
+
+
+class ExtractiveAnswerer:
+    """The Answerer used when no GEMINI_API_KEY is set."""
+
+    name = "extractive"
+
+    async def stream(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
+                     selection: bool, usage: Usage) -> AsyncIterator[str]:
+        for piece in pieces(extract(question, sources)):
+            yield piece

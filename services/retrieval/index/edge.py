@@ -222,7 +222,8 @@ class EdgeIndex:
             books: dict[str, int] = {}
             if self._shard is not None and self._count(None):
                 facet = self._shard.facet(qe.FacetRequest(key="book", limit=10_000, exact=True))
-                books = {str(h.value): int(h.count) for h in facet.hits}
+                # Facets may still list a book whose points were all deleted; a book with none is gone.
+                books = {str(h.value): int(h.count) for h in facet.hits if h.count}
             return IndexStats(books, self._spec, self.backend, self.collection)
 
         return await self._run(read)

@@ -1,0 +1,45 @@
+"""asyncpg pools for any Postgres URL (Neon included), shared by the services that own one.
+
+Settings travel as connection parameters, not SET commands, so nothing depends on session
+state (Neon's pooler hands each transaction to any backend).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+
+def split_sslmode(url: str) -> tuple[str, Any]:
+    """asyncpg takes sslmode through ``ssl=``; require/verify-* get a real TLS context."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    mode = query.pop("sslmode", "")
+    clean = urlunsplit(parts._replace(query=urlencode(query)))
+    if mode in ("", "disable"):
+        return clean, False if mode == "disable" else None
+    if mode in ("allow", "prefer"):
+        return clean, mode
+    if mode == "require":
+        # libpq's "require" encrypts without verifying the certificate; do the same.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return clean, ctx
+    return clean, ssl.create_default_context()  # verify-ca, verify-full
+
+
+async def create_pool(database_url: str, *, pool_min: int, pool_max: int, statement_timeout_ms: int,
+                      application_name: str) -> asyncpg.Pool:
+    url, ssl_arg = split_sslmode(database_url)
+    kwargs: dict[str, Any] = {"ssl": ssl_arg} if ssl_arg is not None else {}
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        url, min_size=pool_min, max_size=pool_max, command_timeout=statement_timeout_ms / 1000 + 5,
+        server_settings={"statement_timeout": str(statement_timeout_ms), "application_name": application_name},
+        statement_cache_size=0,  # prepared statements do not survive transaction pooling
+        **kwargs,
+    )
+    return pool

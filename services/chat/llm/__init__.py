@@ -1,0 +1,1 @@
+"""Language models the chat service can call (Gemini), with the retry policy around them."""

@@ -1,0 +1,247 @@
+"""A Qdrant server, cluster or Qdrant Cloud through qdrant-client (set QDRANT_URL).
+
+The same client also runs in qdrant-client's local mode (":memory:" or a path), which speaks
+the same API; the contract tests use it because no Qdrant server runs on CI machines.
+Collection layout matches the Edge backend: "dense" cosine vectors and a "bm25" sparse vector
+with the IDF modifier, so keyword scores are BM25 computed by Qdrant over the collection.
+The embedder that built the collection is kept in the collection's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import qdrant_edge as qe
+from qdrant_client import AsyncQdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from embedding.base import EmbedderSpec
+from runtime.errors import FailedPrecondition, Unavailable
+from services.retrieval.index.base import (
+    PAYLOAD_INDEXES,
+    Digest,
+    Filter,
+    Hit,
+    IndexRecord,
+    IndexStats,
+)
+from services.retrieval.index.payload import from_payload, to_payload
+
+DENSE = "dense"
+SPARSE = "bm25"
+UPSERT_BATCH = 256
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    """How a new collection is spread over a cluster (ignored by local mode)."""
+
+    shard_number: int = 1
+    replication_factor: int = 1
+    write_consistency_factor: int = 1
+
+
+def server_filter(flt: Filter) -> qm.Filter | None:
+    must: list[qm.Condition] = []
+    if flt.book:
+        must.append(qm.FieldCondition(key="book", match=qm.MatchValue(value=flt.book)))
+    if flt.file_path:
+        must.append(qm.FieldCondition(key="file_path", match=qm.MatchValue(value=flt.file_path)))
+    if flt.file_path_prefix:
+        must.append(qm.FieldCondition(key="file_path", match=qm.MatchPrefix(prefix=flt.file_path_prefix)))
+    if flt.module:
+        must.append(qm.FieldCondition(key="module", match=qm.MatchValue(value=flt.module)))
+    if flt.max_section_depth:
+        must.append(qm.FieldCondition(key="section_depth", range=qm.Range(lte=flt.max_section_depth)))
+    return qm.Filter(must=must) if must else None
+
+
+def _spec_from_metadata(metadata: dict[str, Any] | None) -> EmbedderSpec | None:
+    if not metadata or "embedder" not in metadata:
+        return None
+    return EmbedderSpec(str(metadata["embedder"]), int(metadata["dimension"]), int(metadata.get("max_tokens", 0)))
+
+
+class QdrantServerIndex:
+    """A VectorIndex on a Qdrant collection reached through qdrant-client."""
+
+    backend = "qdrant-server"
+
+    def __init__(self, client: AsyncQdrantClient, collection: str, layout: ClusterLayout | None = None,
+                 *, backend: str = "qdrant-server") -> None:
+        self.client = client
+        self.collection = collection
+        self.layout = layout or ClusterLayout()
+        self.backend = backend
+        # Tokenising BM25 the same way as the Edge backend keeps the two interchangeable.
+        self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
+        self._spec: EmbedderSpec | None = None
+        self._loaded = False
+
+    @classmethod
+    def connect(cls, url: str, api_key: str, collection: str, layout: ClusterLayout,
+                timeout_seconds: float = 10.0) -> QdrantServerIndex:
+        if url in (":memory:",) or url.startswith("path:"):
+            location = None if url.startswith("path:") else url
+            path = url.removeprefix("path:") if url.startswith("path:") else None
+            client = AsyncQdrantClient(location=location, path=path)
+            return cls(client, collection, layout, backend="qdrant-local")
+        client = AsyncQdrantClient(url=url, api_key=api_key or None, timeout=int(timeout_seconds))
+        return cls(client, collection, layout)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    async def _call(self, coro: Any) -> Any:
+        """Network failures become Unavailable so callers see one error for "store down"."""
+        try:
+            return await coro
+        except (ResponseHandlingException, ConnectionError, OSError) as exc:
+            raise Unavailable(f"Qdrant at the configured QDRANT_URL is unreachable: {exc}") from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code in (502, 503, 504):
+                raise Unavailable(f"Qdrant answered {exc.status_code}") from exc
+            raise
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        if await self._call(self.client.collection_exists(self.collection)):
+            info = await self._call(self.client.get_collection(self.collection))
+            self._spec = _spec_from_metadata(getattr(info.config, "metadata", None))
+        self._loaded = True
+
+    async def _create(self, spec: EmbedderSpec) -> None:
+        if await self._call(self.client.collection_exists(self.collection)):
+            await self._call(self.client.delete_collection(self.collection))
+        await self._call(self.client.create_collection(
+            self.collection,
+            vectors_config={DENSE: qm.VectorParams(size=spec.dimension, distance=qm.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            shard_number=self.layout.shard_number,
+            replication_factor=self.layout.replication_factor,
+            write_consistency_factor=self.layout.write_consistency_factor,
+            metadata={"embedder": spec.name, "dimension": spec.dimension, "max_tokens": spec.max_input_tokens},
+        ))
+        # Local mode keeps no payload indexes (and warns if asked); servers need them for fast filters.
+        for name in PAYLOAD_INDEXES if self.backend != "qdrant-local" else ():
+            schema = qm.PayloadSchemaType.INTEGER if name == "section_depth" else qm.PayloadSchemaType.KEYWORD
+            await self._call(self.client.create_payload_index(self.collection, name, field_schema=schema))
+        self._spec = spec
+
+    async def _count(self, flt: qm.Filter | None) -> int:
+        if self._spec is None:
+            return 0
+        result = await self._call(self.client.count(self.collection, count_filter=flt, exact=True))
+        return int(result.count)
+
+    def _sparse(self, text: str, *, query: bool) -> qm.SparseVector:
+        vec = self._bm25.embed_query(text) if query else self._bm25.embed_document(text)
+        return qm.SparseVector(indices=list(vec.indices), values=list(vec.values))
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def embedder(self) -> EmbedderSpec | None:
+        await self._load()
+        return self._spec
+
+    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int:
+        await self._load()
+        same = self._spec is not None and (self._spec.name, self._spec.dimension) == (embedder.name, embedder.dimension)
+        if self._spec is None or (not same and await self._count(None) == 0):
+            await self._create(embedder)
+        elif not same:
+            raise FailedPrecondition(
+                f"the index was built by {self._spec.name} ({self._spec.dimension} dims), not "
+                f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
+            )
+        points = [
+            qm.PointStruct(
+                id=r.chunk.chunk_id,
+                vector={DENSE: list(r.vector), SPARSE: self._sparse(r.chunk.keyword_text, query=False)},
+                payload=to_payload(r.chunk),
+            )
+            for r in records
+        ]
+        for start in range(0, len(points), UPSERT_BATCH):
+            await self._call(self.client.upsert(self.collection, points[start:start + UPSERT_BATCH], wait=True))
+        return len(points)
+
+    async def delete(self, book: str, chunk_ids: Sequence[str]) -> int:
+        await self._load()
+        if self._spec is None or not chunk_ids:
+            return 0
+        flt = qm.Filter(must=[qm.HasIdCondition(has_id=list(chunk_ids)),
+                              qm.FieldCondition(key="book", match=qm.MatchValue(value=book))])
+        await self._call(self.client.delete(self.collection, qm.FilterSelector(filter=flt), wait=True))
+        return len(chunk_ids)
+
+    async def delete_book(self, book: str) -> int:
+        await self._load()
+        flt = qm.Filter(must=[qm.FieldCondition(key="book", match=qm.MatchValue(value=book))])
+        before = await self._count(flt)
+        if before:
+            await self._call(self.client.delete(self.collection, qm.FilterSelector(filter=flt), wait=True))
+        return before
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def digests(self, book: str, offset: str, limit: int) -> tuple[list[Digest], str]:
+        await self._load()
+        if self._spec is None:
+            return [], ""
+        records, next_offset = await self._call(self.client.scroll(
+            self.collection, scroll_filter=server_filter(Filter(book=book)), limit=limit,
+            offset=offset or None, with_payload=["chunk_id", "content_hash", "file_path"], with_vectors=False,
+        ))
+        digests = [
+            Digest(str(r.payload["chunk_id"]), str(r.payload["content_hash"]), str(r.payload["file_path"]))
+            for r in records if r.payload
+        ]
+        return digests, str(next_offset) if next_offset is not None else ""
+
+    async def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
+        await self._load()
+        if self._spec is None:
+            return []
+        response = await self._call(self.client.query_points(
+            self.collection, query=query, using=using, query_filter=server_filter(flt), limit=limit,
+            with_payload=True,
+        ))
+        return [Hit(from_payload(p.payload or {}), float(p.score)) for p in response.points]
+
+    async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
+        await self._load()
+        if self._spec is not None and len(vector) != self._spec.dimension:
+            raise FailedPrecondition(
+                f"query vector has {len(vector)} dimensions; the index has {self._spec.dimension}"
+            )
+        return await self._query(list(vector), DENSE, flt, limit)
+
+    async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
+        sparse = self._sparse(query, query=True)
+        if not sparse.indices:
+            return []
+        return await self._query(sparse, SPARSE, flt, limit)
+
+    async def stats(self) -> IndexStats:
+        await self._load()
+        books: dict[str, int] = {}
+        if self._spec is not None and await self._count(None):
+            facet = await self._call(self.client.facet(self.collection, "book", limit=10_000, exact=True))
+            books = {str(h.value): int(h.count) for h in facet.hits}
+        return IndexStats(books, self._spec, self.backend, self.collection)
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.get_collections()
+        except Exception:
+            return False
+        # A collection created while we were down (or by another replica) is picked up here.
+        self._loaded = False
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,193 @@
+"""One contract, every vector index backend: the same tests run against each of them.
+
+Vectors here are small hand-made ones so that the expected nearest neighbours are obvious;
+the stores themselves are the real engines (Qdrant Edge on disk, qdrant-client local mode,
+pgvector on the embedded Postgres).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from embedding.base import EmbedderSpec
+from runtime.errors import FailedPrecondition, Unavailable
+from services.retrieval.index.base import Filter, IndexRecord, StoredChunk, VectorIndex
+from services.retrieval.index.edge import EdgeIndex
+from services.retrieval.index.qdrant_server import ClusterLayout, QdrantServerIndex
+
+SPEC = EmbedderSpec("test:axes", 4, 256)
+OTHER = EmbedderSpec("test:other", 3, 256)
+
+
+def unit(*xs: float) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in xs))
+    return [x / norm for x in xs]
+
+
+def chunk(book: str, path: str, heading: str, content: str, depth: int = 2, module: str = "") -> StoredChunk:
+    cid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{book}/{path}/{heading}"))
+    return StoredChunk(
+        chunk_id=cid, book=book, file_path=path, module=module or path.split("/")[0],
+        heading_path=("Page", heading), section_depth=depth, content=content, token_count=len(content.split()),
+        content_hash=f"h-{heading}", title="Page", tags=("t",), position=0, url=f"/x#{heading.lower()}",
+    )
+
+
+RECORDS = [
+    IndexRecord(chunk("book", "sensors/imu.md", "Gyroscope", "The gyroscope measures angular velocity."),
+                unit(1, 0, 0, 0)),
+    IndexRecord(chunk("book", "sensors/lidar.md", "Lidar", "Lidar scans measure distance with lasers.", 3),
+                unit(0.9, 0.1, 0, 0)),
+    IndexRecord(chunk("book", "motion/pid.md", "PID tuning", "Tune the proportional gain first, then derivative."),
+                unit(0.2, 1, 0, 0)),
+    IndexRecord(chunk("book", "motion/paths.md", "Paths", "Path planning avoids obstacles on the map.", 3),
+                unit(0, 0, 1, 0)),
+    IndexRecord(chunk("other", "sensors/imu.md", "Gyroscope", "Another book about gyroscope drift."),
+                unit(1, 0, 0.1, 0)),
+]
+
+
+async def edge(tmp: Path, _: str) -> VectorIndex:
+    return EdgeIndex(tmp / "edge", "docusaurus-book")
+
+
+async def qdrant_local(tmp: Path, _: str) -> VectorIndex:
+    return QdrantServerIndex.connect(":memory:", "", "docusaurus-book", ClusterLayout(2, 1, 1))
+
+
+async def pgvector(tmp: Path, postgres_url: str) -> VectorIndex:
+    from services.retrieval.index.pgvector import PgVectorIndex
+
+    return await PgVectorIndex.connect(postgres_url, f"book_{uuid.uuid4().hex[:8]}", schema_prefix="test_")
+
+
+BACKENDS: dict[str, Callable[[Path, str], object]] = {
+    "qdrant-edge": edge, "qdrant-local": qdrant_local, "pgvector": pgvector,
+}
+
+
+@pytest_asyncio.fixture(params=list(BACKENDS), loop_scope="session")
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
+    url = request.getfixturevalue("postgres_url") if request.param == "pgvector" else ""
+    opened: VectorIndex = await BACKENDS[request.param](tmp_path, url)  # type: ignore[misc]
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def filled(index: VectorIndex) -> VectorIndex:
+    assert await index.upsert(SPEC, RECORDS) == len(RECORDS)
+    return index
+
+
+async def test_an_empty_index_knows_no_embedder_and_finds_nothing(index: VectorIndex) -> None:
+    assert await index.embedder() is None
+    assert await index.dense(unit(1, 0, 0, 0), Filter(), 5) == []
+    assert await index.keyword("gyroscope", Filter(), 5) == []
+    assert (await index.stats()).books == {}
+    assert await index.ping()
+
+
+async def test_dense_search_ranks_by_cosine_similarity(filled: VectorIndex) -> None:
+    hits = await filled.dense(unit(1, 0, 0, 0), Filter(book="book"), 3)
+    assert [h.chunk.heading_path[-1] for h in hits] == ["Gyroscope", "Lidar", "PID tuning"]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert hits[0].chunk == RECORDS[0].chunk
+
+
+async def test_keyword_search_is_bm25_over_headings_and_content(filled: VectorIndex) -> None:
+    hits = await filled.keyword("proportional gain tuning", Filter(), 5)
+    assert hits[0].chunk.file_path == "motion/pid.md"
+    assert await filled.keyword("zzzzqx", Filter(), 5) == []
+
+
+@pytest.mark.parametrize(("flt", "expected"), [
+    (Filter(book="other"), {"other:sensors/imu.md"}),
+    (Filter(book="book", file_path="motion/pid.md"), {"book:motion/pid.md"}),
+    (Filter(book="book", file_path_prefix="sensors/"), {"book:sensors/imu.md", "book:sensors/lidar.md"}),
+    (Filter(book="book", module="motion"), {"book:motion/pid.md", "book:motion/paths.md"}),
+    (Filter(book="book", max_section_depth=2), {"book:sensors/imu.md", "book:motion/pid.md"}),
+])
+async def test_filters_restrict_both_search_kinds(filled: VectorIndex, flt: Filter, expected: set[str]) -> None:
+    dense = await filled.dense(unit(1, 1, 1, 1), flt, 10)
+    assert {f"{h.chunk.book}:{h.chunk.file_path}" for h in dense} == expected
+    keyword = await filled.keyword("gyroscope lidar gain path drift", flt, 10)
+    assert {f"{h.chunk.book}:{h.chunk.file_path}" for h in keyword} <= expected
+
+
+async def test_digests_page_through_one_book(filled: VectorIndex) -> None:
+    seen: list[str] = []
+    offset = ""
+    while True:
+        page, offset = await filled.digests("book", offset, 2)
+        assert len(page) <= 2
+        seen += [d.chunk_id for d in page]
+        if not offset:
+            break
+    assert sorted(seen) == sorted(r.chunk.chunk_id for r in RECORDS if r.chunk.book == "book")
+
+
+async def test_upsert_is_idempotent_and_delete_is_per_book(filled: VectorIndex) -> None:
+    await filled.upsert(SPEC, RECORDS)
+    assert (await filled.stats()).books == {"book": 4, "other": 1}
+    gyro = RECORDS[0].chunk.chunk_id
+    await filled.delete("other", [gyro])  # the id belongs to "book": nothing happens
+    assert (await filled.stats()).books["book"] == 4
+    await filled.delete("book", [gyro])
+    assert (await filled.stats()).books == {"book": 3, "other": 1}
+    assert await filled.delete_book("book") == 3
+    assert (await filled.stats()).books == {"other": 1}
+
+
+async def test_stats_name_the_embedder_and_backend(filled: VectorIndex) -> None:
+    stats = await filled.stats()
+    assert stats.embedder == SPEC
+    assert stats.backend == filled.backend
+    assert stats.collection
+
+
+async def test_another_embedder_or_dimension_is_refused(filled: VectorIndex) -> None:
+    with pytest.raises(FailedPrecondition):
+        await filled.upsert(OTHER, [IndexRecord(RECORDS[0].chunk, unit(1, 0, 0))])
+    with pytest.raises(FailedPrecondition):
+        await filled.dense(unit(1, 0, 0), Filter(), 3)
+
+
+async def test_an_emptied_index_accepts_a_new_embedder(filled: VectorIndex) -> None:
+    await filled.delete_book("book")
+    await filled.delete_book("other")
+    await filled.upsert(OTHER, [IndexRecord(RECORDS[0].chunk, unit(1, 0, 0))])
+    assert await filled.embedder() == OTHER
+    assert len(await filled.dense(unit(1, 0, 0), Filter(), 3)) == 1
+
+
+async def test_an_unreachable_qdrant_server_is_unavailable_not_internal() -> None:
+    index = QdrantServerIndex.connect("http://127.0.0.1:9", "", "docusaurus-book", ClusterLayout(), 2.0)
+    try:
+        assert not await index.ping()
+        with pytest.raises(Unavailable, match="unreachable"):
+            await index.upsert(SPEC, RECORDS)
+    finally:
+        await index.close()
+
+
+def test_backend_is_chosen_by_configuration(tmp_path: Path) -> None:
+    from runtime.env import SettingsError
+    from services.retrieval.settings import RetrievalSettings
+
+    def backend(**env: str) -> str:
+        return RetrievalSettings.from_env({"LECTERN_HOME": str(tmp_path), **env}).backend
+
+    assert backend() == "edge"
+    assert backend(QDRANT_URL="https://x.cloud.qdrant.io:6333") == "qdrant"
+    assert backend(LECTERN_INDEX_BACKEND="pgvector", LECTERN_PGVECTOR_URL="postgresql://h/db") == "pgvector"
+    with pytest.raises(SettingsError, match="QDRANT_URL"):
+        backend(LECTERN_INDEX_BACKEND="qdrant")
