@@ -8,7 +8,9 @@ and answers by quoting the first sentence of source [1].
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import random
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -49,6 +51,13 @@ def error(status: int, message: str, retry_after: str | None = None) -> Reply:
     body = {"error": {"code": status, "message": message,
                       "status": "RESOURCE_EXHAUSTED" if status == 429 else "INTERNAL"}}
     return Reply(status=status, headers=headers, chunks=[body])
+
+
+def fake_vector(text: str, dimension: int) -> list[float]:
+    """Deterministic, deliberately not unit length (the client must re-normalise)."""
+    seed = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    rng = random.Random(seed)
+    return [3.0 * rng.uniform(-1, 1) for _ in range(dimension)]
 
 
 class FakeGemini:
@@ -101,6 +110,10 @@ class FakeGemini:
         model, _, action = target.partition(":")
         self.requests.append({"model": model, "action": action, "body": body,
                               "api_key": request.headers.get("x-goog-api-key", "")})
+        if action == "batchEmbedContents" and not self.script:
+            return JSONResponse({"embeddings": [{"values": fake_vector(r["content"]["parts"][0]["text"],
+                                                                      r.get("outputDimensionality", 768))}
+                                                for r in body["requests"]]})
         reply = self.script.pop(0) if self.script else self.default_reply(body)
         if reply.status != 200:
             return JSONResponse(reply.chunks[0], status_code=reply.status, headers=reply.headers)

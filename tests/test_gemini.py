@@ -17,6 +17,9 @@ from lectern.chat.v1 import chat_service_pb2 as cpb
 from lectern.chat.v1 import chat_service_pb2_grpc as cpb_grpc
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 
+from embedding.gemini import GeminiEmbedder
+from runtime.errors import ResourceExhausted
+from runtime.retry import RetryPolicy, parse_retry_after
 from runtime.server import start_service
 from services.chat.answerers.extractive import ExtractiveAnswerer
 from services.chat.answerers.gemini import GeminiAnswerer
@@ -26,7 +29,6 @@ from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, Sources, TokenText, Warning
 from services.chat.evidence import Evidence
 from services.chat.llm.gemini import GeminiModel
-from services.chat.llm.retry import RetryPolicy, parse_retry_after
 from services.chat.recorder import Recorder
 from services.chat.research import GeminiResearch
 from services.chat.service import spec as chat_spec
@@ -225,3 +227,21 @@ def test_citations_that_name_no_source_are_dropped_even_when_split_across_pieces
     sources = [Evidence(1, "a", "f.md", ("T",), "/f", 1.0, "x")]
     assert verify_citations("One [1]. Two [2].", sources) == ("One [1]. Two.", False)
     assert verify_citations("One [1]. Two [1].", sources) == ("One [1]. Two [1].", True)
+
+
+async def test_gemini_embeddings_are_batched_normalised_and_typed(fake: FakeGemini) -> None:
+    fake.reset()
+    embedder = GeminiEmbedder("k", fake.url, policy=FAST)
+    vectors = await embedder.embed_documents([f"text {i}" for i in range(150)])
+    assert len(vectors) == 150 and all(len(v) == 768 for v in vectors)
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-6 for v in vectors)
+    assert [len(r["body"]["requests"]) for r in fake.requests] == [100, 50]
+    first = fake.requests[0]["body"]["requests"][0]
+    assert first["taskType"] == "RETRIEVAL_DOCUMENT" and first["outputDimensionality"] == 768
+    fake.reset(error(429, "quota", retry_after="0"))
+    query = await embedder.embed_query("what is a reducer?")
+    assert len(query) == 768
+    assert [r["body"]["requests"][0]["taskType"] for r in fake.requests] == ["RETRIEVAL_QUERY"] * 2
+    fake.reset(*[error(429, "quota", retry_after="0") for _ in range(5)])
+    with pytest.raises(ResourceExhausted):
+        await embedder.embed_query("what is a reducer?")

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from embedding.factory import GEMINI_API_KEY, GEMINI_BASE_URL
 from runtime import env
 from runtime.settings import ServerSettings
 
@@ -16,16 +17,7 @@ RECORD_BUFFER = env.declare(
     "LECTERN_RECORD_BUFFER", 10_000, env.integer(10, 10_000_000),
     "Turns held for sessions while it is down; beyond this the oldest is dropped and counted.",
 )
-GEMINI_API_KEY = env.declare(
-    "GEMINI_API_KEY", "", env.text,
-    "Gemini API key; when set, answers come from Gemini with function calling, else from the offline "
-    "extractive answerer.", "(unset: extractive)",
-)
 GEMINI_MODEL = env.declare("LECTERN_GEMINI_MODEL", "gemini-2.5-flash", env.text, "Gemini model for answers.")
-GEMINI_BASE_URL = env.declare(
-    "LECTERN_GEMINI_BASE_URL", "", env.text,
-    "Override of the Gemini API endpoint (a proxy, or a fake server in tests).", "(Google's endpoint)",
-)
 LLM_TIMEOUT = env.declare(
     "LECTERN_LLM_TIMEOUT_SECONDS", 20.0, env.number(1, 300), "Deadline of each single Gemini call."
 )

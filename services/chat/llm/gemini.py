@@ -19,7 +19,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from runtime.errors import FailedPrecondition, LecternError, ResourceExhausted, Unavailable
-from services.chat.llm.retry import RetryPolicy, parse_retry_after
+from runtime.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger("lectern.chat.gemini")
 
