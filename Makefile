@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: install protos run test lint fmt clean
+.PHONY: install protos run test lint fmt clean eval eval-guard eval-redux bench
 
 install: $(STAMP)
 
@@ -36,6 +36,23 @@ run: protos
 
 test: protos
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Quality on the sample book and the Redux dev set; tables to the terminal, JSON to eval-results/.
+REDUX ?= ../shared/corpora
+eval: protos
+	$(PY) -m cli.main eval --docs examples/book/docs --qa examples/book/qa.jsonl --chat \
+		--out eval-results/sample-book.json
+	@if [ -d "$(REDUX)/redux-docs" ]; then \
+		$(PY) -m cli.main eval --docs $(REDUX)/redux-docs --qa $(REDUX)/redux-docs-qa.jsonl --chat \
+			--out eval-results/redux.json; fi
+
+# The CI guard: a change that breaks retrieval or scope judgement fails here.
+eval-guard: protos
+	$(PY) -m cli.main eval --docs examples/book/docs --qa examples/book/qa.jsonl --modes hybrid \
+		--min-recall5 0.85 --min-oos-accuracy 0.90
+
+bench: protos
+	$(PY) -m bench.main --out bench-results
 
 lint: protos
 	$(VENV)/bin/buf lint protos

@@ -22,6 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--reindex", action="store_true")
     ingest.add_argument("--include-drafts", action="store_true")
 
+    ev = sub.add_parser("eval", help="measure retrieval (and answer) quality on a QA set")
+    ev.add_argument("--docs", default="examples/book/docs")
+    ev.add_argument("--qa", default="examples/book/qa.jsonl")
+    ev.add_argument("--modes", default="dense,keyword,hybrid")
+    ev.add_argument("--chat", action="store_true", help="also answer every question through /v1/chat")
+    ev.add_argument("--book", default="eval")
+    ev.add_argument("--out", default="", help="write the JSON report here")
+    ev.add_argument("--min-recall5", type=float, default=0.0, help="fail below this section recall@5")
+    ev.add_argument("--min-oos-accuracy", type=float, default=0.0, help="fail below this out-of-scope accuracy")
+    ev.add_argument("--guard-mode", default="hybrid", help="the mode the --min-* thresholds apply to")
+    ev.add_argument("--min-cited", type=float, default=0.0, help="fail below this share of answers citing gold")
+
     sub.add_parser("config-table", help="rewrite the README's configuration table from the code")
 
     args = parser.parse_args(argv)
@@ -32,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("README.md updated" if rewrite(Path("README.md")) else "README.md already current")
         return 0
+    if args.command == "eval":
+        from evaluation.cli_eval import eval_command
+
+        return eval_command(args.docs, args.qa, args.modes, args.chat, args.book, args.out, args.min_recall5,
+                            args.min_oos_accuracy, args.min_cited, args.guard_mode)
     if args.command == "run":
         from cli.supervisor import run_stack
 

@@ -1,0 +1,39 @@
+"""QA sets: one JSON object per line, as in redux-docs-qa.jsonl."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Gold:
+    file_path: str
+    heading: str
+
+
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    question: str
+    type: str
+    gold: tuple[Gold, ...]
+
+    @property
+    def out_of_scope(self) -> bool:
+        return not self.gold
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    items = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            gold = tuple(Gold(g["file_path"], g["heading"]) for g in row.get("gold") or [])
+            items.append(QAItem(str(row["id"]), str(row["question"]), str(row.get("type", "")), gold))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a QA item ({exc})") from None
+    return items

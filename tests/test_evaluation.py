@@ -1,0 +1,49 @@
+"""The eval harness's metrics, on hand-made rankings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation.metrics import Hit, decision_quality, first_relevant_rank, mrr_at, ndcg_at, recall_at, relevance
+from evaluation.qa import Gold, load_qa
+from tests.conftest import ROOT
+
+GOLD = (Gold("api/Store.md", "subscribe(listener)"),)
+
+
+def test_a_subsection_chunk_counts_for_its_section_and_file_level_is_looser() -> None:
+    hits = [Hit("api/Store.md", ("Store", "dispatch(action)")),
+            Hit("api/Store.md", ("Store", "`subscribe(listener)`", "Arguments"))]
+    assert first_relevant_rank(hits, GOLD, "section") == 2
+    assert first_relevant_rank(hits, GOLD, "file") == 1
+    assert recall_at(1, 2) == 0 and recall_at(5, 2) == 1 and mrr_at(10, 2) == 0.5
+    assert recall_at(5, None) == 0 and mrr_at(10, None) == 0
+
+
+def test_ndcg_counts_each_gold_section_once() -> None:
+    hits = [Hit("api/Store.md", ("Store", "subscribe(listener)"))] * 3
+    rels = relevance(hits, GOLD, "section")
+    assert rels == [1, 0, 0]
+    assert ndcg_at(10, rels, 1) == pytest.approx(1.0)
+    assert ndcg_at(10, [0, 1], 1) == pytest.approx(1 / 1.585, rel=1e-3)
+
+
+def test_out_of_scope_decision_quality() -> None:
+    d = decision_quality([True, True, False, False], [True, False, True, False])
+    assert (d.precision, d.recall, d.accuracy) == (0.5, 0.5, 0.5)
+
+
+def test_the_sample_books_qa_set_is_valid_and_large_enough(tmp_path: Path) -> None:
+    items = load_qa(ROOT / "examples" / "book" / "qa.jsonl")
+    assert len(items) >= 40 and sum(i.out_of_scope for i in items) >= 5
+    for item in items:
+        for gold in item.gold:
+            page = (ROOT / "examples" / "book" / "docs" / gold.file_path).read_text()
+            assert gold.heading in page, (item.id, gold.heading)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "no id"}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
+        load_qa(bad)
