@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from embedding.base import Embedder
 from embedding.local import LocalEmbedder
@@ -13,6 +14,11 @@ EMBEDDER = env.declare(
     "LECTERN_EMBEDDER", "local", env.choice("local", "gemini"),
     "Embedding model: local (all-MiniLM-L6-v2, bundled, offline) or gemini (gemini-embedding-001, 768 dims; "
     "needs GEMINI_API_KEY).",
+)
+QUERY_ENCODER = env.declare(
+    "LECTERN_QUERY_ENCODER", "onnx", env.choice("onnx", "onnx-int8", "torch"),
+    "How the local embedder encodes search queries: onnx (exported once, cached under $LECTERN_HOME/models), "
+    "onnx-int8 (quantised) or torch.",
 )
 GEMINI_API_KEY = env.declare(
     "GEMINI_API_KEY", "", env.text,
@@ -25,12 +31,16 @@ GEMINI_BASE_URL = env.declare(
 )
 
 
-def make_embedder(kind: str, environ: Mapping[str, str] | None = None) -> Embedder:
+def make_embedder(kind: str, environ: Mapping[str, str] | None = None, home: Path | None = None,
+                  for_queries: bool = True) -> Embedder:
+    """The configured embedder; `home` holds cached model files (the exported ONNX encoder).
+    Ingest embeds only documents, so it never loads the query encoder."""
+    environ = os.environ if environ is None else environ
     if kind == "local":
-        return LocalEmbedder()
+        return LocalEmbedder(query_encoder=QUERY_ENCODER.read(environ) if for_queries else "torch",
+                             cache_dir=home / "models" if home is not None else None)
     if kind == "gemini":
         from embedding.gemini import GeminiEmbedder
 
-        environ = os.environ if environ is None else environ
         return GeminiEmbedder(GEMINI_API_KEY.read(environ), GEMINI_BASE_URL.read(environ))
     raise ValueError(f"unknown embedder {kind!r}")

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import httpx
 from google import genai
@@ -61,7 +62,8 @@ class GeminiEmbedder:
         while True:
             attempt += 1
             try:
-                reply = await self.client.aio.models.embed_content(model=MODEL, contents=texts, config=config)
+                reply = await self.client.aio.models.embed_content(
+                    model=MODEL, contents=cast(Any, texts), config=config)
                 break
             except (genai_errors.APIError, httpx.TransportError) as exc:
                 retryable = not isinstance(exc, genai_errors.APIError) or exc.code == 429 or exc.code >= 500

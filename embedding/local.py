@@ -10,9 +10,11 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from embedding.base import EmbedderSpec
+from embedding.onnx_query import MicroBatcher, OnnxQueryEncoder, default_cache_dir
 
 # The bundled weights are on disk; never let the hub client reach for the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,11 +52,19 @@ class LocalEmbedder:
 
     spec = EmbedderSpec(name=MODEL_NAME, dimension=384, max_input_tokens=MAX_TOKENS)
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, query_encoder: str = "onnx", cache_dir: Path | None = None) -> None:
         self.batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._model: Any = None
         self._fast_tokenizer: Any = None
+        # Queries get their own thread and, by default, ONNX Runtime with micro-batching: a
+        # long document batch during an ingest never holds a reader's search up.
+        self._query_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")
+        self._onnx: OnnxQueryEncoder | None = None
+        self._batcher: MicroBatcher | None = None
+        if query_encoder in ("onnx", "onnx-int8"):
+            self._onnx = OnnxQueryEncoder(cache_dir or default_cache_dir(), force_int8=query_encoder == "onnx-int8")
+            self._batcher = MicroBatcher(self._onnx.encode, self._query_executor)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -76,7 +86,13 @@ class LocalEmbedder:
         return await loop.run_in_executor(self._executor, self._encode, list(texts))
 
     async def embed_query(self, text: str) -> list[float]:
+        if self._batcher is not None:
+            return await self._batcher.submit(text)
         return (await self.embed_documents([text]))[0]
+
+    @property
+    def query_variant(self) -> str:
+        return self._onnx.variant if self._onnx is not None else "torch"
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer().encode(text).ids)
@@ -96,7 +112,10 @@ class LocalEmbedder:
     async def ready(self) -> bool:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._load)
+        if self._onnx is not None:
+            await loop.run_in_executor(self._query_executor, self._onnx.load)
         return True
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._query_executor.shutdown(wait=False, cancel_futures=True)

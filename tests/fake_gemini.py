@@ -63,6 +63,8 @@ def fake_vector(text: str, dimension: int) -> list[float]:
 class FakeGemini:
     def __init__(self) -> None:
         self.script: list[Reply] = []
+        self.default_delay = 0.0
+        """Seconds before each streamed chunk of default replies: a fixed per-token model delay."""
         self.requests: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.post("/{version}/models/{target}")(self._handle)
@@ -103,7 +105,8 @@ class FakeGemini:
         words = re.findall(r"[\w'-]+", m.group(1))[:15] if m else []
         answer = f"{' '.join(words)} [1]." if words else "I couldn't find this in the book."
         words = re.findall(r"\S+\s*", answer)
-        return Reply(chunks=[text_chunk("".join(words[i:i + 3]), tokens=42) for i in range(0, len(words), 3)])
+        return Reply(chunks=[text_chunk("".join(words[i:i + 3]), tokens=42) for i in range(0, len(words), 3)],
+                     delay_per_chunk=self.default_delay)
 
     async def _handle(self, version: str, target: str, request: Request) -> Response:
         body = await request.json()

@@ -1,4 +1,4 @@
-"""Admin routes (Authorization: Bearer $LECTERN_ADMIN_TOKEN): POST /v1/ingest."""
+"""Admin routes (Authorization: Bearer $LECTERN_ADMIN_TOKEN): ingest, analytics, retention."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.json_format import MessageToDict
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
+from lectern.sessions.v1 import sessions_service_pb2 as spb
 
 from gateway.routes.deps import require_admin, upstream, wants_json
 from gateway.schemas import IngestBody
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
-from runtime.status import from_rpc_error
+from runtime.status import domain_errors, from_rpc_error
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -67,3 +68,20 @@ def _frame(event: ipb.IngestResponse) -> bytes:
         return frame("summary", summary_dict(event.summary))
     return frame("progress", MessageToDict(event.progress, preserving_proto_field_name=True,
                                            always_print_fields_with_no_presence=True))
+
+
+@router.get("/v1/admin/analytics", summary="What readers asked and how answers fared (for the book's authors)")
+async def get_analytics(days: int = 30, book: str = "", limit: int = 10, up: Upstream = Depends(upstream)
+                        ) -> JSONResponse:
+    with domain_errors():
+        reply = await up.sessions.Analytics(spb.AnalyticsRequest(days=days, book=book, limit=limit))
+    return JSONResponse(MessageToDict(reply, preserving_proto_field_name=True,
+                                      always_print_fields_with_no_presence=True))
+
+
+@router.post("/v1/admin/retention", summary="Run retention now (conversations past LECTERN_RETENTION_DAYS)")
+async def post_retention(up: Upstream = Depends(upstream)) -> JSONResponse:
+    with domain_errors():
+        reply = await up.sessions.RunRetention(spb.RunRetentionRequest(), timeout=600)
+    return JSONResponse(MessageToDict(reply, preserving_proto_field_name=True,
+                                      always_print_fields_with_no_presence=True))

@@ -93,6 +93,22 @@ CREATE TABLE feedback (
     created_at       timestamptz NOT NULL
 );
 """),
+    Migration(2, "daily roll-ups that outlive retention", """
+CREATE TABLE daily_rollups (
+    day                   date NOT NULL,
+    book                  text NOT NULL,
+    questions             integer NOT NULL,
+    out_of_scope          integer NOT NULL,
+    ungrounded            integer NOT NULL,
+    upvotes               integer NOT NULL,
+    downvotes             integer NOT NULL,
+    latency_total_ms_sum  double precision NOT NULL,
+    answers_with_latency  integer NOT NULL,
+    PRIMARY KEY (day, book)
+);
+CREATE INDEX turns_created ON turns (created_at);
+CREATE INDEX feedback_created ON feedback (created_at);
+"""),
 )
 
 

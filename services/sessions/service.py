@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +14,7 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 from runtime.server import ServiceSpec
 from runtime.settings import ServerSettings
 from services.sessions.database import open_pool
+from services.sessions.retention import ensure_partitions, retention_loop
 from services.sessions.servicer import SessionsServicer
 from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore
@@ -24,10 +27,19 @@ def spec(settings: SessionsSettings) -> ServiceSpec[ConversationStore]:
     async def open_(server: ServerSettings) -> AsyncIterator[ConversationStore]:
         async with open_pool(settings.database_url, server.home, settings.pool_min, settings.pool_max,
                              settings.statement_timeout_ms) as pool:
-            yield ConversationStore(pool)
+            store = ConversationStore(pool, redact=settings.redact)
+            await ensure_partitions(pool, store.clock().date())
+            job = asyncio.create_task(retention_loop(pool, settings.retention_days,
+                                                     settings.retention_interval_seconds, store.clock))
+            try:
+                yield store
+            finally:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
 
     def register(server: grpc.aio.Server, store: ConversationStore) -> None:
-        pb_grpc.add_SessionsServiceServicer_to_server(SessionsServicer(store), server)
+        pb_grpc.add_SessionsServiceServicer_to_server(SessionsServicer(store, settings.retention_days), server)
 
     async def probe(store: ConversationStore) -> bool:
         return await store.ping()

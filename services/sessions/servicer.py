@@ -11,6 +11,8 @@ from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
 from runtime.errors import Violations
+from services.sessions.analytics import analytics
+from services.sessions.retention import run_retention
 from services.sessions.store import ConversationStore, Source, Turn
 
 MAX_TEXT = 64 * 1024
@@ -36,8 +38,9 @@ def _need_conversation(v: Violations, conversation_id: str, token: str | None) -
 
 
 class SessionsServicer(pb_grpc.SessionsServiceServicer):
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: ConversationStore, retention_days: int = 30) -> None:
         self.store = store
+        self.retention_days = retention_days
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context: Any) -> Any:
         v = Violations()
@@ -115,3 +118,29 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         v.raise_if_any()
         await self.store.delete(request.conversation_id, request.conversation_token)
         return pb.DeleteConversationResponse()
+
+    async def Analytics(self, request: pb.AnalyticsRequest, context: Any) -> Any:
+        v = Violations()
+        if not 1 <= request.days <= 3650:
+            v.add("days", "must be between 1 and 3650")
+        if not 0 <= request.limit <= 100:
+            v.add("limit", "must be between 0 and 100")
+        v.raise_if_any()
+        a = await analytics(self.store.pool, request.days, request.book, request.limit or 10, self.store.clock)
+        return pb.AnalyticsResponse(
+            questions_per_day=[pb.DailyCount(day=d.isoformat(), questions=n) for d, n in a.questions_per_day],
+            top_questions=[pb.CountedQuestion(text=q.text, count=q.count) for q in a.top_questions],
+            unanswered=[pb.CountedQuestion(text=q.text, count=q.count) for q in a.unanswered],
+            downvoted=[pb.DownvotedAnswer(question=d.question, answer=d.answer, comment=d.comment,
+                                          source_urls=d.sources) for d in a.downvoted],
+            most_cited=[pb.CitedSection(file_path=c.file_path, heading=c.heading, url=c.url, count=c.count)
+                        for c in a.most_cited],
+            latency=[pb.StagePercentiles(stage=s.stage, p50_ms=s.p50_ms, p95_ms=s.p95_ms) for s in a.latency],
+            upvotes=a.upvotes, downvotes=a.downvotes, feedback_ratio=a.feedback_ratio,
+        )
+
+    async def RunRetention(self, request: pb.RunRetentionRequest, context: Any) -> Any:
+        report = await run_retention(self.store.pool, self.retention_days, self.store.clock)
+        return pb.RunRetentionResponse(conversations_deleted=report.conversations_deleted,
+                                       partitions_dropped=report.partitions_dropped,
+                                       days_rolled_up=report.days_rolled_up)

@@ -19,6 +19,18 @@ POOL_MAX = env.declare("LECTERN_DB_POOL_MAX", 10, env.integer(1, 500), "Most poo
 STATEMENT_TIMEOUT_MS = env.declare(
     "LECTERN_DB_STATEMENT_TIMEOUT_MS", 5000, env.integer(100, 600_000), "Statement timeout for every query."
 )
+RETENTION_DAYS = env.declare(
+    "LECTERN_RETENTION_DAYS", 30, env.integer(1, 3650),
+    "Conversations inactive for longer are removed (daily roll-ups without text are kept).",
+)
+RETENTION_INTERVAL = env.declare(
+    "LECTERN_RETENTION_INTERVAL_SECONDS", 3600.0, env.number(10, 86_400 * 7),
+    "How often the retention job runs.",
+)
+REDACT = env.declare(
+    "LECTERN_REDACT", True, env.boolean,
+    "Redact e-mail addresses, phone numbers and secret-looking strings before messages are stored.",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,12 @@ class SessionsSettings:
     """Most pooled connections."""
     statement_timeout_ms: int
     """Statement timeout, sent with every connection (works through Neon's pooler)."""
+    retention_days: int = 30
+    """Inactivity after which a conversation is removed."""
+    retention_interval_seconds: float = 3600.0
+    """Period of the background retention job."""
+    redact: bool = True
+    """Whether personal data and secrets are redacted before storage."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionsSettings:
@@ -45,4 +63,7 @@ class SessionsSettings:
             database_url=DATABASE_URL.read(environ),
             pool_min=pool_min, pool_max=pool_max,
             statement_timeout_ms=STATEMENT_TIMEOUT_MS.read(environ),
+            retention_days=RETENTION_DAYS.read(environ),
+            retention_interval_seconds=RETENTION_INTERVAL.read(environ),
+            redact=REDACT.read(environ),
         )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from runtime.errors import InvalidArgument, NotFound
+from services.sessions.redaction import redact as redact_text
 
 Clock = Callable[[], datetime]
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -86,9 +87,10 @@ class StoredMessage:
 
 
 class ConversationStore:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow, redact: bool = True) -> None:
         self.pool = pool
         self.clock = clock
+        self._clean = redact_text if redact else (lambda text: text)
 
     async def create(self, book: str) -> tuple[str, str]:
         conversation_id = uuid.uuid4()
@@ -134,8 +136,9 @@ class ConversationStore:
             await conn.executemany(
                 "INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [(question_id, cid, USER, turn.question, turn.mode, turn.rewritten_query, now),
-                 (answer_id, cid, ASSISTANT, turn.answer, turn.mode, "", now)],
+                [(question_id, cid, USER, self._clean(turn.question), turn.mode,
+                  self._clean(turn.rewritten_query), now),
+                 (answer_id, cid, ASSISTANT, self._clean(turn.answer), turn.mode, "", now)],
             )
             if turn.sources:
                 await conn.executemany(
@@ -214,7 +217,7 @@ class ConversationStore:
                 "INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
                 " SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = EXCLUDED.created_at",
-                mid, cid, rating, comment, self.clock(),
+                mid, cid, rating, self._clean(comment), self.clock(),
             )
 
     async def delete(self, conversation_id: str, token: str) -> None:

@@ -1,0 +1,60 @@
+"""The ONNX query encoder agrees with sentence-transformers, and concurrent queries share calls."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from embedding.local import LocalEmbedder
+from embedding.onnx_query import MicroBatcher, OnnxQueryEncoder
+
+QUERIES = ["How do I tune the PID controller?", "What does store.subscribe() return?",
+           "Rover drives in a curve", "x"]
+
+
+async def test_onnx_query_vectors_match_the_document_model(home: Path) -> None:
+    onnx = OnnxQueryEncoder(home / "models")
+    fast = np.array(onnx.encode(QUERIES))
+    reference = np.array(await LocalEmbedder(query_encoder="torch").embed_documents(QUERIES))
+    assert onnx.variant in ("onnx-int8", "onnx-fp32")
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(fast * reference, axis=1))) >= 0.99
+    assert (home / "models" / "all-MiniLM-L6-v2.onnx").exists()  # cached for the next start
+
+
+async def test_concurrent_queries_are_batched_into_few_model_calls() -> None:
+    seen: list[int] = []
+    gate = threading.Event()
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        gate.wait(5)  # the first call blocks while the others queue up
+        seen.append(len(texts))
+        return [[float(len(t))] for t in texts]
+
+    batcher = MicroBatcher(encode, ThreadPoolExecutor(1))
+    tasks = [asyncio.create_task(batcher.submit("q" * i)) for i in range(1, 41)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert [r[0] for r in results] == [float(i) for i in range(1, 41)]
+    assert sum(seen) == 40 and batcher.calls <= 3
+
+
+async def test_a_failing_model_call_fails_only_its_batch() -> None:
+    calls = 0
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("model failure")
+        return [[1.0] for _ in texts]
+
+    batcher = MicroBatcher(encode, ThreadPoolExecutor(1))
+    first = await asyncio.gather(batcher.submit("a"), return_exceptions=True)
+    assert isinstance(first[0], RuntimeError)
+    assert await batcher.submit("b") == [1.0]
