@@ -138,6 +138,9 @@ async def test_search_contract(gateway: str, ingested: dict[str, object]) -> Non
     ("post", "/v1/ingest", {"json": {"source_dir": "/etc"}, "headers": {"Authorization": f"Bearer {ADMIN}"}}, 403,
      "PERMISSION_DENIED"),
     ("get", "/v1/conversations/abc", {}, 401, "UNAUTHENTICATED"),
+    ("get", "/v1/admin/analytics", {}, 401, "UNAUTHENTICATED"),
+    ("get", "/v1/admin/analytics?days=0", {"headers": {"Authorization": f"Bearer {ADMIN}"}}, 400,
+     "INVALID_ARGUMENT"),
     ("get", "/nowhere", {}, 404, "NOT_FOUND"),
 ])
 async def test_bad_requests_get_json_errors(gateway: str, method: str, path: str, kwargs: dict[str, object],
@@ -183,3 +186,17 @@ async def test_one_trace_spans_gateway_chat_retrieval_and_sessions(gateway: str,
                 if s.context.trace_id == trace_id and s.attributes and s.kind.name == "SERVER"}
     assert {"lectern.chat.v1.ChatService", "lectern.retrieval.v1.RetrievalService",
             "lectern.sessions.v1.SessionsService"} <= services
+
+
+async def test_authors_get_analytics_and_can_run_retention(gateway: str, ingested: dict[str, object]) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+        await client.post("/v1/chat", json={"message": "How do I tune the PID controller?", "book": "gw"},
+                          headers={"Accept": "application/json"})
+        reply = await client.get("/v1/admin/analytics", params={"days": 7}, headers=admin)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert {"questions_per_day", "top_questions", "unanswered", "most_cited", "latency",
+                "feedback_ratio"} <= set(body)
+        retention = await client.post("/v1/admin/retention", headers=admin)
+        assert retention.status_code == 200 and "conversations_deleted" in retention.json()

@@ -57,7 +57,8 @@ async def turn(store: ConversationStore, question: str, *, out_of_scope: bool = 
 
 def test_redaction_removes_personal_data_and_secrets_but_not_ordinary_text() -> None:
     text = ("Mail me at jane.doe@example.com or call +44 20 7946 0958. "
-            "My key is AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW and token=ghp_abcdefghijklmnopqrstuvwxyz123456; sk-proj-abcdefghijklmnop1234 too.")
+            "My key is AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW and token=ghp_abcdefghijklmnopqrstuvwxyz123456; "
+            "sk-proj-abcdefghijklmnop1234 too.")
     clean = redact(text)
     for secret in ("jane.doe@example.com", "7946", "AIzaSy", "ghp_", "sk-proj"):
         assert secret not in clean, secret
