@@ -78,7 +78,7 @@ async def local_stack(home: Path, roots: tuple[Path, ...], environ: Mapping[str,
             port = free_port()
             all_peers = {n: svc.address for n, svc in running.items()}
             g = replace(GatewaySettings.from_env(env), host="127.0.0.1", port=port, admin_token=ADMIN_TOKEN,
-                        peers=all_peers, log_level="WARNING")
+                        peers=all_peers, log_level="WARNING", rate_per_minute=0)
             server = uvicorn.Server(uvicorn.Config(create_app(g), host="127.0.0.1", port=port, log_config=None,
                                                    access_log=False))
             task = asyncio.create_task(server.serve())

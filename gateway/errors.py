@@ -44,13 +44,21 @@ def domain_error_response(exc: errors.LecternError) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    def count(request: Request, code: str) -> None:
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None and code not in ("INVALID_ARGUMENT", "NOT_FOUND"):
+            metrics.upstream_errors.labels(code).inc()
+
     @app.exception_handler(errors.LecternError)
     async def on_domain(request: Request, exc: errors.LecternError) -> JSONResponse:
+        count(request, exc.code)
         return domain_error_response(exc)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def on_rpc(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
-        return domain_error_response(from_rpc_error(exc))
+        error = from_rpc_error(exc)
+        count(request, error.code)
+        return domain_error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,6 +19,20 @@ ADMIN_TOKEN = env.declare(
 MAX_BODY_BYTES = env.declare(
     "LECTERN_MAX_BODY_BYTES", 64 * 1024, env.integer(1024, 64 * 1024 * 1024), "Largest accepted request body."
 )
+_NO_ORIGINS: tuple[str, ...] = ()
+CORS_ORIGINS = env.declare(
+    "LECTERN_CORS_ORIGINS", _NO_ORIGINS, env.words,
+    "Origins allowed to call the API from a browser (comma-separated, e.g. https://docs.example.com); "
+    "none by default.", "(none)",
+)
+RATE_PER_MINUTE = env.declare(
+    "LECTERN_RATE_LIMIT_PER_MINUTE", 120, env.integer(0, 1_000_000),
+    "Public requests per minute per client IP (token bucket; 0 disables the limit).",
+)
+RATE_BURST = env.declare(
+    "LECTERN_RATE_LIMIT_BURST", 30, env.integer(1, 1_000_000), "Requests a client may make at once before the "
+    "per-minute rate applies.",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,12 @@ class GatewaySettings:
     """Log level."""
     otlp_endpoint: str
     """OTLP endpoint for traces, or empty."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API."""
+    rate_per_minute: int = 120
+    """Public requests per minute per client IP; 0 disables the limit."""
+    rate_burst: int = 30
+    """Bucket size of the rate limit."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -48,4 +68,6 @@ class GatewaySettings:
             admin_token=ADMIN_TOKEN.read(environ), max_body_bytes=MAX_BODY_BYTES.read(environ),
             peers=peer_addresses(environ), call_timeout_seconds=CALL_TIMEOUT_SECONDS.read(environ),
             log_level=LOG_LEVEL.read(environ), otlp_endpoint=OTLP_ENDPOINT.read(environ),
+            cors_origins=CORS_ORIGINS.read(environ), rate_per_minute=RATE_PER_MINUTE.read(environ),
+            rate_burst=RATE_BURST.read(environ),
         )

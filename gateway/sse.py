@@ -50,7 +50,19 @@ async def with_heartbeats(events: AsyncIterator[bytes], every: float = HEARTBEAT
                 await aclose()
 
 
-def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
+async def _counted(events: AsyncIterator[bytes], gauge: Any) -> AsyncIterator[bytes]:
+    gauge.inc()
+    try:
+        async for event in events:
+            yield event
+    finally:
+        gauge.dec()
+
+
+def sse_response(events: AsyncIterator[bytes], gauge: Any = None) -> StreamingResponse:
+    """An event stream with heartbeats; `gauge` (open streams) counts it while it is open."""
+    if gauge is not None:
+        events = _counted(events, gauge)
     return StreamingResponse(
         with_heartbeats(events), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"},

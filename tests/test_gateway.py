@@ -29,7 +29,7 @@ def free_port() -> int:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def gateway(stack: Stack) -> AsyncIterator[str]:
     port = free_port()
-    settings = GatewaySettings("127.0.0.1", port, ADMIN, 64 * 1024, stack.peers, 30.0, "INFO", "")
+    settings = GatewaySettings("127.0.0.1", port, ADMIN, 64 * 1024, stack.peers, 30.0, "INFO", "", rate_per_minute=0)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
                                            access_log=False))
     task = asyncio.create_task(server.serve())
@@ -138,8 +138,8 @@ async def test_search_contract(gateway: str, ingested: dict[str, object]) -> Non
     ("post", "/v1/ingest", {"json": {"source_dir": "/etc"}, "headers": {"Authorization": f"Bearer {ADMIN}"}}, 403,
      "PERMISSION_DENIED"),
     ("get", "/v1/conversations/abc", {}, 401, "UNAUTHENTICATED"),
-    ("get", "/v1/admin/analytics", {}, 401, "UNAUTHENTICATED"),
-    ("get", "/v1/admin/analytics?days=0", {"headers": {"Authorization": f"Bearer {ADMIN}"}}, 400,
+    ("get", "/v1/analytics", {}, 401, "UNAUTHENTICATED"),
+    ("get", "/v1/analytics?days=0", {"headers": {"Authorization": f"Bearer {ADMIN}"}}, 400,
      "INVALID_ARGUMENT"),
     ("get", "/nowhere", {}, 404, "NOT_FOUND"),
 ])
@@ -193,10 +193,10 @@ async def test_authors_get_analytics_and_can_run_retention(gateway: str, ingeste
     async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
         await client.post("/v1/chat", json={"message": "How do I tune the PID controller?", "book": "gw"},
                           headers={"Accept": "application/json"})
-        reply = await client.get("/v1/admin/analytics", params={"days": 7}, headers=admin)
+        reply = await client.get("/v1/analytics", params={"days": 7}, headers=admin)
         assert reply.status_code == 200, reply.text
         body = reply.json()
         assert {"questions_per_day", "top_questions", "unanswered", "most_cited", "latency",
                 "feedback_ratio"} <= set(body)
-        retention = await client.post("/v1/admin/retention", headers=admin)
+        retention = await client.post("/v1/retention/run", headers=admin)
         assert retention.status_code == 200 and "conversations_deleted" in retention.json()

@@ -60,7 +60,7 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
         finally:
             call.cancel()
 
-    return sse_response(frames())
+    return sse_response(frames(), request.app.state.metrics.open_streams)
 
 
 def _frame(event: ipb.IngestResponse) -> bytes:
@@ -70,7 +70,7 @@ def _frame(event: ipb.IngestResponse) -> bytes:
                                            always_print_fields_with_no_presence=True))
 
 
-@router.get("/v1/admin/analytics", summary="What readers asked and how answers fared (for the book's authors)")
+@router.get("/v1/analytics", summary="What readers asked and how answers fared (for the book's authors)")
 async def get_analytics(days: int = 30, book: str = "", limit: int = 10, up: Upstream = Depends(upstream)
                         ) -> JSONResponse:
     with domain_errors():
@@ -79,7 +79,7 @@ async def get_analytics(days: int = 30, book: str = "", limit: int = 10, up: Ups
                                       always_print_fields_with_no_presence=True))
 
 
-@router.post("/v1/admin/retention", summary="Run retention now (conversations past LECTERN_RETENTION_DAYS)")
+@router.post("/v1/retention/run", summary="Run retention now (conversations past LECTERN_RETENTION_DAYS)")
 async def post_retention(up: Upstream = Depends(upstream)) -> JSONResponse:
     with domain_errors():
         reply = await up.sessions.RunRetention(spb.RunRetentionRequest(), timeout=600)

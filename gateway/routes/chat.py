@@ -88,7 +88,7 @@ async def chat(body: ChatBody, request: Request, up: Upstream = Depends(upstream
         async for name, data in _events(first, stream, call):
             yield frame(name, data)
 
-    return sse_response(frames())
+    return sse_response(frames(), request.app.state.metrics.open_streams)
 
 
 async def _events(first: cpb.ChatResponse, stream: AsyncIterator[cpb.ChatResponse],
