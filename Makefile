@@ -34,7 +34,9 @@ protos: gen/.stamp
 run: protos
 	$(PY) -m cli.main run
 
+# The widget's browser tests drive Debian's chromium; install it when it is missing.
 test: protos
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Quality on the sample book and the Redux dev set; tables to the terminal, JSON to eval-results/.

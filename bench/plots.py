@@ -61,6 +61,9 @@ def plot_all(result: dict[str, Any], out: Path, stem: str) -> list[Path]:
     if chat:
         fig, ax = plt.subplots(figsize=(6, 4))
         for answerer, rows in chat.items():
+            rows = [r for r in rows or [] if r]
+            if not rows:
+                continue
             ax.plot([r["users"] for r in rows], [r["ttft_p95_ms"] for r in rows], "-o", label=f"{answerer} p95")
             ax.plot([r["users"] for r in rows], [r["ttft_p50_ms"] for r in rows], "--o", label=f"{answerer} p50")
         ax.set(xlabel="concurrent users", ylabel="time to first token (ms)", title="Chat through the gateway")

@@ -37,7 +37,9 @@ def make_embedder(kind: str, environ: Mapping[str, str] | None = None, home: Pat
     Ingest embeds only documents, so it never loads the query encoder."""
     environ = os.environ if environ is None else environ
     if kind == "local":
-        return LocalEmbedder(query_encoder=QUERY_ENCODER.read(environ) if for_queries else "torch",
+        # Ingest embeds documents only: the float ONNX model, never the int8 query variant.
+        encoder = QUERY_ENCODER.read(environ)
+        return LocalEmbedder(query_encoder=encoder if for_queries or encoder == "torch" else "onnx",
                              cache_dir=home / "models" if home is not None else None)
     if kind == "gemini":
         from embedding.gemini import GeminiEmbedder

@@ -72,6 +72,10 @@ class LocalEmbedder:
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
+        if self._onnx is not None:
+            # ONNX Runtime for documents too: no PyTorch in the running services (memory), and
+            # the same float vectors sentence-transformers would give (cosine > 0.9999).
+            return self._onnx.encode_documents(texts, self.batch_size)
         model = self._load()
         vectors = model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
@@ -111,9 +115,10 @@ class LocalEmbedder:
 
     async def ready(self) -> bool:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._load)
         if self._onnx is not None:
             await loop.run_in_executor(self._query_executor, self._onnx.load)
+        else:
+            await loop.run_in_executor(self._executor, self._load)
         return True
 
     def close(self) -> None:

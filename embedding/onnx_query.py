@@ -68,7 +68,7 @@ def export(target: Path) -> None:
     mask = torch.tensor([e.attention_mask for e in sample])
     types = torch.tensor([e.type_ids for e in sample])
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")  # ingest and retrieval may export at once
     axes = {0: "batch", 1: "tokens"}
     with torch.no_grad():
         torch.onnx.export(model, (ids, mask, types), str(tmp), input_names=["input_ids", "attention_mask",
@@ -90,6 +90,7 @@ class OnnxQueryEncoder:
         self.threads = threads or max(1, min(2, os.cpu_count() or 1))
         self.force_int8 = force_int8
         self._session: Any = None
+        self._fp32: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self.variant = ""
@@ -113,6 +114,7 @@ class OnnxQueryEncoder:
                 export(fp32)
             self._tokenizer = _tokenizer()
             self._session = self._open(fp32)
+            self._fp32 = self._session
             self.variant = "onnx-fp32"
             if self.quantise or self.force_int8:
                 self._try_int8(fp32, int8)
@@ -149,6 +151,18 @@ class OnnxQueryEncoder:
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
         self.load()
         return [row.tolist() for row in self._run(self._session, list(texts))]
+
+    def encode_documents(self, texts: Sequence[str], batch: int = 32) -> list[list[float]]:
+        """Documents always go through the float model: the index keeps full-precision vectors.
+        Texts are sorted by length so each batch pads little."""
+        self.load()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), batch):
+            chunk = order[start:start + batch]
+            for i, row in zip(chunk, self._run(self._fp32, [texts[i] for i in chunk]), strict=True):
+                out[i] = row.tolist()
+        return out
 
 
 class MicroBatcher:

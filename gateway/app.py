@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import errors
 from gateway.limits import RateLimiter
 from gateway.metrics import GatewayMetrics
-from gateway.routes import admin, chat, conversations, health, search
+from gateway.routes import admin, chat, conversations, health, search, widget
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
 from runtime.context import REQUEST_ID_HEADER, new_request_id, request_id
@@ -52,7 +52,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.metrics = metrics = GatewayMetrics()
     limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     errors.install(app)
-    for module in (health, search, chat, conversations, admin):
+    for module in (health, search, chat, conversations, admin, widget):
         app.include_router(module.router)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)

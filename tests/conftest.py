@@ -3,7 +3,9 @@ services started in-process on free loopback ports (session-scoped: start-up is 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -11,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 import pytest_asyncio
+import uvicorn
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
 
@@ -24,6 +28,7 @@ from runtime.settings import ServerSettings
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "examples" / "book" / "docs"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ADMIN = "test-admin-token"
 
 
 def server_settings(service: str, home: Path, peers: dict[str, str] | None = None) -> ServerSettings:
@@ -102,3 +107,36 @@ async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def sample_book(stack: Stack) -> ipb.IngestSummary:
     return await ingest(stack, BOOK, "sample")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def gateway(stack: Stack) -> AsyncIterator[str]:
+    port = free_port()
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings("127.0.0.1", port, ADMIN, 64 * 1024, stack.peers, 30.0, "INFO", "", rate_per_minute=0)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ingested(gateway: str) -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=gateway, timeout=120) as client:
+        reply = await client.post("/v1/ingest", json={"source_dir": str(BOOK), "book": "default"},
+                                  headers={"Authorization": f"Bearer {ADMIN}", "Accept": "application/json"})
+    assert reply.status_code == 200, reply.text
+    body: dict[str, object] = reply.json()
+    return body

@@ -58,3 +58,11 @@ async def test_a_failing_model_call_fails_only_its_batch() -> None:
     first = await asyncio.gather(batcher.submit("a"), return_exceptions=True)
     assert isinstance(first[0], RuntimeError)
     assert await batcher.submit("b") == [1.0]
+
+
+async def test_onnx_document_vectors_equal_the_torch_ones(home: Path) -> None:
+    texts = [("Rover keeps a median of the last five readings per sensor. " * (i + 1)).strip() for i in range(12)]
+    onnx = LocalEmbedder(query_encoder="onnx", cache_dir=home / "models")
+    fast = np.array(await onnx.embed_documents(texts))
+    reference = np.array(await LocalEmbedder(query_encoder="torch").embed_documents(texts))
+    assert float(np.min(np.sum(fast * reference, axis=1))) > 0.9999

@@ -4,50 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
-import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.conftest import BOOK, Stack
+from tests.conftest import ADMIN, BOOK
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ADMIN = "test-admin-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def gateway(stack: Stack) -> AsyncIterator[str]:
-    port = free_port()
-    settings = GatewaySettings("127.0.0.1", port, ADMIN, 64 * 1024, stack.peers, 30.0, "INFO", "", rate_per_minute=0)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def ingested(gateway: str) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=gateway, timeout=120) as client:
-        reply = await client.post("/v1/ingest", json={"source_dir": str(BOOK), "book": "default"},
-                                  headers={"Authorization": f"Bearer {ADMIN}", "Accept": "application/json"})
-    assert reply.status_code == 200, reply.text
-    body: dict[str, object] = reply.json()
-    return body
 
 
 def parse_sse(text: str) -> list[tuple[str, dict[str, object]]]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.json_format import MessageToDict
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
@@ -71,8 +71,8 @@ def _frame(event: ipb.IngestResponse) -> bytes:
 
 
 @router.get("/v1/analytics", summary="What readers asked and how answers fared (for the book's authors)")
-async def get_analytics(days: int = 30, book: str = "", limit: int = 10, up: Upstream = Depends(upstream)
-                        ) -> JSONResponse:
+async def get_analytics(days: int = Query(7, ge=1, le=3650), book: str = Query("", max_length=200),
+                        limit: int = Query(10, ge=1, le=100), up: Upstream = Depends(upstream)) -> JSONResponse:
     with domain_errors():
         reply = await up.sessions.Analytics(spb.AnalyticsRequest(days=days, book=book, limit=limit))
     return JSONResponse(MessageToDict(reply, preserving_proto_field_name=True,

@@ -1,0 +1,230 @@
+/* Lectern chat widget: one <script src=".../widget.js" data-lectern-url="https://api.example.com"
+   data-lectern-book="default"> adds a floating button that opens a chat about the book.
+   Everything lives in a shadow root, so the page's styles and the widget's never mix. */
+(function () {
+  "use strict";
+  if (window.__lecternWidget) return;
+  window.__lecternWidget = true;
+
+  var script = document.currentScript;
+  var API = ((script && script.dataset.lecternUrl) || (script ? new URL(script.src).origin : "")).replace(/\/$/, "");
+  var BOOK = (script && script.dataset.lecternBook) || "default";
+  var STORE = "lectern:" + API + ":" + BOOK;
+
+  var css = [
+    ":host{all:initial;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1c1e21}",
+    "*{box-sizing:border-box}",
+    ".fab{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;",
+    "background:#2e8555;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483646}",
+    ".fab:focus-visible,button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #f5a623;outline-offset:2px}",
+    ".panel{position:fixed;right:20px;bottom:88px;width:380px;max-width:calc(100vw - 24px);height:560px;",
+    "max-height:calc(100vh - 110px);background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);",
+    "display:flex;flex-direction:column;overflow:hidden;z-index:2147483647;transition:opacity .15s,transform .15s}",
+    ".panel[hidden]{display:none}",
+    "header{display:flex;align-items:center;gap:8px;padding:10px 12px;background:#2e8555;color:#fff}",
+    "header h2{font-size:16px;margin:0;flex:1}",
+    "header button{background:transparent;border:1px solid rgba(255,255,255,.6);color:#fff;border-radius:6px;padding:3px 8px;cursor:pointer}",
+    ".mode{display:none;padding:8px 12px;background:#fff8e1;border-bottom:1px solid #f0d98c;font-size:13px}",
+    ".mode.on{display:block}.mode q{display:block;max-height:60px;overflow:auto;font-style:italic;margin:4px 0}",
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px}",
+    ".msg{padding:8px 10px;border-radius:10px;max-width:92%;white-space:pre-wrap;word-wrap:break-word}",
+    ".user{align-self:flex-end;background:#e3f2e9}.bot{align-self:flex-start;background:#f2f3f5}",
+    ".sources{margin-top:6px;font-size:13px}.sources a{color:#1a6b43;display:block}",
+    ".vote{margin-top:6px;display:flex;gap:6px}.vote button{border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}",
+    ".vote button[aria-pressed=true]{background:#2e8555;color:#fff}",
+    ".error{color:#b00020}",
+    "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e5e5}",
+    "textarea{flex:1;resize:none;height:44px;font:inherit;padding:8px;border:1px solid #ccc;border-radius:8px}",
+    "form button{border:0;background:#2e8555;color:#fff;border-radius:8px;padding:0 14px;cursor:pointer}",
+    ".ask-sel{position:absolute;z-index:2147483647;border:0;background:#2e8555;color:#fff;border-radius:6px;padding:6px 10px;cursor:pointer;font:13px system-ui,sans-serif}",
+    ".resume{padding:10px 12px;background:#eef6f1;font-size:13px;display:flex;gap:8px;align-items:center}",
+    ".resume button{border:1px solid #2e8555;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}",
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}}",
+    "@media (prefers-reduced-motion:reduce){.panel{transition:none}}"
+  ].join("");
+
+  var host = document.createElement("div");
+  host.id = "lectern-widget";
+  document.body.appendChild(host);
+  var root = host.attachShadow({ mode: "open" });
+  root.innerHTML =
+    "<style>" + css + "</style>" +
+    '<button class="fab" type="button" aria-label="Ask the book" aria-expanded="false" aria-controls="lectern-panel">?</button>' +
+    '<section class="panel" id="lectern-panel" role="dialog" aria-label="Ask the book" hidden>' +
+    '<header><h2>Ask the book</h2><button type="button" class="new" aria-label="Start a new conversation">New</button>' +
+    '<button type="button" class="close" aria-label="Close the chat">✕</button></header>' +
+    '<div class="resume" hidden></div>' +
+    '<div class="mode" aria-live="polite"><strong>Asking about the selection</strong><q></q>' +
+    '<button type="button" class="exit-sel">Ask the whole book instead</button></div>' +
+    '<div class="log" role="log" aria-live="polite" aria-label="Conversation"></div>' +
+    '<form><label for="lectern-q" style="position:absolute;left:-9999px">Your question</label>' +
+    '<textarea id="lectern-q" placeholder="Ask a question about the book…" aria-label="Your question"></textarea>' +
+    '<button type="submit" aria-label="Send">Send</button></form></section>';
+
+  var $ = function (sel) { return root.querySelector(sel); };
+  var fab = $(".fab"), panel = $(".panel"), log = $(".log"), form = $("form"), input = $("textarea");
+  var modeBar = $(".mode"), resumeBar = $(".resume");
+  var selection = "";
+  var busy = false;
+  var saved = load();
+
+  function load() { try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch (e) { return null; } }
+  function save(value) { saved = value; try { localStorage.setItem(STORE, JSON.stringify(value)); } catch (e) { /* private mode */ } }
+
+  function open() {
+    panel.hidden = false; fab.setAttribute("aria-expanded", "true");
+    if (saved && saved.conversation_id && !log.childElementCount) offerResume();
+    input.focus();
+  }
+  function close() { panel.hidden = true; fab.setAttribute("aria-expanded", "false"); fab.focus(); }
+  fab.addEventListener("click", function () { panel.hidden ? open() : close(); });
+  $(".close").addEventListener("click", close);
+  $(".new").addEventListener("click", function () { save(null); log.textContent = ""; resumeBar.hidden = true; input.focus(); });
+  root.addEventListener("keydown", function (e) { if (e.key === "Escape" && !panel.hidden) { e.preventDefault(); close(); } });
+
+  function offerResume() {
+    resumeBar.hidden = false;
+    resumeBar.innerHTML = "<span>Continue your last conversation?</span>" +
+      '<button type="button" class="yes">Resume</button><button type="button" class="no">Start new</button>';
+    resumeBar.querySelector(".yes").addEventListener("click", function () { resumeBar.hidden = true; resume(); });
+    resumeBar.querySelector(".no").addEventListener("click", function () { resumeBar.hidden = true; save(null); input.focus(); });
+  }
+
+  function resume() {
+    fetch(API + "/v1/conversations/" + encodeURIComponent(saved.conversation_id),
+      { headers: { "X-Conversation-Token": saved.conversation_token } })
+      .then(function (r) { if (!r.ok) throw new Error("gone"); return r.json(); })
+      .then(function (body) {
+        body.messages.forEach(function (m) {
+          var el = bubble(m.role === "user" || m.role === "ROLE_USER" ? "user" : "bot", m.content);
+          if (m.sources && m.sources.length) showSources(el, m.sources);
+          if (m.role !== "user" && m.role !== "ROLE_USER") addVotes(el, m.message_id);
+        });
+        input.focus();
+      })
+      .catch(function () { save(null); });
+  }
+
+  function bubble(kind, text) {
+    var el = document.createElement("div");
+    el.className = "msg " + kind;
+    var body = document.createElement("div");
+    body.className = "text";
+    body.textContent = text || "";
+    el.appendChild(body);
+    log.appendChild(el);
+    log.scrollTop = log.scrollHeight;
+    return el;
+  }
+
+  function showSources(el, sources) {
+    var box = document.createElement("div");
+    box.className = "sources";
+    box.setAttribute("aria-label", "Sources");
+    sources.forEach(function (s) {
+      var a = document.createElement("a");
+      a.href = s.url;
+      a.textContent = "[" + s.n + "] " + (s.heading_path || []).join(" › ");
+      box.appendChild(a);
+    });
+    el.appendChild(box);
+  }
+
+  function addVotes(el, messageId) {
+    if (!messageId || !saved) return;
+    var box = document.createElement("div");
+    box.className = "vote";
+    [["up", "👍", "This answer helped"], ["down", "👎", "This answer did not help"]].forEach(function (v) {
+      var b = document.createElement("button");
+      b.type = "button"; b.textContent = v[1]; b.setAttribute("aria-label", v[2]); b.setAttribute("aria-pressed", "false");
+      b.dataset.rating = v[0];
+      b.addEventListener("click", function () {
+        fetch(API + "/v1/feedback", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-Conversation-Token": saved.conversation_token },
+          body: JSON.stringify({ conversation_id: saved.conversation_id, message_id: messageId, rating: v[0] })
+        }).then(function (r) {
+          if (r.ok) box.querySelectorAll("button").forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+        });
+      });
+      box.appendChild(b);
+    });
+    el.appendChild(box);
+  }
+
+  function setSelection(text) {
+    selection = text;
+    modeBar.classList.toggle("on", !!text);
+    modeBar.querySelector("q").textContent = text.length > 300 ? text.slice(0, 300) + "…" : text;
+  }
+  $(".exit-sel").addEventListener("click", function () { setSelection(""); input.focus(); });
+
+  // Highlight text on the page -> "Ask about the selection".
+  var askSel = document.createElement("button");
+  askSel.className = "ask-sel"; askSel.type = "button"; askSel.textContent = "Ask about the selection";
+  askSel.hidden = true;
+  root.appendChild(askSel);
+  document.addEventListener("mouseup", function (e) {
+    if (e.composedPath && e.composedPath().indexOf(host) >= 0) return;
+    var sel = window.getSelection(); var text = sel ? sel.toString().trim() : "";
+    if (text.length < 3) { askSel.hidden = true; return; }
+    var rect = sel.getRangeAt(0).getBoundingClientRect();
+    askSel.style.top = (window.scrollY + rect.bottom + 6) + "px";
+    askSel.style.left = (window.scrollX + rect.left) + "px";
+    askSel.hidden = false;
+    askSel.onclick = function () { askSel.hidden = true; setSelection(text); open(); };
+  });
+
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text || busy) return;
+    input.value = "";
+    ask(text);
+  });
+
+  function ask(text) {
+    busy = true;
+    bubble("user", text);
+    var el = bubble("bot", "");
+    var body = el.querySelector(".text");
+    var payload = { message: text, book: BOOK, page: { url: location.pathname, title: document.title } };
+    if (selection) { payload.mode = "selection"; payload.context = selection; }
+    var headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+    if (saved && saved.conversation_id) { payload.conversation_id = saved.conversation_id; headers["X-Conversation-Token"] = saved.conversation_token; }
+    var messageId = "";
+    fetch(API + "/v1/chat", { method: "POST", headers: headers, body: JSON.stringify(payload) })
+      .then(function (r) {
+        if (!r.ok) return r.json().then(function (j) { throw new Error((j.error && j.error.message) || r.statusText); });
+        var reader = r.body.getReader(); var decoder = new TextDecoder(); var buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var parts = buffer.split("\n\n"); buffer = parts.pop();
+            parts.forEach(function (raw) {
+              var ev = "message", data = "";
+              raw.split("\n").forEach(function (line) {
+                if (line.indexOf("event:") === 0) ev = line.slice(6).trim();
+                else if (line.indexOf("data:") === 0) data += line.slice(5).trim();
+              });
+              if (!data) return;
+              var d = JSON.parse(data);
+              if (ev === "meta") { messageId = d.message_id; save({ conversation_id: d.conversation_id, conversation_token: d.conversation_token }); }
+              else if (ev === "token") { body.textContent += d.text; log.scrollTop = log.scrollHeight; }
+              else if (ev === "sources") { el._sources = d.sources; }
+              else if (ev === "done") { body.textContent = d.answer; if (el._sources && el._sources.length) showSources(el, el._sources); addVotes(el, messageId); }
+              else if (ev === "error") { body.classList.add("error"); body.textContent = d.message; }
+            });
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function (err) { body.classList.add("error"); body.textContent = "Sorry: " + err.message; })
+      .then(function () { busy = false; input.focus(); });
+  }
+})();
