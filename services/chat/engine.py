@@ -72,11 +72,28 @@ class ChatEngine:
         started = time.perf_counter()
         cid, token = q.conversation_id, q.conversation_token
         history: list[PastTurn] = []
+        creating: asyncio.Task[tuple[str, str]] | None = None
         if cid:
             history = await self.conversations.history(cid, token, HISTORY_PAIRS) if q.mode == "general" else []
         else:
+            creating = asyncio.create_task(self.conversations.create(q.book))
+        # Research starts now, beside the conversation's creation: the first token comes sooner.
+        researching = None if q.mode == "selection" else asyncio.create_task(
+            self.research.gather(Request(q.message, q.book, history, q.page_url)))
+        try:
+            async for event in self._answer(q, started, cid, token, history, creating, researching):
+                yield event
+        finally:
+            for task in (creating, researching):
+                if task is not None and not task.done():
+                    task.cancel()  # the reader went away: stop the upstream work
+
+    async def _answer(self, q: Question, started: float, cid: str, token: str, history: list[PastTurn],
+                      creating: asyncio.Task[tuple[str, str]] | None,
+                      researching: asyncio.Task[Findings] | None) -> AsyncIterator[Event]:
+        if creating is not None:
             try:
-                cid, token = await self.conversations.create(q.book)
+                cid, token = await creating
             except LecternError as exc:
                 log.warning("conversation not created; answering without a record", extra={"error": exc.message})
                 yield Warning("NOT_RECORDED", "the conversation could not be saved; the answer is still given")
@@ -96,7 +113,8 @@ class ChatEngine:
                                       f"the selection was cut to its first {MAX_SELECTION_TOKENS} tokens")
                     findings = Findings(q.message, [selection_evidence(q, selection)], out_of_scope=False)
                 else:
-                    findings = await self.research.gather(Request(q.message, q.book, history, q.page_url))
+                    assert researching is not None
+                    findings = await researching
                     timings["retrieve"] = (time.perf_counter() - t0) * 1000
                 if findings.degraded:
                     yield Warning("KEYWORD_ONLY", "semantic search is unavailable; results come from keyword search")
