@@ -115,7 +115,9 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
             step("sessions writes")
             result["sessions"] = [await step.guard(f"sessions@{c}", repeated(
                 lambda c=c: sessions.append_load(stack.address("sessions"), c, args.seconds), args.repeats))
-                for c in (1, 8)]
+                for c in (1, 8, 32)]
+            result["analytics"] = await step.guard("analytics", analytics_run(home, stack.address("sessions"),
+                                                                               args.seed_turns))
             step("chat, extractive answerer")
             result["chat"] = {"extractive": [await step.guard(f"chat@{u}", chat.chat_load(
                 stack.gateway_url, questions, "bench", u, 5)) for u in (1, 8)]}
@@ -139,6 +141,15 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
             "synthetic", synthetic_run(args, questions, step))
     step("plots")
     return result
+
+
+async def analytics_run(home: Path, address: str, turns: int) -> dict[str, Any]:
+    from services.sessions.embedded_postgres import start_embedded
+
+    _server, url = start_embedded(home, stop_on_exit=False)  # joins the stack's running server
+    seconds = await sessions.seed_turns(url, turns)
+    timings = await sessions.analytics_latency(address, 30, 5)
+    return {"seeded_turns": turns, "seed_seconds": seconds, "analytics_30_days_ms": summary(timings).__dict__}
 
 
 async def fake_llm_chat(home: Path, questions: list[str], token_delay: float) -> list[dict[str, float]]:
@@ -226,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     parser.add_argument("--synthetic", type=int, default=100_000, help="chunks in the synthetic index (0: skip)")
     parser.add_argument("--cache", default=".lectern/bench-cache", help="where the synthetic index is kept")
+    parser.add_argument("--seed-turns", type=int, default=100_000, help="turns seeded before timing Analytics(30)")
     parser.add_argument("--token-delay", type=float, default=0.02, help="fake LLM seconds per streamed chunk")
     args = parser.parse_args(argv)
     out = Path(args.out)

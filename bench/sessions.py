@@ -30,3 +30,62 @@ async def append_load(address: str, concurrency: int, seconds: float) -> LoadRes
             ), timeout=30)
 
         return await run_load(call, concurrency, seconds)
+
+
+async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
+    """Writes `turns` answered questions spread over `days` straight into the sessions schema
+    (as AppendTurn would, in bulk); returns the seconds spent."""
+    import time
+
+    import asyncpg
+
+    started = time.perf_counter()
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("""
+                CREATE TEMP TABLE seed AS
+                SELECT g AS i, gen_random_uuid() AS cid, gen_random_uuid() AS qid, gen_random_uuid() AS aid,
+                       now() - (g % ($2::int * 24)) * interval '1 hour' - interval '5 minutes' AS at
+                FROM generate_series(1, $1::int) g""", turns, days)
+            await conn.execute("""
+                INSERT INTO conversations (id, book, token_hash, created_at, last_active_at)
+                SELECT cid, 'seed', '\\x00', at, at FROM seed""")
+            await conn.execute("""
+                INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)
+                SELECT cid, 't', qid, aid, at FROM seed""")
+            await conn.execute("""
+                INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)
+                SELECT qid, cid, 1, 'How do I tune question ' || (i % 500) || '?', 'general', '', at FROM seed
+                UNION ALL
+                SELECT aid, cid, 2, 'An answer [1].', 'general', '', at FROM seed""")
+            await conn.execute("""
+                INSERT INTO retrievals (message_id, conversation_id, rank, chunk_id, file_path, heading, url, score,
+                                        created_at)
+                SELECT aid, cid, r, 'c' || (i % 300), 'f' || (i % 300) || '.md', '["Page", "Section"]',
+                       '/docs/f' || (i % 300) || '#s', 0.5, at FROM seed, generate_series(1, 3) r""")
+            await conn.execute("""
+                INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope, grounded,
+                                            created_at)
+                SELECT aid, cid, jsonb_build_object('retrieve', 5 + i % 20, 'total', 20 + i % 80), 0,
+                       i % 10 = 0, i % 10 <> 0, at FROM seed""")
+            await conn.execute("""
+                INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)
+                SELECT aid, cid, CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, '', at FROM seed WHERE i % 7 = 0""")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def analytics_latency(address: str, days: int, repeats: int) -> list[float]:
+    import time
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = spb_grpc.SessionsServiceStub(channel)
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await stub.Analytics(spb.AnalyticsRequest(days=days), timeout=60)
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings

@@ -97,13 +97,22 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternE
     return cls(message)
 
 
+# Exceptions that mean "a datastore or peer cannot be reached"; services add their drivers' own.
+UNREACHABLE: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+
+
+def register_unreachable(*types: type[BaseException]) -> None:
+    global UNREACHABLE
+    UNREACHABLE = (*UNREACHABLE, *types)
+
+
 async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
     """Ends a failed call with the status its exception stands for."""
     if isinstance(exc, grpc.aio.AbortError):
         raise exc  # the handler aborted on purpose; the status is already set
     if isinstance(exc, grpc.aio.AioRpcError):
         exc = from_rpc_error(exc)  # an upstream failure keeps its meaning downstream
-    if isinstance(exc, (OSError, TimeoutError)):
+    if isinstance(exc, UNREACHABLE):
         # A datastore or peer that cannot be reached: retryable, never "internal".
         exc = errors.Unavailable(f"a dependency is unreachable: {exc}")
     if isinstance(exc, errors.LecternError):

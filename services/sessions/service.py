@@ -7,17 +7,22 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import grpc
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
 from runtime.server import ServiceSpec
 from runtime.settings import ServerSettings
+from runtime.status import register_unreachable
 from services.sessions.database import open_pool
 from services.sessions.retention import ensure_partitions, retention_loop
 from services.sessions.servicer import SessionsServicer
 from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore
+
+# A lost or restarting database is UNAVAILABLE (retryable), not INTERNAL.
+register_unreachable(asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SessionsService"].full_name
 

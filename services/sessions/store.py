@@ -226,4 +226,9 @@ class ConversationStore:
             await conn.execute("DELETE FROM conversations WHERE id = $1", cid)
 
     async def ping(self) -> bool:
-        return bool(await self.pool.fetchval("SELECT 1", timeout=2))
+        """True when Postgres answers; the pool replaces dead connections on the next acquire,
+        so a restarted database is picked up without restarting the service."""
+        try:
+            return bool(await self.pool.fetchval("SELECT 1", timeout=2))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
