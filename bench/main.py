@@ -76,6 +76,15 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
                               "settings": {"seconds": args.seconds, "repeats": args.repeats,
                                            "synthetic": args.synthetic}}
     step = Steps(progress, task, result, path)
+    if "stack" not in args.parts:
+        # Only some parts: keep today's other figures.
+        if path.exists():  # noqa: ASYNC240 - set-up
+            result.update({k: v for k, v in json.loads(path.read_text()).items() if k not in result})  # noqa: ASYNC240
+        result.setdefault("retrieval", {})
+        if "synthetic" in args.parts and args.synthetic:
+            result["retrieval"][f"synthetic-{args.synthetic // 1000}k"] = await step.guard(
+                "synthetic", synthetic_run(args, questions, step))
+        return result
     from cli.ingest import run_ingest
 
     with tempfile.TemporaryDirectory(prefix="lectern-bench-") as tmp:
@@ -135,7 +144,7 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
         step("chat with a fake LLM at a fixed per-token delay")
         result["chat"]["fake-llm"] = await step.guard("fake-llm", fake_llm_chat(home, questions, args.token_delay))
 
-    if args.synthetic:
+    if args.synthetic and "synthetic" in args.parts:
         step(f"synthetic index of {args.synthetic:,} chunks")
         result["retrieval"][f"synthetic-{args.synthetic // 1000}k"] = await step.guard(
             "synthetic", synthetic_run(args, questions, step))
@@ -175,8 +184,9 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
     home = cache.parent / "synthetic-home"
     home.mkdir(parents=True, exist_ok=True)
     edge = home / "qdrant-edge"
-    if not edge.exists():
-        edge.symlink_to(cache)
+    if edge.is_symlink() or edge.exists():
+        edge.unlink()
+    edge.symlink_to(cache.resolve())
     port = free_port()
     env = processes.stack_env(home, {"retrieval": port})
     log = (home / "retrieval.log").open("wb")
@@ -202,6 +212,8 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, runs in result.get("retrieval", {}).items():
+        if not runs:
+            continue
         base = {r["concurrency"]: r for r in runs.get("baseline", [])}
         for r in runs.get("lectern", []):
             b = base.get(r["concurrency"])
@@ -217,6 +229,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| index | clients | QPS | p50 ms | p95 ms | p99 ms | naive QPS | naive p50 ms |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, runs in result.get("retrieval", {}).items():
+        if not runs:
+            continue
         base = {r["concurrency"]: r for r in runs.get("baseline", [])}
         for r in runs.get("lectern", []):
             b = base.get(r["concurrency"])
@@ -237,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     parser.add_argument("--synthetic", type=int, default=100_000, help="chunks in the synthetic index (0: skip)")
     parser.add_argument("--cache", default=".lectern/bench-cache", help="where the synthetic index is kept")
+    parser.add_argument("--parts", default="stack,synthetic",
+                        help="stack (ingest, loads, chat, sessions, memory) and/or synthetic")
     parser.add_argument("--seed-turns", type=int, default=100_000, help="turns seeded before timing Analytics(30)")
     parser.add_argument("--token-delay", type=float, default=0.02, help="fake LLM seconds per streamed chunk")
     args = parser.parse_args(argv)

@@ -79,6 +79,21 @@ def export(target: Path) -> None:
     tmp.replace(target)
 
 
+def export_in_subprocess(target: Path) -> None:
+    """PyTorch is needed only to export; doing it in a child process keeps it (and its
+    hundreds of MB) out of the long-running service. Concurrent exporters are harmless: each
+    writes its own temporary file and the rename is atomic."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(  # noqa: S603 - this module, a fixed argument list
+        [sys.executable, "-m", "embedding.onnx_query", str(target)], capture_output=True, text=True, timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 or not target.exists():
+        raise RuntimeError(f"exporting the ONNX encoder failed: {done.stderr[-2000:]}")
+
+
 class OnnxQueryEncoder:
     """Encodes batches of texts into unit vectors with ONNX Runtime."""
 
@@ -101,6 +116,10 @@ class OnnxQueryEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # Input shapes change with every batch; an arena sized for the largest one would stay
+        # allocated for the life of the service.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def load(self) -> None:
@@ -110,8 +129,8 @@ class OnnxQueryEncoder:
             fp32 = self.cache_dir / "all-MiniLM-L6-v2.onnx"
             int8 = self.cache_dir / "all-MiniLM-L6-v2.int8.onnx"
             if not fp32.exists():
-                log.info("exporting the query encoder to ONNX", extra={"path": str(fp32)})
-                export(fp32)
+                log.info("exporting the encoder to ONNX", extra={"path": str(fp32)})
+                export_in_subprocess(fp32)
             self._tokenizer = _tokenizer()
             self._session = self._open(fp32)
             self._fp32 = self._session
@@ -216,3 +235,9 @@ class MicroBatcher:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LECTERN_HOME", ".lectern")).resolve() / "models"
+
+
+if __name__ == "__main__":
+    import sys
+
+    export(Path(sys.argv[1]))
