@@ -143,7 +143,9 @@ class OnnxQueryEncoder:
             if not int8.exists():
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+                tmp = int8.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # several loaders may race
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+                tmp.replace(int8)
             reference = self._run(self._session, list(CHECK_TEXTS))
             candidate_session = self._open(int8)
             candidate = self._run(candidate_session, list(CHECK_TEXTS))
