@@ -54,7 +54,7 @@ eval-guard: protos
 		--min-recall5 0.85 --min-oos-accuracy 0.90
 
 bench: protos
-	$(PY) -m bench.main --out bench-results
+	$(PY) -m bench.main --out bench-results --corpus $(REDUX)/redux-docs --qa $(REDUX)/redux-docs-qa.jsonl
 
 lint: protos
 	$(VENV)/bin/buf lint protos

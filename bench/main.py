@@ -75,7 +75,8 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
     result: dict[str, Any] = {"machine": machine(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "settings": {"seconds": args.seconds, "repeats": args.repeats,
                                            "synthetic": args.synthetic}}
-    step = Steps(progress, task, result, path)
+    # Progress is saved beside the result, which stays as it was until the run ends.
+    step = Steps(progress, task, result, path.with_suffix(".partial.json"))
     if "stack" not in args.parts:
         # Only some parts: keep today's other figures.
         if path.exists():  # noqa: ASYNC240 - set-up
@@ -149,6 +150,18 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
         result["retrieval"][f"synthetic-{args.synthetic // 1000}k"] = await step.guard(
             "synthetic", synthetic_run(args, questions, step))
     step("plots")
+    return keep_other_parts(result, path)
+
+
+def keep_other_parts(result: dict[str, Any], previous: Path) -> dict[str, Any]:
+    """A partial run (--parts) keeps today's figures of the parts it did not run."""
+    if not previous.exists():
+        return result
+    old = json.loads(previous.read_text())
+    for key, value in old.items():
+        result.setdefault(key, value)
+    for name, runs in old.get("retrieval", {}).items():
+        result.setdefault("retrieval", {}).setdefault(name, runs)
     return result
 
 
