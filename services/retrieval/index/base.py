@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from embedding.base import EmbedderSpec
+from runtime.errors import FailedPrecondition
 
 PAYLOAD_INDEXES = ("book", "file_path", "module", "section_depth")
 
@@ -75,6 +76,23 @@ class IndexStats:
     embedder: EmbedderSpec | None = None
     backend: str = ""
     collection: str = ""
+
+
+def same_vectors(built: EmbedderSpec | None, embedder: EmbedderSpec) -> bool:
+    """True when vectors from `embedder` can share an index built by `built`."""
+    return built is not None and (built.name, built.dimension) == (embedder.name, embedder.dimension)
+
+
+def embedder_mismatch(built: EmbedderSpec, embedder: EmbedderSpec) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the index was built by {built.name} ({built.dimension} dims), not "
+        f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
+    )
+
+
+def check_query_dimension(built: EmbedderSpec | None, vector: Sequence[float]) -> None:
+    if built is not None and len(vector) != built.dimension:
+        raise FailedPrecondition(f"query vector has {len(vector)} dimensions; the index has {built.dimension}")
 
 
 class VectorIndex(Protocol):

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
-from runtime.errors import FailedPrecondition
 from services.retrieval.index.base import (
     PAYLOAD_INDEXES,
     Digest,
@@ -27,6 +26,9 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    check_query_dimension,
+    embedder_mismatch,
+    same_vectors,
 )
 from services.retrieval.index.payload import from_payload, to_payload
 
@@ -127,17 +129,13 @@ class EdgeIndex:
         def write() -> int:
             with self._write_lock:
                 shard = self._shard
-                if shard is None or (self._spec is not None and self._spec.name != embedder.name
-                                     and self._count(None) == 0):
+                same = same_vectors(self._spec, embedder)
+                if shard is None or self._spec is None or (not same and self._count(None) == 0):
                     if shard is not None:
                         shard.close()
                     shard = self._create(embedder)
-                elif self._spec is not None and (self._spec.name != embedder.name
-                                                 or self._spec.dimension != embedder.dimension):
-                    raise FailedPrecondition(
-                        f"the index was built by {self._spec.name} ({self._spec.dimension} dims), not "
-                        f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
-                    )
+                elif not same:
+                    raise embedder_mismatch(self._spec, embedder)
                 points = [
                     qe.Point(
                         r.chunk.chunk_id,
@@ -231,10 +229,7 @@ class EdgeIndex:
         return [Hit(from_payload(p.payload or {}), float(p.score)) for p in points]
 
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
-        if self._spec is not None and len(vector) != self._spec.dimension:
-            raise FailedPrecondition(
-                f"query vector has {len(vector)} dimensions; the index has {self._spec.dimension}"
-            )
+        check_query_dimension(self._spec, vector)
         return await self._run(lambda: self._query(list(vector), DENSE, flt, limit))
 
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:

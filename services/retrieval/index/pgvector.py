@@ -20,9 +20,17 @@ import asyncpg
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
-from runtime.errors import FailedPrecondition
 from runtime.postgres import create_pool
-from services.retrieval.index.base import Digest, Filter, Hit, IndexRecord, IndexStats
+from services.retrieval.index.base import (
+    Digest,
+    Filter,
+    Hit,
+    IndexRecord,
+    IndexStats,
+    check_query_dimension,
+    embedder_mismatch,
+    same_vectors,
+)
 from services.retrieval.index.payload import from_payload, to_payload
 
 DEFAULT_SCHEMA = "lectern_index"
@@ -167,15 +175,11 @@ class PgVectorIndex:
         return self._spec
 
     async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int:
-        same = self._spec is not None and (self._spec.name, self._spec.dimension) == (embedder.name,
-                                                                                      embedder.dimension)
+        same = same_vectors(self._spec, embedder)
         if self._spec is None or (not same and await self._count() == 0):
             await self._create(embedder)
         elif not same:
-            raise FailedPrecondition(
-                f"the index was built by {self._spec.name} ({self._spec.dimension} dims), not "
-                f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
-            )
+            raise embedder_mismatch(self._spec, embedder)
         rows = []
         terms = []
         for r in records:
@@ -224,10 +228,7 @@ class PgVectorIndex:
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
         if self._spec is None:
             return []
-        if len(vector) != self._spec.dimension:
-            raise FailedPrecondition(
-                f"query vector has {len(vector)} dimensions; the index has {self._spec.dimension}"
-            )
+        check_query_dimension(self._spec, vector)
         where = _Where.of(flt, 3)
         async with self.pool.acquire() as conn, conn.transaction():
             # SET LOCAL lasts for this transaction only, so it is safe behind Neon's pooler.

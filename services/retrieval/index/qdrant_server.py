@@ -19,7 +19,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from embedding.base import EmbedderSpec
-from runtime.errors import FailedPrecondition, Unavailable
+from runtime.errors import Unavailable
 from services.retrieval.index.base import (
     PAYLOAD_INDEXES,
     Digest,
@@ -27,6 +27,9 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    check_query_dimension,
+    embedder_mismatch,
+    same_vectors,
 )
 from services.retrieval.index.payload import from_payload, to_payload
 
@@ -149,14 +152,11 @@ class QdrantServerIndex:
 
     async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int:
         await self._load()
-        same = self._spec is not None and (self._spec.name, self._spec.dimension) == (embedder.name, embedder.dimension)
+        same = same_vectors(self._spec, embedder)
         if self._spec is None or (not same and await self._count(None) == 0):
             await self._create(embedder)
         elif not same:
-            raise FailedPrecondition(
-                f"the index was built by {self._spec.name} ({self._spec.dimension} dims), not "
-                f"{embedder.name} ({embedder.dimension} dims); re-index with --reindex"
-            )
+            raise embedder_mismatch(self._spec, embedder)
         points = [
             qm.PointStruct(
                 id=r.chunk.chunk_id,
@@ -214,10 +214,7 @@ class QdrantServerIndex:
 
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
         await self._load()
-        if self._spec is not None and len(vector) != self._spec.dimension:
-            raise FailedPrecondition(
-                f"query vector has {len(vector)} dimensions; the index has {self._spec.dimension}"
-            )
+        check_query_dimension(self._spec, vector)
         return await self._query(list(vector), DENSE, flt, limit)
 
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
@@ -239,8 +236,10 @@ class QdrantServerIndex:
             await self.client.get_collections()
         except Exception:
             return False
-        # A collection created while we were down (or by another replica) is picked up here.
-        self._loaded = False
+        if self._spec is None:
+            # A collection created while we were down (or by another replica) is picked up
+            # here, once; a known collection is not re-read on every search.
+            self._loaded = False
         return True
 
     async def close(self) -> None:
