@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from evaluation.stack import free_port
 from runtime.server import RunningService, start_service
 from runtime.settings import ServerSettings
 
@@ -107,12 +107,6 @@ async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def sample_book(stack: Stack) -> ipb.IngestSummary:
     return await ingest(stack, BOOK, "sample")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
