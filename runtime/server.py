@@ -36,6 +36,16 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+async def bounded(step: Awaitable[Any], seconds: float, what: str) -> None:
+    """Awaits one shutdown step for at most ``seconds``: a stuck close must not keep the
+    process (or a test) from exiting; it is logged instead."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.warning("shutdown step timed out", extra={"step": what, "seconds": seconds})
+
+
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Gives every call its request id (from metadata, or a new one) and turns exceptions
     escaping a handler into statuses through ``runtime.status``."""
@@ -170,8 +180,8 @@ async def start_service(spec: ServiceSpec[R], settings: ServerSettings) -> Async
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
-            await health.enter_graceful_shutdown()
-            await server.stop(settings.grace_seconds)
+            await bounded(health.enter_graceful_shutdown(), 5, "health")
+            await bounded(server.stop(settings.grace_seconds), settings.grace_seconds + 5, "server stop")
             log.info("stopped", extra={"grpc_service": spec.name})
 
 

@@ -197,10 +197,10 @@ async def test_chat_service_reports_its_answerer(stack: Stack, fake: FakeGemini,
                        gemini=GeminiSettings("k", "gemini-2.5-pro", fake.url, 5.0))
     async with start_service(chat_spec(settings), settings.server) as running, \
             grpc.aio.insecure_channel(running.address) as ch:
-        reply = await cpb_grpc.ChatServiceStub(ch).DescribeAnswerer(cpb.DescribeAnswererRequest())
+        reply = await cpb_grpc.ChatServiceStub(ch).DescribeAnswerer(cpb.DescribeAnswererRequest(), timeout=10)
     assert reply.llm == "gemini:gemini-2.5-pro"
     async with grpc.aio.insecure_channel(stack.chat.address) as ch:
-        reply = await cpb_grpc.ChatServiceStub(ch).DescribeAnswerer(cpb.DescribeAnswererRequest())
+        reply = await cpb_grpc.ChatServiceStub(ch).DescribeAnswerer(cpb.DescribeAnswererRequest(), timeout=10)
     assert reply.llm == "extractive"
 
 

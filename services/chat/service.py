@@ -12,7 +12,7 @@ from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
 from runtime.channels import open_channel
-from runtime.server import ServiceSpec
+from runtime.server import ServiceSpec, bounded
 from runtime.settings import ServerSettings
 from services.chat.answerers.base import Answerer
 from services.chat.answerers.extractive import ExtractiveAnswerer
@@ -58,11 +58,11 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             yield Resources(engine, recorder, retrieval)
         finally:
             if model is not None:
-                await model.close()
+                await bounded(model.close(), 5, "gemini client")
             await recorder.drain(server.grace_seconds)
-            await recorder.stop()
-            await retrieval.close()
-            await sessions.close()
+            await bounded(recorder.stop(), 5, "recorder")
+            await bounded(retrieval.close(), 5, "retrieval channel")
+            await bounded(sessions.close(), 5, "sessions channel")
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
         pb_grpc.add_ChatServiceServicer_to_server(ChatServicer(res.engine), server)
