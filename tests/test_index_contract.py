@@ -98,14 +98,23 @@ async def test_an_empty_index_knows_no_embedder_and_finds_nothing(index: VectorI
 
 async def test_dense_search_ranks_by_cosine_similarity(filled: VectorIndex) -> None:
     hits = await filled.dense(unit(1, 0, 0, 0), Filter(book="book"), 3)
-    assert [h.chunk.heading_path[-1] for h in hits] == ["Gyroscope", "Lidar", "PID tuning"]
+    chunks = await filled.chunks([h.chunk_id for h in hits])
+    assert [c.heading_path[-1] for c in chunks] == ["Gyroscope", "Lidar", "PID tuning"]
     assert hits[0].score == pytest.approx(1.0, abs=1e-3)
-    assert hits[0].chunk == RECORDS[0].chunk
+    assert chunks[0] == RECORDS[0].chunk
+
+
+async def test_chunks_are_read_in_the_order_asked_and_missing_ids_left_out(filled: VectorIndex) -> None:
+    ids = [r.chunk.chunk_id for r in RECORDS]
+    gone = str(uuid.uuid4())
+    chunks = await filled.chunks([ids[2], gone, ids[0]])
+    assert chunks == [RECORDS[2].chunk, RECORDS[0].chunk]
+    assert await filled.chunks([]) == []
 
 
 async def test_keyword_search_is_bm25_over_headings_and_content(filled: VectorIndex) -> None:
     hits = await filled.keyword("proportional gain tuning", Filter(), 5)
-    assert hits[0].chunk.file_path == "motion/pid.md"
+    assert (await filled.chunks([hits[0].chunk_id]))[0].file_path == "motion/pid.md"
     assert await filled.keyword("zzzzqx", Filter(), 5) == []
 
 
@@ -117,10 +126,11 @@ async def test_keyword_search_is_bm25_over_headings_and_content(filled: VectorIn
     (Filter(book="book", max_section_depth=2), {"book:sensors/imu.md", "book:motion/pid.md"}),
 ])
 async def test_filters_restrict_both_search_kinds(filled: VectorIndex, flt: Filter, expected: set[str]) -> None:
-    dense = await filled.dense(unit(1, 1, 1, 1), flt, 10)
-    assert {f"{h.chunk.book}:{h.chunk.file_path}" for h in dense} == expected
-    keyword = await filled.keyword("gyroscope lidar gain path drift", flt, 10)
-    assert {f"{h.chunk.book}:{h.chunk.file_path}" for h in keyword} <= expected
+    dense = await filled.chunks([h.chunk_id for h in await filled.dense(unit(1, 1, 1, 1), flt, 10)])
+    assert {f"{c.book}:{c.file_path}" for c in dense} == expected
+    found = await filled.keyword("gyroscope lidar gain path drift", flt, 10)
+    keyword = await filled.chunks([h.chunk_id for h in found])
+    assert {f"{c.book}:{c.file_path}" for c in keyword} <= expected
 
 
 async def test_digests_page_through_one_book(filled: VectorIndex) -> None:

@@ -5,6 +5,7 @@ Knows nothing of gRPC: the servicer validates requests and maps this module's re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -40,16 +41,13 @@ class Outcome:
     degraded_reason: str = ""
 
 
-def reciprocal_rank_fusion(rankings: list[list[Hit]], k: int = RRF_K) -> list[tuple[StoredChunk, float]]:
-    """Fuses ranked lists: each appearance at rank r adds 1/(k + r)."""
+def reciprocal_rank_fusion(rankings: list[list[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Fuses ranked lists of chunk ids: each appearance at rank r adds 1/(k + r)."""
     scores: dict[str, float] = {}
-    chunks: dict[str, StoredChunk] = {}
     for ranking in rankings:
         for rank, hit in enumerate(ranking, start=1):
-            scores[hit.chunk.chunk_id] = scores.get(hit.chunk.chunk_id, 0.0) + 1.0 / (k + rank)
-            chunks[hit.chunk.chunk_id] = hit.chunk
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return [(chunks[cid], score) for cid, score in ordered]
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 class QueryCache:
@@ -90,38 +88,50 @@ class Retriever:
             self.cache.put(query, cached)
         return cached
 
+    async def _dense(self, query: str, flt: Filter, limit: int) -> tuple[list[Hit], str]:
+        """Dense hits, or none and the reason when the embedder cannot serve this index."""
+        built_by = await self.index.embedder()
+        if built_by is not None and built_by.name != self.embedder.spec.name:
+            return [], (f"index built by {built_by.name}, queries embedded by "
+                        f"{self.embedder.spec.name}; fell back to keyword search")
+        try:
+            vector = await self._query_vector(query)
+        except Exception as exc:  # the seed ADRs ask for keyword fallback, not failure
+            log.warning("embedder unavailable, falling back to keyword", extra={"error": repr(exc)})
+            return [], f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
+        return await self.index.dense(vector, flt, limit), ""
+
+    async def _read(self, scored: list[tuple[str, float]], similarity: dict[str, float]) -> list[Result]:
+        """Reads the payloads of the final hits only (the costly part of a search)."""
+        score = dict(scored)
+        chunks = await self.index.chunks([cid for cid, _ in scored])
+        return [Result(c, score[c.chunk_id], similarity.get(c.chunk_id, 0.0)) for c in chunks]
+
     async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
         mode = mode or self.default_mode
-        pool = max(top_k * 4, 40)
-        degraded_reason = ""
-        dense_hits: list[Hit] = []
-        if mode is not Mode.KEYWORD:
-            built_by = await self.index.embedder()
-            if built_by is not None and built_by.name != self.embedder.spec.name:
-                degraded_reason = (f"index built by {built_by.name}, queries embedded by "
-                                   f"{self.embedder.spec.name}; fell back to keyword search")
-            else:
-                try:
-                    vector = await self._query_vector(query)
-                    dense_hits = await self.index.dense(vector, flt, pool if mode is Mode.HYBRID else top_k)
-                except Exception as exc:  # the seed ADRs ask for keyword fallback, not failure
-                    log.warning("embedder unavailable, falling back to keyword", extra={"error": repr(exc)})
-                    degraded_reason = f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
-        if degraded_reason:
+        if mode is Mode.KEYWORD:
             hits = await self.index.keyword(query, flt, top_k)
-            results = [Result(h.chunk, h.score, 0.0) for h in hits]
+            results = await self._read([(h.chunk_id, h.score) for h in hits], {})
+            return Outcome(results, out_of_scope=not results, mode=mode)
+        pool = max(top_k * 4, 40)
+        if mode is Mode.HYBRID:
+            # Both searches at once: the index runs them on its own threads.
+            (dense_hits, degraded_reason), keyword_hits = await asyncio.gather(
+                self._dense(query, flt, pool), self.index.keyword(query, flt, pool))
+        else:
+            (dense_hits, degraded_reason), keyword_hits = await self._dense(query, flt, top_k), []
+        if degraded_reason:
+            if mode is Mode.DENSE:
+                keyword_hits = await self.index.keyword(query, flt, top_k)
+            results = await self._read([(h.chunk_id, h.score) for h in keyword_hits[:top_k]], {})
             return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
                            degraded=True, degraded_reason=degraded_reason)
-        similarity = {h.chunk.chunk_id: h.score for h in dense_hits}
+        similarity = {h.chunk_id: h.score for h in dense_hits}
         if mode is Mode.DENSE:
-            results = [Result(h.chunk, h.score, h.score) for h in dense_hits[:top_k]]
-        elif mode is Mode.KEYWORD:
-            hits = await self.index.keyword(query, flt, top_k)
-            results = [Result(h.chunk, h.score, 0.0) for h in hits]
+            scored = [(h.chunk_id, h.score) for h in dense_hits[:top_k]]
         else:
-            keyword_hits = await self.index.keyword(query, flt, pool)
-            fused = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
-            results = [Result(c, s, similarity.get(c.chunk_id, 0.0)) for c, s in fused]
+            scored = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
+        results = await self._read(scored, similarity)
         best = max(similarity.values(), default=0.0)
-        out_of_scope = not results or (mode is not Mode.KEYWORD and best < self.out_of_scope_threshold)
+        out_of_scope = not results or best < self.out_of_scope_threshold
         return Outcome(results, out_of_scope=out_of_scope, mode=mode)

@@ -57,9 +57,13 @@ class Filter:
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk found by a search with its score in that search."""
+    """A chunk found by a search, by id, with its score in that search.
 
-    chunk: StoredChunk
+    Searches return ids only: reading payloads is the costly part of a search (about 5 ms
+    for 40 hits at 100k chunks on Qdrant Edge), so only the final top-k are read, by `chunks`.
+    """
+
+    chunk_id: str
     score: float
 
 
@@ -120,6 +124,10 @@ class VectorIndex(Protocol):
 
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
         """Best chunks by BM25."""
+        ...
+
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        """The stored chunks in the order asked; ids no longer stored are left out."""
         ...
 
     async def stats(self) -> IndexStats: ...

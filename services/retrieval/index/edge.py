@@ -26,6 +26,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    StoredChunk,
     check_query_dimension,
     embedder_mismatch,
     same_vectors,
@@ -223,10 +224,10 @@ class EdgeIndex:
         if self._shard is None:
             return []
         points = self._shard.query(qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(query, using=using), filter=edge_filter(flt), with_payload=True,
+            limit=limit, query=qe.Query.Nearest(query, using=using), filter=edge_filter(flt), with_payload=False,
             params=SEARCH_PARAMS if using == DENSE else None,
         ))
-        return [Hit(from_payload(p.payload or {}), float(p.score)) for p in points]
+        return [Hit(str(p.id), float(p.score)) for p in points]
 
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
         check_query_dimension(self._spec, vector)
@@ -237,6 +238,16 @@ class EdgeIndex:
         if not sparse.indices:
             return []
         return await self._run(lambda: self._query(sparse, SPARSE, flt, limit))
+
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        def read() -> list[StoredChunk]:
+            if self._shard is None or not chunk_ids:
+                return []
+            found = {str(r.id): r for r in self._shard.retrieve(list(chunk_ids), with_payload=True,
+                                                                with_vector=False)}
+            return [from_payload(found[i].payload or {}) for i in chunk_ids if i in found]
+
+        return await self._run(read)
 
     async def stats(self) -> IndexStats:
         def read() -> IndexStats:

@@ -27,6 +27,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    StoredChunk,
     check_query_dimension,
     embedder_mismatch,
     same_vectors,
@@ -109,7 +110,7 @@ class PgVectorIndex:
         self.collection = collection
         self.schema = schema
         self.keyword_ranker = keyword_ranker
-        self.chunks = f'"{schema}"."{table_name(collection)}"'
+        self.chunk_table = f'"{schema}"."{table_name(collection)}"'
         self.terms = f'"{schema}"."{table_name(collection)}_terms"'
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
         self._spec: EmbedderSpec | None = None
@@ -138,8 +139,8 @@ class PgVectorIndex:
     async def _create(self, spec: EmbedderSpec) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('lectern-pgvector-schema'))")
-            await conn.execute(f"DROP TABLE IF EXISTS {self.terms}, {self.chunks}")
-            await conn.execute(f"""CREATE TABLE {self.chunks} (
+            await conn.execute(f"DROP TABLE IF EXISTS {self.terms}, {self.chunk_table}")
+            await conn.execute(f"""CREATE TABLE {self.chunk_table} (
                 chunk_id uuid PRIMARY KEY,
                 book text NOT NULL, file_path text NOT NULL, module text NOT NULL,
                 section_depth int NOT NULL, content_hash text NOT NULL,
@@ -148,12 +149,12 @@ class PgVectorIndex:
                 tsv tsvector NOT NULL)""")
             base = table_name(self.collection)
             if self.ann == "hnsw":
-                await conn.execute(f"CREATE INDEX ON {self.chunks} USING hnsw (embedding vector_cosine_ops)")
-            await conn.execute(f"CREATE INDEX ON {self.chunks} USING gin (tsv)")
+                await conn.execute(f"CREATE INDEX ON {self.chunk_table} USING hnsw (embedding vector_cosine_ops)")
+            await conn.execute(f"CREATE INDEX ON {self.chunk_table} USING gin (tsv)")
             for column in ("book", "file_path", "module", "section_depth"):
-                await conn.execute(f'CREATE INDEX "{base}_{column}" ON {self.chunks} ({column})')
+                await conn.execute(f'CREATE INDEX "{base}_{column}" ON {self.chunk_table} ({column})')
             await conn.execute(f"""CREATE TABLE {self.terms} (
-                chunk_id uuid NOT NULL REFERENCES {self.chunks} ON DELETE CASCADE,
+                chunk_id uuid NOT NULL REFERENCES {self.chunk_table} ON DELETE CASCADE,
                 term bigint NOT NULL, weight real NOT NULL, PRIMARY KEY (term, chunk_id))""")
             await conn.execute(f'CREATE INDEX "{base}_terms_chunk" ON {self.terms} (chunk_id)')
             await conn.execute(
@@ -166,7 +167,7 @@ class PgVectorIndex:
         if self._spec is None:
             return 0
         where = where or _Where(1)
-        return int(await self.pool.fetchval(f"SELECT count(*) FROM {self.chunks} c WHERE true{where.sql()}",
+        return int(await self.pool.fetchval(f"SELECT count(*) FROM {self.chunk_table} c WHERE true{where.sql()}",
                                             *where.args))
 
     # -- writes ------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class PgVectorIndex:
             terms += [(c.chunk_id, int(t), float(w)) for t, w in zip(sparse.indices, sparse.values, strict=True)]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                f"""INSERT INTO {self.chunks} VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::vector,
+                f"""INSERT INTO {self.chunk_table} VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::vector,
                         to_tsvector('english', $9))
                     ON CONFLICT (chunk_id) DO UPDATE SET book = $2, file_path = $3, module = $4,
                         section_depth = $5, content_hash = $6, payload = $7::jsonb, embedding = $8::vector,
@@ -203,14 +204,14 @@ class PgVectorIndex:
     async def delete(self, book: str, chunk_ids: Sequence[str]) -> int:
         if self._spec is None or not chunk_ids:
             return 0
-        await self.pool.execute(f"DELETE FROM {self.chunks} WHERE book = $1 AND chunk_id = ANY($2::uuid[])",
+        await self.pool.execute(f"DELETE FROM {self.chunk_table} WHERE book = $1 AND chunk_id = ANY($2::uuid[])",
                                 book, list(chunk_ids))
         return len(chunk_ids)
 
     async def delete_book(self, book: str) -> int:
         if self._spec is None:
             return 0
-        status = await self.pool.execute(f"DELETE FROM {self.chunks} WHERE book = $1", book)
+        status = await self.pool.execute(f"DELETE FROM {self.chunk_table} WHERE book = $1", book)
         return int(status.split()[-1])
 
     # -- reads -------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class PgVectorIndex:
         if self._spec is None:
             return [], ""
         rows = await self.pool.fetch(
-            f"""SELECT chunk_id::text AS id, content_hash, file_path FROM {self.chunks}
+            f"""SELECT chunk_id::text AS id, content_hash, file_path FROM {self.chunk_table}
                 WHERE book = $1 AND chunk_id > $2::uuid ORDER BY chunk_id LIMIT $3""",
             book, offset or "00000000-0000-0000-0000-000000000000", limit)
         digests = [Digest(r["id"], r["content_hash"], r["file_path"]) for r in rows]
@@ -237,10 +238,10 @@ class PgVectorIndex:
                 await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * limit)}")
             rows = await conn.fetch(
-                f"""SELECT payload, 1 - (embedding <=> $1::vector) AS similarity FROM {self.chunks} c
+                f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity FROM {self.chunk_table} c
                     WHERE true{where.sql()} ORDER BY embedding <=> $1::vector LIMIT $2""",
                 vector_literal(vector), limit, *where.args)
-        hits = [Hit(from_payload(json.loads(r["payload"])), float(r["similarity"])) for r in rows]
+        hits = [Hit(r["id"], float(r["similarity"])) for r in rows]
         return sorted(hits, key=lambda h: -h.score)  # relaxed_order may return near-sorted rows
 
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
@@ -254,7 +255,7 @@ class PgVectorIndex:
         where = _Where.of(flt, 4)
         rows = await self.pool.fetch(
             f"""WITH q AS (SELECT * FROM unnest($1::bigint[], $2::real[]) AS q(term, qweight)),
-                     n AS (SELECT count(*)::float8 AS n FROM {self.chunks}),
+                     n AS (SELECT count(*)::float8 AS n FROM {self.chunk_table}),
                      df AS (SELECT t.term, count(*)::float8 AS df FROM {self.terms} t
                             JOIN q USING (term) GROUP BY t.term),
                      scored AS (
@@ -262,25 +263,34 @@ class PgVectorIndex:
                                sum(q.qweight * t.weight * ln((n.n - df.df + 0.5) / (df.df + 0.5) + 1)) AS score
                         FROM {self.terms} t JOIN q USING (term) JOIN df USING (term) CROSS JOIN n
                         GROUP BY t.chunk_id)
-                SELECT c.payload, s.score FROM scored s JOIN {self.chunks} c USING (chunk_id)
+                SELECT c.chunk_id::text AS id, s.score FROM scored s JOIN {self.chunk_table} c USING (chunk_id)
                 WHERE true{where.sql()} ORDER BY s.score DESC, c.chunk_id LIMIT $3""",
             [int(i) for i in sparse.indices], [float(v) for v in sparse.values], limit, *where.args)
-        return [Hit(from_payload(json.loads(r["payload"])), float(r["score"])) for r in rows]
+        return [Hit(r["id"], float(r["score"])) for r in rows]
 
     async def _ts_rank(self, query: str, flt: Filter, limit: int) -> list[Hit]:
         where = _Where.of(flt, 3)
         # OR of the query's lexemes: plainto_tsquery would demand every word.
         rows = await self.pool.fetch(
             f"""WITH q AS (SELECT replace(plainto_tsquery('english', $1)::text, '&', '|')::tsquery AS q)
-                SELECT c.payload, ts_rank_cd(c.tsv, q.q, 1) AS score FROM {self.chunks} c, q
+                SELECT c.chunk_id::text AS id, ts_rank_cd(c.tsv, q.q, 1) AS score FROM {self.chunk_table} c, q
                 WHERE c.tsv @@ q.q{where.sql()} ORDER BY score DESC, c.chunk_id LIMIT $2""",
             query, limit, *where.args)
-        return [Hit(from_payload(json.loads(r["payload"])), float(r["score"])) for r in rows]
+        return [Hit(r["id"], float(r["score"])) for r in rows]
+
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        if self._spec is None or not chunk_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT chunk_id::text AS id, payload FROM {self.chunk_table} WHERE chunk_id = any($1::uuid[])",
+            list(chunk_ids))
+        found = {r["id"]: r["payload"] for r in rows}
+        return [from_payload(json.loads(found[i])) for i in chunk_ids if i in found]
 
     async def stats(self) -> IndexStats:
         books: dict[str, int] = {}
         if self._spec is not None:
-            rows = await self.pool.fetch(f"SELECT book, count(*) AS n FROM {self.chunks} GROUP BY book")
+            rows = await self.pool.fetch(f"SELECT book, count(*) AS n FROM {self.chunk_table} GROUP BY book")
             books = {r["book"]: int(r["n"]) for r in rows}
         return IndexStats(books, self._spec, self.backend, self.collection)
 

@@ -27,6 +27,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    StoredChunk,
     check_query_dimension,
     embedder_mismatch,
     same_vectors,
@@ -208,9 +209,9 @@ class QdrantServerIndex:
             return []
         response = await self._call(self.client.query_points(
             self.collection, query=query, using=using, query_filter=server_filter(flt), limit=limit,
-            with_payload=True,
+            with_payload=False,
         ))
-        return [Hit(from_payload(p.payload or {}), float(p.score)) for p in response.points]
+        return [Hit(str(p.id), float(p.score)) for p in response.points]
 
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
         await self._load()
@@ -222,6 +223,15 @@ class QdrantServerIndex:
         if not sparse.indices:
             return []
         return await self._query(sparse, SPARSE, flt, limit)
+
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        await self._load()
+        if self._spec is None or not chunk_ids:
+            return []
+        records = await self._call(self.client.retrieve(self.collection, list(chunk_ids), with_payload=True,
+                                                        with_vectors=False))
+        found = {str(r.id): r for r in records}
+        return [from_payload(found[i].payload or {}) for i in chunk_ids if i in found]
 
     async def stats(self) -> IndexStats:
         await self._load()
