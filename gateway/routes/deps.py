@@ -1,4 +1,7 @@
-"""Shared route dependencies: the upstream stubs, the settings, admin authentication."""
+"""Shared route dependencies: the upstream stubs, the settings, admin authentication.
+
+Dependencies are ``async def``: FastAPI runs plain ``def`` ones on a worker thread, a thread
+hop on every request for work that never blocks."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from gateway.upstream import Upstream
 from runtime.errors import PermissionDenied, Unauthenticated
 
 
-def upstream(request: Request) -> Upstream:
+async def upstream(request: Request) -> Upstream:
     value: Upstream = request.app.state.upstream
     return value
 
@@ -21,7 +24,7 @@ def settings(request: Request) -> GatewaySettings:
     return value
 
 
-def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
+async def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
     expected = settings(request).admin_token
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("admin routes need Authorization: Bearer <LECTERN_ADMIN_TOKEN>")
