@@ -94,7 +94,7 @@ def build_server(settings: ServerSettings) -> tuple[grpc.aio.Server, int]:
     Port 0 binds a free port; the bound port is returned.
     """
     server = grpc.aio.server(
-        interceptors=[telemetry.server_interceptor(), CallInterceptor()],
+        interceptors=[*telemetry.server_interceptors(), CallInterceptor()],
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),

@@ -18,6 +18,7 @@ import pytest_asyncio
 import uvicorn
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,6 +37,19 @@ def server_settings(service: str, home: Path, peers: dict[str, str] | None = Non
         service=service, host="127.0.0.1", port=0, home=home, grace_seconds=2.0, call_timeout_seconds=20.0,
         health_interval_seconds=0.2, log_level="INFO", otlp_endpoint="", peers=peers or {},
     )
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Tracing on for the whole session, before any service starts (tracing that is off puts no
+    interceptors on servers and channels), with spans kept in memory for the tests to read."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from runtime import telemetry
+
+    exporter = InMemorySpanExporter()
+    telemetry.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +79,7 @@ class Stack:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def stack(home: Path, postgres_url: str) -> AsyncIterator[Stack]:
+async def stack(home: Path, postgres_url: str, spans: InMemorySpanExporter) -> AsyncIterator[Stack]:
     from services.chat.service import spec as chat_spec
     from services.chat.settings import ChatSettings
     from services.ingest.service import spec as ingest_spec

@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
@@ -131,23 +132,18 @@ def test_openapi_is_served() -> None:
     assert {"/healthz", "/v1/search", "/v1/chat", "/v1/feedback", "/v1/ingest"} <= set(schema["paths"])
 
 
-async def test_one_trace_spans_gateway_chat_retrieval_and_sessions(gateway: str, ingested: dict[str, object]) -> None:
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from runtime import telemetry
-
-    exporter = InMemorySpanExporter()
-    telemetry.add_span_processor(SimpleSpanProcessor(exporter))
+async def test_one_trace_spans_gateway_chat_retrieval_and_sessions(gateway: str, ingested: dict[str, object],
+                                                                   spans: InMemorySpanExporter) -> None:
+    spans.clear()
     async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
         reply = await client.post("/v1/chat", json={"message": "How does odometry work?"},
                                   headers={"Accept": "application/json", "X-Request-ID": "trace-me"})
     assert reply.headers["x-request-id"] == "trace-me"
     await asyncio.sleep(1.0)  # the turn is recorded off the critical path
-    spans = exporter.get_finished_spans()
-    root = next(s for s in spans if s.name == "POST /v1/chat")
+    finished = spans.get_finished_spans()
+    root = next(s for s in finished if s.name == "POST /v1/chat")
     trace_id = root.context.trace_id
-    services = {str(s.attributes.get("rpc.service")) for s in spans
+    services = {str(s.attributes.get("rpc.service")) for s in finished
                 if s.context.trace_id == trace_id and s.attributes and s.kind.name == "SERVER"}
     assert {"lectern.chat.v1.ChatService", "lectern.retrieval.v1.RetrievalService",
             "lectern.sessions.v1.SessionsService"} <= services
