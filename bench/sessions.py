@@ -34,7 +34,7 @@ async def append_load(address: str, concurrency: int, seconds: float) -> LoadRes
 
 async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
     """Writes `turns` answered questions spread over `days` straight into the sessions schema
-    (as AppendTurn would, in bulk); returns the seconds spent."""
+    (the rows AppendTurn would write, in bulk); returns the seconds spent."""
     import time
 
     import asyncpg
@@ -66,9 +66,9 @@ async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
                        '/docs/f' || (i % 300) || '#s', 0.5, at FROM seed, generate_series(1, 3) r""")
             await conn.execute("""
                 INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope, grounded,
-                                            created_at)
+                                            created_at, book, question_key)
                 SELECT aid, cid, jsonb_build_object('retrieve', 5 + i % 20, 'total', 20 + i % 80), 0,
-                       i % 10 = 0, i % 10 <> 0, at FROM seed""")
+                       i % 10 = 0, i % 10 <> 0, at, 'seed', 'how do i tune question ' || (i % 500) FROM seed""")
             await conn.execute("""
                 INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)
                 SELECT aid, cid, CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, '', at FROM seed WHERE i % 7 = 0""")

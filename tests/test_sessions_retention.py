@@ -92,7 +92,8 @@ async def test_analytics_report_what_authors_need(fresh: tuple[ConversationStore
     assert report.downvoted[0].sources == ["/docs/pid#tuning"]
     assert report.most_cited[0].url == "/docs/pid#tuning" and report.most_cited[0].count == 4
     total = next(s for s in report.latency if s.stage == "total")
-    assert total.p50_ms == pytest.approx(50.0) and 50 < total.p95_ms <= 80
+    # Nearest-rank percentiles read from 2%-wide buckets: within 1% of the true values.
+    assert total.p50_ms == pytest.approx(50.0, rel=0.01) and total.p95_ms == pytest.approx(80.0, rel=0.01)
     assert (report.upvotes, report.downvotes, report.feedback_ratio) == (1, 1, 0.5)
     assert (await analytics(store.pool, 7, book="another", clock=clock)).questions_per_day == []
 

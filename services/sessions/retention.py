@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from services.sessions.store import Clock, utcnow
+from services.sessions.summaries import summarize_finished_days
 
 log = logging.getLogger("lectern.sessions.retention")
 
@@ -61,38 +62,10 @@ class RetentionReport:
     days_rolled_up: int
 
 
-async def roll_up(pool: asyncpg.Pool, today: date) -> int:
-    """Writes the roll-up of every finished day not rolled up yet (while its rows still exist)."""
-    status = await pool.execute("""
-        INSERT INTO daily_rollups (day, book, questions, out_of_scope, ungrounded, upvotes, downvotes,
-                                   latency_total_ms_sum, answers_with_latency)
-        SELECT d.day, d.book, d.questions, d.out_of_scope, d.ungrounded,
-               coalesce(f.up, 0), coalesce(f.down, 0), d.latency_sum, d.with_latency
-        FROM (
-            SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day, c.book, count(*) AS questions,
-                   count(*) FILTER (WHERE m.out_of_scope) AS out_of_scope,
-                   count(*) FILTER (WHERE NOT m.grounded AND NOT m.out_of_scope) AS ungrounded,
-                   coalesce(sum((m.latencies_ms->>'total')::float8), 0) AS latency_sum,
-                   count(m.latencies_ms->>'total') AS with_latency
-            FROM answer_metrics m JOIN conversations c ON c.id = m.conversation_id
-            WHERE m.created_at < $1
-            GROUP BY 1, 2
-        ) d
-        LEFT JOIN (
-            SELECT (fb.created_at AT TIME ZONE 'UTC')::date AS day, c.book,
-                   count(*) FILTER (WHERE fb.rating = 1) AS up, count(*) FILTER (WHERE fb.rating = 2) AS down
-            FROM feedback fb JOIN conversations c ON c.id = fb.conversation_id
-            WHERE fb.created_at < $1 GROUP BY 1, 2
-        ) f ON f.day = d.day AND f.book = d.book
-        ON CONFLICT (day, book) DO NOTHING
-    """, datetime.combine(today, datetime.min.time(), UTC))
-    return int(status.split()[-1])
-
-
 async def run_retention(pool: asyncpg.Pool, days: int, clock: Clock = utcnow) -> RetentionReport:
     now = clock()
     cutoff = now - timedelta(days=days)
-    rolled = await roll_up(pool, now.date())
+    rolled = await summarize_finished_days(pool, now)
     dropped = await _drop_old_partitions(pool, cutoff)
     deleted = 0
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,6 +26,15 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 USER, ASSISTANT = 1, 2
 UP, DOWN = 1, 2
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+
+
+def question_key(text: str) -> str:
+    """A question as analytics count it: lower case, punctuation dropped, spaces collapsed, so
+    "How do I X?" and "how do i x" count together."""
+    return " ".join(_PUNCTUATION.sub("", text.lower()).split())[:500]
 
 
 def utcnow() -> datetime:
@@ -118,7 +128,8 @@ class ConversationStore:
         question_id = uuid.uuid4()
         answer_id = _uuid(turn.answer_message_id, "answer_message_id") if turn.answer_message_id else uuid.uuid4()
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", cid):
+            book = await conn.fetchval("SELECT book FROM conversations WHERE id = $1 FOR UPDATE", cid)
+            if book is None:
                 raise NotFound("no conversation with that id")
             inserted = await conn.fetchrow(
                 "INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)"
@@ -133,10 +144,11 @@ class ConversationStore:
                 )
                 assert row is not None  # the conflicting row exists: we hold the conversation's lock
                 return str(row["question_message_id"]), str(row["answer_message_id"])
+            question = self._clean(turn.question)
             await conn.executemany(
                 "INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [(question_id, cid, USER, self._clean(turn.question), turn.mode,
+                [(question_id, cid, USER, question, turn.mode,
                   self._clean(turn.rewritten_query), now),
                  (answer_id, cid, ASSISTANT, self._clean(turn.answer), turn.mode, "", now)],
             )
@@ -149,8 +161,9 @@ class ConversationStore:
                 )
             await conn.execute(
                 "INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope,"
-                " grounded, created_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)",
+                " grounded, created_at, book, question_key) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
                 answer_id, cid, json.dumps(turn.latencies_ms), turn.tokens, turn.out_of_scope, turn.grounded, now,
+                book, question_key(question),
             )
             await conn.execute("UPDATE conversations SET last_active_at = $2 WHERE id = $1", cid, now)
         return str(question_id), str(answer_id)
