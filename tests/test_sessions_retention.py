@@ -128,3 +128,33 @@ async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_u
     assert sum(n for _, n in history.questions_per_day) == 4  # from the roll-ups alone
     again = await run_retention(store.pool, 30, clock)
     assert (again.conversations_deleted, again.partitions_dropped) == (0, [])
+
+
+async def test_finished_days_are_read_from_summaries_with_the_same_figures(
+        fresh: tuple[ConversationStore, Clock]) -> None:
+    store, clock = fresh
+    clock.now = NOW - timedelta(days=3)
+    await turn(store, "How do I tune PID?", total_ms=40)
+    await turn(store, "What is the weather?", out_of_scope=True, total_ms=20)
+    secret_cid, secret_token, _ = await turn(store, "A question only one reader asked?", total_ms=30)
+    clock.now = NOW - timedelta(days=2)
+    await turn(store, "how do i tune pid", total_ms=60)
+    clock.now = NOW
+    await turn(store, "How do I tune PID", total_ms=80)
+
+    report = await analytics(store.pool, 7, clock=clock)
+    assert await store.pool.fetchval("SELECT count(*) FROM summarized_days") >= 3  # days before today
+    three, two = (NOW - timedelta(days=3)).date(), (NOW - timedelta(days=2)).date()
+    assert report.questions_per_day == [(three, 3), (two, 1), (NOW.date(), 1)]
+    assert (report.top_questions[0].text, report.top_questions[0].count) == ("how do i tune pid", 3)
+    assert [(u.text, u.count) for u in report.unanswered] == [("what is the weather", 1)]
+    assert report.most_cited[0].count == 4  # every in-scope answer cites the PID section
+    total = next(s for s in report.latency if s.stage == "total")
+    assert total.p50_ms == pytest.approx(40.0, rel=0.01) and total.p95_ms == pytest.approx(80.0, rel=0.01)
+    assert await analytics(store.pool, 7, clock=clock) == report  # summaries are written once
+
+    # The reader erases their conversation: counts stay, their words go.
+    await store.delete(secret_cid, secret_token)
+    after = await analytics(store.pool, 7, clock=clock)
+    assert "a question only one reader asked" not in [q.text for q in after.top_questions]
+    assert after.questions_per_day == report.questions_per_day
