@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from embedding.base import EmbedderSpec
-from embedding.onnx_query import MicroBatcher, OnnxQueryEncoder, default_cache_dir
+from embedding.onnx_query import OnnxQueryEncoder, default_cache_dir, query_batcher
+from runtime.batching import Batcher
 
 # The bundled weights are on disk; never let the hub client reach for the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -62,12 +63,12 @@ class LocalEmbedder:
         # long document batch during an ingest never holds a reader's search up.
         self._query_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-query")
         self._onnx: OnnxQueryEncoder | None = None
-        self._batcher: MicroBatcher | None = None
+        self._batcher: Batcher[str, list[float]] | None = None
         if query_encoder in ("onnx", "onnx-int8"):
             # Quantising costs hundreds of MB at start-up, so it runs only when int8 is asked for.
             int8 = query_encoder == "onnx-int8"
             self._onnx = OnnxQueryEncoder(cache_dir or default_cache_dir(), quantise=int8, force_int8=int8)
-            self._batcher = MicroBatcher(self._onnx.encode, self._query_executor)
+            self._batcher = query_batcher(self._onnx.encode, self._query_executor)
 
     def _load(self) -> Any:
         if self._model is None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from runtime.batching import Batcher
+
 log = logging.getLogger("lectern.embedding.onnx")
 
 MAX_TOKENS = 256
@@ -186,53 +188,14 @@ class OnnxQueryEncoder:
         return out
 
 
-class MicroBatcher:
-    """Concurrent single-text requests share one model call.
+def query_batcher(encode: Callable[[list[str]], list[list[float]]], executor: Executor,
+                  max_batch: int = 64) -> Batcher[str, list[float]]:
+    """Concurrent queries share one model call, run on ``executor`` off the event loop."""
 
-    Callers that arrive while a batch is running wait for the next one, so under load each
-    model call carries many queries and the per-call overhead is paid once for all of them.
-    """
+    async def run(texts: list[str]) -> list[list[float]]:
+        return await asyncio.get_running_loop().run_in_executor(executor, encode, texts)
 
-    def __init__(self, encode: Callable[[list[str]], list[list[float]]], executor: Executor,
-                 max_batch: int = 64) -> None:
-        self.encode = encode
-        self.executor = executor
-        self.max_batch = max_batch
-        self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
-        self._running = False
-        self.calls = 0
-        """Model calls made (for tests and metrics)."""
-
-    async def submit(self, text: str) -> list[float]:
-        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
-        self._pending.append((text, future))
-        if not self._running:
-            self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                await asyncio.sleep(0)  # let callers scheduled in this tick join the batch
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-                live = [(t, f) for t, f in batch if not f.done()]  # cancelled callers need no vector
-                if not live:
-                    continue
-                self.calls += 1
-                try:
-                    vectors = await loop.run_in_executor(self.executor, self.encode, [t for t, _ in live])
-                except Exception as exc:
-                    for _, f in live:
-                        if not f.done():
-                            f.set_exception(exc)
-                    continue
-                for (_, f), vector in zip(live, vectors, strict=True):
-                    if not f.done():
-                        f.set_result(vector)
-        finally:
-            self._running = False
+    return Batcher(run, max_batch)
 
 
 def default_cache_dir() -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from embedding.local import LocalEmbedder
-from embedding.onnx_query import MicroBatcher, OnnxQueryEncoder
+from embedding.onnx_query import OnnxQueryEncoder, query_batcher
 
 QUERIES = ["How do I tune the PID controller?", "What does store.subscribe() return?",
            "Rover drives in a curve", "x"]
@@ -35,7 +35,7 @@ async def test_concurrent_queries_are_batched_into_few_model_calls() -> None:
         seen.append(len(texts))
         return [[float(len(t))] for t in texts]
 
-    batcher = MicroBatcher(encode, ThreadPoolExecutor(1))
+    batcher = query_batcher(encode, ThreadPoolExecutor(1))
     tasks = [asyncio.create_task(batcher.submit("q" * i)) for i in range(1, 41)]
     await asyncio.sleep(0.05)
     gate.set()
@@ -54,7 +54,7 @@ async def test_a_failing_model_call_fails_only_its_batch() -> None:
             raise RuntimeError("model failure")
         return [[1.0] for _ in texts]
 
-    batcher = MicroBatcher(encode, ThreadPoolExecutor(1))
+    batcher = query_batcher(encode, ThreadPoolExecutor(1))
     first = await asyncio.gather(batcher.submit("a"), return_exceptions=True)
     assert isinstance(first[0], RuntimeError)
     assert await batcher.submit("b") == [1.0]

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from runtime.batching import Batcher
 from runtime.errors import InvalidArgument, NotFound
 from runtime.postgres import split_sslmode
 from services.sessions.database import open_pool
@@ -63,6 +64,40 @@ async def test_append_turn_is_idempotent_under_retries(store: ConversationStore)
     messages, next_page = await store.list_messages(cid, token, 50, "")
     assert [m.content for m in messages] == ["What is a reducer?", "A pure function [1]."]
     assert messages[1].sources[0].heading_path == ("A", "B") and next_page == ""
+
+
+async def test_batched_turns_keep_each_turns_own_outcome(store: ConversationStore) -> None:
+    cid, token = await store.create("book")
+    other, other_token = await store.create("book")
+    recorded = await store.append_turn(Turn(cid, "old", "Asked before?", "Yes."))
+    source = Source(1, "c1", "a.md", ("A",), "/docs/a", 0.5)
+    batcher: Batcher[Turn, tuple[str, str]] = Batcher(store.append_turns)
+    turns = [
+        Turn(cid, "t1", "First?", "One [1].", sources=[source], latencies_ms={"total": 5.0}),
+        Turn(cid, "t1", "First?", "One [1].", sources=[source]),  # a retry inside the same batch
+        Turn(other, "t2", "Second?", "Two."),
+        Turn(str(uuid.uuid4()), "t3", "Unknown conversation?", "No."),
+        Turn("not-a-uuid", "t4", "Bad id?", "No."),
+        Turn(cid, "old", "Asked before?", "Yes."),  # a retry of a turn recorded earlier
+    ]
+    results = await asyncio.gather(*(batcher.submit(t) for t in turns), return_exceptions=True)
+    assert batcher.calls == 1
+    assert results[0] == results[1] and not isinstance(results[0], BaseException)
+    assert isinstance(results[3], NotFound) and isinstance(results[4], InvalidArgument)
+    assert results[5] == recorded
+    messages, _ = await store.list_messages(cid, token, 50, "")
+    assert [m.content for m in messages] == ["Asked before?", "Yes.", "First?", "One [1]."]
+    assert messages[3].sources[0].url == "/docs/a"
+    assert [m.content for m in (await store.list_messages(other, other_token, 50, ""))[0]] == ["Second?", "Two."]
+
+    # Two turns claiming one answer id clash in the database: each is then written on its own,
+    # so only the second fails.
+    answer = str(uuid.uuid4())
+    clash = await asyncio.gather(batcher.submit(Turn(cid, "t5", "Q5?", "A5.", answer_message_id=answer)),
+                                 batcher.submit(Turn(other, "t6", "Q6?", "A6.", answer_message_id=answer)),
+                                 return_exceptions=True)
+    assert isinstance(clash[0], tuple) and clash[0][1] == answer
+    assert isinstance(clash[1], InvalidArgument)
 
 
 async def test_tokens_isolate_conversations(store: ConversationStore) -> None:

@@ -10,6 +10,7 @@ from lectern.common.v1 import common_pb2
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
+from runtime.batching import Batcher
 from runtime.errors import Violations
 from services.sessions.analytics import analytics
 from services.sessions.retention import run_retention
@@ -41,6 +42,8 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
     def __init__(self, store: ConversationStore, retention_days: int = 30) -> None:
         self.store = store
         self.retention_days = retention_days
+        # Concurrent AppendTurn calls share one transaction: a commit per batch, not per turn.
+        self.turns: Batcher[Turn, tuple[str, str]] = Batcher(store.append_turns)
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context: Any) -> Any:
         v = Violations()
@@ -63,7 +66,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         if request.mode not in ("", "general", "selection"):
             v.add("mode", "must be general or selection")
         v.raise_if_any()
-        qid, aid = await self.store.append_turn(Turn(
+        qid, aid = await self.turns.submit(Turn(
             conversation_id=request.conversation_id, turn_id=request.turn_id, question=request.question,
             answer=request.answer, mode=request.mode or "general", rewritten_query=request.rewritten_query,
             sources=[Source(s.n, s.chunk_id, s.file_path, tuple(s.heading_path), s.url, s.score)

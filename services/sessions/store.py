@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from runtime.errors import InvalidArgument, NotFound
+from runtime.errors import InvalidArgument, LecternError, NotFound
 from services.sessions.redaction import redact as redact_text
 
 Clock = Callable[[], datetime]
@@ -79,6 +80,17 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class _NewTurn:
+    """A turn of a batch with the ids it will get if it is new."""
+
+    index: int
+    turn: Turn
+    cid: uuid.UUID
+    qid: uuid.UUID
+    aid: uuid.UUID
+
+
+@dataclass(frozen=True)
 class Conversation:
     conversation_id: str
     book: str
@@ -94,6 +106,50 @@ class StoredMessage:
     mode: str
     created_at: datetime
     sources: list[Source]
+
+
+# A whole batch of turns in one statement, so one round trip and one commit: the data-modifying
+# parts all see the conversations locked (in id order, so batches cannot deadlock) and the turns
+# actually inserted; a turn_id already recorded inserts nothing and returns the first ids.
+APPEND_TURNS = """
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS r(cid, turn_id, qid, aid, i)
+), locked AS (
+    SELECT id, book FROM conversations WHERE id IN (SELECT cid FROM req) ORDER BY id FOR UPDATE
+), new_turns AS (
+    INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)
+    SELECT r.cid, r.turn_id, r.qid, r.aid, $23 FROM req r JOIN locked l ON l.id = r.cid ORDER BY r.i
+    ON CONFLICT (conversation_id, turn_id) DO NOTHING
+    RETURNING conversation_id, turn_id, question_message_id, answer_message_id
+), new_messages AS (
+    INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)
+    SELECT m.id, m.cid, m.role, m.content, m.mode, m.rewritten, $23
+    FROM unnest($5::uuid[], $6::uuid[], $7::smallint[], $8::text[], $9::text[], $10::text[])
+         AS m(id, cid, role, content, mode, rewritten)
+    WHERE m.id IN (SELECT question_message_id FROM new_turns UNION ALL SELECT answer_message_id FROM new_turns)
+), new_retrievals AS (
+    INSERT INTO retrievals (message_id, conversation_id, rank, chunk_id, file_path, heading, url, score, created_at)
+    SELECT t.answer_message_id, t.conversation_id, s.n, s.chunk_id, s.file_path, s.heading, s.url, s.score, $23
+    FROM unnest($11::uuid[], $12::integer[], $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[])
+         AS s(aid, n, chunk_id, file_path, heading, url, score)
+    JOIN new_turns t ON t.answer_message_id = s.aid
+), new_metrics AS (
+    INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope, grounded,
+                                created_at, book, question_key)
+    SELECT t.answer_message_id, t.conversation_id, x.latencies::jsonb, x.tokens, x.out_of_scope, x.grounded,
+           $23, l.book, x.question_key
+    FROM unnest($4::uuid[], $18::text[], $19::integer[], $20::boolean[], $21::boolean[], $22::text[])
+         AS x(aid, latencies, tokens, out_of_scope, grounded, question_key)
+    JOIN new_turns t ON t.answer_message_id = x.aid
+    JOIN locked l ON l.id = t.conversation_id
+), touched AS (
+    UPDATE conversations SET last_active_at = $23 WHERE id IN (SELECT conversation_id FROM new_turns)
+)
+SELECT conversation_id, turn_id, question_message_id, answer_message_id FROM new_turns
+UNION ALL
+SELECT t.conversation_id, t.turn_id, t.question_message_id, t.answer_message_id
+FROM turns t JOIN req r ON t.conversation_id = r.cid AND t.turn_id = r.turn_id
+"""
 
 
 class ConversationStore:
@@ -123,6 +179,13 @@ class ConversationStore:
 
     async def append_turn(self, turn: Turn) -> tuple[str, str]:
         """Records question and answer once per turn_id; a retry returns the first ids."""
+        try:
+            return await self._append_one(turn)
+        except asyncpg.UniqueViolationError:
+            # Not a retry (that is the same turn_id) but another turn's answer id.
+            raise InvalidArgument.of("answer_message_id", "is already used by another turn") from None
+
+    async def _append_one(self, turn: Turn) -> tuple[str, str]:
         cid = _uuid(turn.conversation_id, "conversation_id")
         now = self.clock()
         question_id = uuid.uuid4()
@@ -167,6 +230,62 @@ class ConversationStore:
             )
             await conn.execute("UPDATE conversations SET last_active_at = $2 WHERE id = $1", cid, now)
         return str(question_id), str(answer_id)
+
+    async def append_turns(self, turns: Sequence[Turn]) -> list[tuple[str, str] | LecternError]:
+        """Many turns in one transaction and a fixed number of statements (what makes 32
+        concurrent writers cheap); per turn, the same result ``append_turn`` would give, or its
+        error. If the batch as a whole fails (a clash no single check foresaw), each turn is
+        written on its own so that one bad turn cannot fail the others."""
+        try:
+            return await self._append_batch(turns)
+        except asyncpg.IntegrityConstraintViolationError:
+            results: list[tuple[str, str] | LecternError] = []
+            for turn in turns:
+                try:
+                    results.append(await self.append_turn(turn))
+                except LecternError as exc:
+                    results.append(exc)
+            return results
+
+    async def _append_batch(self, turns: Sequence[Turn]) -> list[tuple[str, str] | LecternError]:
+        now = self.clock()
+        results: list[tuple[str, str] | LecternError | None] = [None] * len(turns)
+        rows: list[_NewTurn] = []
+        for i, turn in enumerate(turns):
+            try:
+                cid = _uuid(turn.conversation_id, "conversation_id")
+                aid = _uuid(turn.answer_message_id, "answer_message_id") if turn.answer_message_id else uuid.uuid4()
+            except InvalidArgument as exc:
+                results[i] = exc
+                continue
+            rows.append(_NewTurn(i, turn, cid, uuid.uuid4(), aid))
+        if rows:
+            recorded = {(r["conversation_id"], r["turn_id"]): (r["question_message_id"], r["answer_message_id"])
+                        for r in await self.pool.fetch(APPEND_TURNS, *self._batch_arrays(rows), now)}
+            for r in rows:
+                ids = recorded.get((r.cid, r.turn.turn_id))
+                results[r.index] = (str(ids[0]), str(ids[1])) if ids else NotFound("no conversation with that id")
+        return [r if r is not None else NotFound("turn not recorded") for r in results]
+
+    def _batch_arrays(self, rows: list[_NewTurn]) -> tuple[list[Any], ...]:
+        """The columns of APPEND_TURNS's arrays, $1 to $22."""
+        questions = [self._clean(r.turn.question) for r in rows]
+        sources = [(r, s) for r in rows for s in r.turn.sources]
+        return (
+            [r.cid for r in rows], [r.turn.turn_id for r in rows], [r.qid for r in rows], [r.aid for r in rows],
+            # messages: questions, then answers
+            [r.qid for r in rows] + [r.aid for r in rows], [r.cid for r in rows] * 2,
+            [USER] * len(rows) + [ASSISTANT] * len(rows),
+            questions + [self._clean(r.turn.answer) for r in rows], [r.turn.mode for r in rows] * 2,
+            [self._clean(r.turn.rewritten_query) for r in rows] + [""] * len(rows),
+            # retrievals
+            [r.aid for r, _ in sources], [s.n for _, s in sources], [s.chunk_id for _, s in sources],
+            [s.file_path for _, s in sources], [json.dumps(list(s.heading_path)) for _, s in sources],
+            [s.url for _, s in sources], [s.score for _, s in sources],
+            # answer metrics
+            [json.dumps(r.turn.latencies_ms) for r in rows], [r.turn.tokens for r in rows],
+            [r.turn.out_of_scope for r in rows], [r.turn.grounded for r in rows], [question_key(q) for q in questions],
+        )
 
     async def get(self, conversation_id: str, token: str) -> Conversation:
         async with self.pool.acquire() as conn:

@@ -1,0 +1,73 @@
+"""Concurrent single requests that share one batched call.
+
+Callers that arrive while a batch is running wait for the next one, so under load each call
+carries many requests and its fixed cost (a model call, a database round trip and commit) is
+paid once for all of them; a lone caller still goes at once. Used for query embeddings and for
+recording turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BatchCall = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
+
+
+class Batcher(Generic[T, R]):
+    """``run`` takes a batch and returns one result per item, in order; an item's result may be
+    an exception, which only that item's caller gets. If ``run`` itself raises, every caller in
+    the batch gets the error."""
+
+    def __init__(self, run: BatchCall[T, R], max_batch: int = 64) -> None:
+        self.run = run
+        self.max_batch = max_batch
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._in_flight = 0
+        self.calls = 0
+        """Batched calls made (for tests and metrics)."""
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        self._start_batches()
+        return await future
+
+    def _start_batches(self) -> None:
+        # One batch at a time: measured, a second one in flight only split the batches (more
+        # statements and commits for the same turns) and lowered throughput.
+        if self._pending and not self._in_flight:
+            self._in_flight += 1
+            asyncio.get_running_loop().create_task(self._one_batch())
+
+    async def _one_batch(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let callers scheduled in this tick join the batch
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+            live = [(item, f) for item, f in batch if not f.done()]  # cancelled callers need nothing
+            if live:
+                self.calls += 1
+                await self._call(live)
+        finally:
+            self._in_flight -= 1
+            self._start_batches()
+
+    async def _call(self, live: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self.run([item for item, _ in live])
+        except Exception as exc:
+            for _, f in live:
+                if not f.done():
+                    f.set_exception(exc)
+            return
+        for (_, f), result in zip(live, results, strict=True):
+            if f.done():
+                continue
+            if isinstance(result, BaseException):
+                f.set_exception(result)
+            else:
+                f.set_result(result)
