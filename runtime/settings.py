@@ -36,7 +36,7 @@ SERVICE = env.declare(
     "Which service a container runs; read by its health check (python -m runtime.healthcheck).", "(unset)",
 )
 OTLP_ENDPOINT = env.declare(
-    "OTEL_EXPORTER_OTLP_ENDPOINT", "", env.text, "OTLP collector for traces; unset turns tracing off (no cost on the hot path).",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "", env.text, "OTLP collector for traces; unset, tracing is off and free.",
     "(unset)",
 )
 
