@@ -21,7 +21,7 @@ from runtime import errors
 from runtime.channels import open_channel
 from runtime.context import request_id
 from runtime.env import SettingsError
-from runtime.server import ServiceSpec, build_server, start_service
+from runtime.server import ServiceSpec, build_server, guarded, start_service
 from runtime.settings import ServerSettings
 from runtime.status import from_rpc_error
 from tests.conftest import ROOT, server_settings
@@ -34,21 +34,21 @@ class Dependency:
     ready: bool = False
 
 
-async def slow(request: bytes, context: Any) -> bytes:
-    await asyncio.sleep(float(request.decode() or "0.5"))
-    return b"done"
+class ToyServicer:
+    """Raw-bytes RPCs, guarded the way every service's servicer is."""
 
+    async def Slow(self, request: bytes, context: Any) -> bytes:
+        await asyncio.sleep(float(request.decode() or "0.5"))
+        return b"done"
 
-async def invalid(request: bytes, context: Any) -> bytes:
-    raise errors.InvalidArgument.of("query", "must not be empty")
+    async def Invalid(self, request: bytes, context: Any) -> bytes:
+        raise errors.InvalidArgument.of("query", "must not be empty")
 
+    async def Boom(self, request: bytes, context: Any) -> bytes:
+        raise RuntimeError("secret internals")
 
-async def boom(request: bytes, context: Any) -> bytes:
-    raise RuntimeError("secret internals")
-
-
-async def whoami(request: bytes, context: Any) -> bytes:
-    return request_id.get().encode()
+    async def WhoAmI(self, request: bytes, context: Any) -> bytes:
+        return request_id.get().encode()
 
 
 def toy_spec(dep: Dependency) -> ServiceSpec[Dependency]:
@@ -57,8 +57,9 @@ def toy_spec(dep: Dependency) -> ServiceSpec[Dependency]:
         yield dep
 
     def register(server: grpc.aio.Server, res: Dependency) -> None:
-        handlers = {name: grpc.unary_unary_rpc_method_handler(fn)
-                    for name, fn in {"Slow": slow, "Invalid": invalid, "Boom": boom, "WhoAmI": whoami}.items()}
+        toy = guarded(ToyServicer(), TOY)
+        handlers = {name: grpc.unary_unary_rpc_method_handler(getattr(toy, name))
+                    for name in ("Slow", "Invalid", "Boom", "WhoAmI")}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TOY, handlers),))
 
     async def probe(res: Dependency) -> bool:

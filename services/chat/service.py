@@ -12,7 +12,7 @@ from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
 from runtime.channels import open_channel
-from runtime.server import ServiceSpec, bounded
+from runtime.server import ServiceSpec, bounded, guarded
 from runtime.settings import ServerSettings
 from services.chat.answerers.base import Answerer
 from services.chat.answerers.extractive import ExtractiveAnswerer
@@ -65,7 +65,7 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             await bounded(sessions.close(), 5, "sessions channel")
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
-        pb_grpc.add_ChatServiceServicer_to_server(ChatServicer(res.engine), server)
+        pb_grpc.add_ChatServiceServicer_to_server(guarded(ChatServicer(res.engine), SERVICE_NAME), server)
 
     async def probe(res: Resources) -> bool:
         # Chat's dependency is retrieval: without evidence it cannot answer.

@@ -13,7 +13,7 @@ from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from embedding.base import Embedder
 from embedding.factory import make_embedder
 from runtime.channels import open_channel
-from runtime.server import ServiceSpec
+from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from services.ingest.index_client import RetrievalIndexClient
 from services.ingest.servicer import IngestServicer
@@ -42,7 +42,8 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
             await channel.close()
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
-        pb_grpc.add_IngestServiceServicer_to_server(IngestServicer(res.ingestor, settings.roots), server)
+        pb_grpc.add_IngestServiceServicer_to_server(
+            guarded(IngestServicer(res.ingestor, settings.roots), SERVICE_NAME), server)
 
     async def probe(res: Resources) -> bool:
         return await res.embedder.ready()

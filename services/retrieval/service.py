@@ -13,7 +13,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import Embedder
 from embedding.factory import make_embedder
-from runtime.server import ServiceSpec
+from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from services.retrieval.index.base import VectorIndex
 from services.retrieval.index.factory import open_index
@@ -43,7 +43,8 @@ def spec(settings: RetrievalSettings) -> ServiceSpec[Resources]:
             await index.close()
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
-        pb_grpc.add_RetrievalServiceServicer_to_server(RetrievalServicer(res.index, res.retriever), server)
+        pb_grpc.add_RetrievalServiceServicer_to_server(
+            guarded(RetrievalServicer(res.index, res.retriever), SERVICE_NAME), server)
 
     async def probe(res: Resources) -> bool:
         return await res.index.ping() and await res.embedder.ready()

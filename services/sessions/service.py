@@ -12,7 +12,7 @@ import grpc
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
-from runtime.server import ServiceSpec
+from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from runtime.status import register_unreachable
 from services.sessions.database import open_pool
@@ -44,7 +44,8 @@ def spec(settings: SessionsSettings) -> ServiceSpec[ConversationStore]:
                     await job
 
     def register(server: grpc.aio.Server, store: ConversationStore) -> None:
-        pb_grpc.add_SessionsServiceServicer_to_server(SessionsServicer(store, settings.retention_days), server)
+        pb_grpc.add_SessionsServiceServicer_to_server(
+            guarded(SessionsServicer(store, settings.retention_days), SERVICE_NAME), server)
 
     async def probe(store: ConversationStore) -> bool:
         return await store.ping()
