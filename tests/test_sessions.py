@@ -100,6 +100,20 @@ async def test_batched_turns_keep_each_turns_own_outcome(store: ConversationStor
     assert isinstance(clash[1], InvalidArgument)
 
 
+async def test_a_retry_racing_its_original_in_another_batch_gets_the_first_ids(store: ConversationStore) -> None:
+    cid, token = await store.create("book")
+    turn = Turn(cid, "raced", "Twice at once?", "Once [1].")
+    async with store.pool.acquire() as conn, conn.transaction():
+        # Both statements start, then wait for the conversation's lock: the second one's
+        # snapshot predates the first one's commit.
+        await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", uuid.UUID(cid))
+        racing = [asyncio.create_task(store.append_turns([turn])) for _ in range(2)]
+        await asyncio.sleep(0.3)
+    first, second = await asyncio.gather(*racing)
+    assert first == second and isinstance(first[0], tuple)
+    assert len((await store.list_messages(cid, token, 50, ""))[0]) == 2
+
+
 async def test_tokens_isolate_conversations(store: ConversationStore) -> None:
     cid, token = await store.create("book")
     _other, other_token = await store.create("book")

@@ -152,6 +152,11 @@ FROM turns t JOIN req r ON t.conversation_id = r.cid AND t.turn_id = r.turn_id
 """
 
 
+def _ids(rows: Sequence[asyncpg.Record]) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID]]:
+    """(conversation, turn id) -> (question id, answer id)."""
+    return {(r["conversation_id"], r["turn_id"]): (r["question_message_id"], r["answer_message_id"]) for r in rows}
+
+
 class ConversationStore:
     def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow, redact: bool = True) -> None:
         self.pool = pool
@@ -260,8 +265,16 @@ class ConversationStore:
                 continue
             rows.append(_NewTurn(i, turn, cid, uuid.uuid4(), aid))
         if rows:
-            recorded = {(r["conversation_id"], r["turn_id"]): (r["question_message_id"], r["answer_message_id"])
-                        for r in await self.pool.fetch(APPEND_TURNS, *self._batch_arrays(rows), now)}
+            recorded = _ids(await self.pool.fetch(APPEND_TURNS, *self._batch_arrays(rows), now))
+            missing = [r for r in rows if (r.cid, r.turn.turn_id) not in recorded]
+            if missing:
+                # The statement's snapshot predates a retry of the same turn that another
+                # statement committed while this one waited for the conversation's lock; a
+                # fresh read sees it. What is still missing has no conversation.
+                recorded |= _ids(await self.pool.fetch(
+                    "SELECT conversation_id, turn_id, question_message_id, answer_message_id FROM turns"
+                    " WHERE (conversation_id, turn_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+                    [r.cid for r in missing], [r.turn.turn_id for r in missing]))
             for r in rows:
                 ids = recorded.get((r.cid, r.turn.turn_id))
                 results[r.index] = (str(ids[0]), str(ids[1])) if ids else NotFound("no conversation with that id")
