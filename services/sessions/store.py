@@ -185,62 +185,19 @@ class ConversationStore:
     async def append_turn(self, turn: Turn) -> tuple[str, str]:
         """Records question and answer once per turn_id; a retry returns the first ids."""
         try:
-            return await self._append_one(turn)
+            (result,) = await self._append_batch([turn])
         except asyncpg.UniqueViolationError:
             # Not a retry (that is the same turn_id) but another turn's answer id.
             raise InvalidArgument.of("answer_message_id", "is already used by another turn") from None
-
-    async def _append_one(self, turn: Turn) -> tuple[str, str]:
-        cid = _uuid(turn.conversation_id, "conversation_id")
-        now = self.clock()
-        question_id = uuid.uuid4()
-        answer_id = _uuid(turn.answer_message_id, "answer_message_id") if turn.answer_message_id else uuid.uuid4()
-        async with self.pool.acquire() as conn, conn.transaction():
-            book = await conn.fetchval("SELECT book FROM conversations WHERE id = $1 FOR UPDATE", cid)
-            if book is None:
-                raise NotFound("no conversation with that id")
-            inserted = await conn.fetchrow(
-                "INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id, turn_id) DO NOTHING"
-                " RETURNING question_message_id",
-                cid, turn.turn_id, question_id, answer_id, now,
-            )
-            if inserted is None:
-                row = await conn.fetchrow(
-                    "SELECT question_message_id, answer_message_id FROM turns"
-                    " WHERE conversation_id = $1 AND turn_id = $2", cid, turn.turn_id,
-                )
-                assert row is not None  # the conflicting row exists: we hold the conversation's lock
-                return str(row["question_message_id"]), str(row["answer_message_id"])
-            question = self._clean(turn.question)
-            await conn.executemany(
-                "INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [(question_id, cid, USER, question, turn.mode,
-                  self._clean(turn.rewritten_query), now),
-                 (answer_id, cid, ASSISTANT, self._clean(turn.answer), turn.mode, "", now)],
-            )
-            if turn.sources:
-                await conn.executemany(
-                    "INSERT INTO retrievals (message_id, conversation_id, rank, chunk_id, file_path, heading, url,"
-                    " score, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    [(answer_id, cid, s.n, s.chunk_id, s.file_path, json.dumps(list(s.heading_path)), s.url,
-                      s.score, now) for s in turn.sources],
-                )
-            await conn.execute(
-                "INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope,"
-                " grounded, created_at, book, question_key) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
-                answer_id, cid, json.dumps(turn.latencies_ms), turn.tokens, turn.out_of_scope, turn.grounded, now,
-                book, question_key(question),
-            )
-            await conn.execute("UPDATE conversations SET last_active_at = $2 WHERE id = $1", cid, now)
-        return str(question_id), str(answer_id)
+        if isinstance(result, LecternError):
+            raise result
+        return result
 
     async def append_turns(self, turns: Sequence[Turn]) -> list[tuple[str, str] | LecternError]:
-        """Many turns in one transaction and a fixed number of statements (what makes 32
-        concurrent writers cheap); per turn, the same result ``append_turn`` would give, or its
-        error. If the batch as a whole fails (a clash no single check foresaw), each turn is
-        written on its own so that one bad turn cannot fail the others."""
+        """Many turns in one statement (what makes 32 concurrent writers cheap); per turn, the
+        same result ``append_turn`` would give, or its error. If the batch as a whole fails (a
+        clash no single check foresaw), each turn is written on its own so that one bad turn
+        cannot fail the others."""
         try:
             return await self._append_batch(turns)
         except asyncpg.IntegrityConstraintViolationError:
