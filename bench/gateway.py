@@ -1,18 +1,15 @@
 """What the HTTP gateway adds: the same search over HTTP and directly over gRPC.
 
-Two HTTP clients: httpx, as most Python callers use it, and a lean keep-alive HTTP/1.1 client
-(asyncio streams), which costs about what grpc.aio's C core costs on the gRPC side, so the
-difference is what the gateway adds rather than what the client library spends.
+Two HTTP clients: httpx, as most Python callers use it, and ``bench.http.LeanHttp``, which costs
+about what grpc.aio's C core costs on the gRPC side, so the difference is what the gateway adds
+rather than what the client library spends.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from urllib.parse import urlsplit
-
 import httpx
 
+from bench.http import LeanHttp
 from bench.load import LoadResult, run_load
 from bench.retrieval import search_load
 
@@ -31,26 +28,17 @@ async def http_search_load(url: str, queries: list[str], book: str, concurrency:
 
 async def lean_search_load(url: str, queries: list[str], book: str, seconds: float) -> LoadResult:
     """One client on one keep-alive connection."""
-    parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    client = await LeanHttp.connect(url)
 
     async def call(i: int) -> None:
-        body = json.dumps({"query": queries[i % len(queries)], "top_k": 5, "book": book}).encode()
-        writer.write(b"POST /v1/search HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        await reader.readexactly(length)
-        if status != 200:
-            raise RuntimeError(f"/v1/search answered {status}")
+        head = await client.post("/v1/search", {"query": queries[i % len(queries)], "top_k": 5, "book": book})
+        await client.body(head)
 
     try:
         await call(0)
         return await run_load(call, 1, seconds)
     finally:
-        writer.close()
+        client.close()
 
 
 async def overhead(url: str, address: str, queries: list[str], book: str, seconds: float) -> dict[str, float]:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +79,10 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
     # Progress is saved beside the result, which stays as it was until the run ends.
     step = Steps(progress, task, result, path.with_suffix(".partial.json"))
     if "stack" not in args.parts:
-        # Only some parts: keep today's other figures.
-        if path.exists():  # noqa: ASYNC240 - set-up
-            result.update({k: v for k, v in json.loads(path.read_text()).items() if k not in result})  # noqa: ASYNC240
-        result.setdefault("retrieval", {})
         if "synthetic" in args.parts and args.synthetic:
-            result["retrieval"][f"synthetic-{args.synthetic // 1000}k"] = await step.guard(
-                "synthetic", synthetic_run(args, questions, step))
-        return result
+            result["retrieval"] = {f"synthetic-{args.synthetic // 1000}k": await step.guard(
+                "synthetic", synthetic_run(args, questions, step))}
+        return keep_other_parts(result, path)
     from cli.ingest import run_ingest
 
     with tempfile.TemporaryDirectory(prefix="lectern-bench-") as tmp:
@@ -222,34 +219,34 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
     return out
 
 
-def ratios(result: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+def paired_runs(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    """(index, Lectern's run, the naive baseline's run at the same concurrency or None)."""
     for name, runs in result.get("retrieval", {}).items():
         if not runs:
             continue
         base = {r["concurrency"]: r for r in runs.get("baseline", [])}
         for r in runs.get("lectern", []):
-            b = base.get(r["concurrency"])
-            if b:
-                out[f"{name}@{r['concurrency']}"] = {
-                    "qps_ratio": r["qps"]["median"] / b["qps"]["median"] if b["qps"]["median"] else None,
-                    "p50_speedup": b["p50_ms"]["median"] / r["p50_ms"]["median"] if r["p50_ms"]["median"] else None,
-                }
+            yield name, r, base.get(r["concurrency"])
+
+
+def ratios(result: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, r, b in paired_runs(result):
+        if b:
+            out[f"{name}@{r['concurrency']}"] = {
+                "qps_ratio": r["qps"]["median"] / b["qps"]["median"] if b["qps"]["median"] else None,
+                "p50_speedup": b["p50_ms"]["median"] / r["p50_ms"]["median"] if r["p50_ms"]["median"] else None,
+            }
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = ["| index | clients | QPS | p50 ms | p95 ms | p99 ms | naive QPS | naive p50 ms |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, runs in result.get("retrieval", {}).items():
-        if not runs:
-            continue
-        base = {r["concurrency"]: r for r in runs.get("baseline", [])}
-        for r in runs.get("lectern", []):
-            b = base.get(r["concurrency"])
-            lines.append(f"| {name} | {r['concurrency']} | {r['qps']['median']:.0f} | {r['p50_ms']['median']:.1f} | "
-                         f"{r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} | "
-                         + (f"{b['qps']['median']:.1f} | {b['p50_ms']['median']:.1f} |" if b else "– | – |"))
+    for name, r, b in paired_runs(result):
+        lines.append(f"| {name} | {r['concurrency']} | {r['qps']['median']:.0f} | {r['p50_ms']['median']:.1f} | "
+                     f"{r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} | "
+                     + (f"{b['qps']['median']:.1f} | {b['p50_ms']['median']:.1f} |" if b else "– | – |"))
     return "\n".join(lines)
 
 
