@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bench import chat, gateway, processes, retrieval, sessions, synthetic
 from bench.load import LoadResult, summarise_runs, summary
 from bench.plots import plot_all
+from cli.supervisor import Child, wait_serving
 from evaluation.qa import load_qa
 from evaluation.stack import free_port
 
@@ -203,7 +204,8 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
     proc = subprocess.Popen(  # noqa: ASYNC220 - our own service; start-up, not the measured path
         [sys.executable, "-m", "services.retrieval"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        await processes.wait_grpc_serving(f"127.0.0.1:{port}", within=120)
+        await wait_serving(Child("retrieval", proc, home / "retrieval.log"), f"127.0.0.1:{port}",
+                           time.monotonic() + 120)
         out["lectern"] = []
         for c in args.concurrency:
             out["lectern"].append(await repeated(

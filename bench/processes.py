@@ -146,23 +146,3 @@ def memory_by_process(root: int, home: Path) -> dict[str, dict[str, float]]:
         entry["peak_rss_mb"] += peak
         entry["processes"] += 1
     return out
-
-
-async def wait_grpc_serving(address: str, within: float) -> None:
-    import asyncio
-
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + within
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.5)
-    raise RuntimeError(f"{address} did not become SERVING in {within} s")

@@ -78,7 +78,7 @@ async def wait_serving(child: Child, address: str, deadline: float) -> None:
             except grpc.aio.AioRpcError:
                 pass
             await asyncio.sleep(0.3)
-    raise RuntimeError(f"{child.name} did not report SERVING within {READY_TIMEOUT:.0f}s; see {child.log}")
+    raise RuntimeError(f"{child.name} did not report SERVING in time; see {child.log}")
 
 
 async def wait_http(child: Child, url: str, deadline: float) -> None:
