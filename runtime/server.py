@@ -10,7 +10,6 @@ tracing, and shutdown on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import signal
@@ -154,7 +153,10 @@ async def _monitor(spec: ServiceSpec[R], running: RunningService[R], interval: f
     last: int | None = None
     while True:
         try:
-            ok = await asyncio.wait_for(spec.probe(running.resources), timeout=max(interval, 1.0) * 2)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands
+            # as the probe finishes, and this loop then outlives the server's shutdown.
+            async with asyncio.timeout(max(interval, 1.0) * 2):
+                ok = await spec.probe(running.resources)
         except Exception as exc:  # a probe that fails means the dependency is not ready
             log.debug("probe failed", extra={"error": repr(exc)})
             ok = False
@@ -191,8 +193,7 @@ async def start_service(spec: ServiceSpec[R], settings: ServerSettings) -> Async
             yield running
         finally:
             monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+            await bounded(asyncio.wait({monitor}), 5, "health monitor")
             await bounded(health.enter_graceful_shutdown(), 5, "health")
             await bounded(server.stop(settings.grace_seconds), settings.grace_seconds + 5, "server stop")
             log.info("stopped", extra={"grpc_service": spec.name})

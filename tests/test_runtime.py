@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,28 @@ async def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(tmp_path: Pa
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert await in_flight == b"done"
         await closing
+
+
+async def test_the_health_monitor_stops_even_when_shutdown_lands_as_a_probe_returns(tmp_path: Path) -> None:
+    # The exit below runs in the same loop turn as the probe's completion: the exact moment
+    # at which Python 3.11's wait_for swallows a cancellation and leaves the monitor running.
+    probed = asyncio.Event()
+    calls = 0
+
+    async def probe(res: Dependency) -> bool:
+        nonlocal calls
+        calls += 1
+        probed.set()
+        return True
+
+    spec = replace(toy_spec(Dependency(True)), probe=probe)
+    async with asyncio.timeout(10) as deadline:
+        async with start_service(spec, server_settings("retrieval", tmp_path)):
+            await probed.wait()
+    assert not deadline.expired(), "shutdown hung on a health monitor that missed its cancellation"
+    after_exit = calls
+    await asyncio.sleep(0.6)  # three probe intervals
+    assert calls == after_exit, "the health monitor outlived the service"
 
 
 def test_settings_error_names_the_variable() -> None:
