@@ -46,6 +46,7 @@ eval: protos
 		--out eval-results/sample-book.json
 	@if [ -d "$(REDUX)/redux-docs" ]; then \
 		$(PY) -m cli.main eval --docs $(REDUX)/redux-docs --qa $(REDUX)/redux-docs-qa.jsonl --chat \
+			--query-encoders onnx-int8,onnx \
 			--out eval-results/redux.json; fi
 
 # The CI guard: a change that breaks retrieval or scope judgement fails here.

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--min-oos-accuracy", type=float, default=0.0, help="fail below this out-of-scope accuracy")
     ev.add_argument("--guard-mode", default="hybrid", help="the mode the --min-* thresholds apply to")
     ev.add_argument("--min-cited", type=float, default=0.0, help="fail below this share of answers citing gold")
+    ev.add_argument("--query-encoders", default="",
+                    help="compare query encoders side by side, e.g. onnx,onnx-int8 (default: the configured one)")
 
     sub.add_parser("config-table", help="rewrite the README's configuration table from the code")
 
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         from evaluation.cli_eval import eval_command
 
         return eval_command(args.docs, args.qa, args.modes, args.chat, args.book, args.out, args.min_recall5,
-                            args.min_oos_accuracy, args.min_cited, args.guard_mode)
+                            args.min_oos_accuracy, args.min_cited, args.guard_mode, args.query_encoders)
     if args.command == "run":
         from cli.supervisor import run_stack
 

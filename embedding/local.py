@@ -65,9 +65,7 @@ class LocalEmbedder:
         self._onnx: OnnxQueryEncoder | None = None
         self._batcher: Batcher[str, list[float]] | None = None
         if query_encoder in ("onnx", "onnx-int8"):
-            # Quantising costs hundreds of MB at start-up, so it runs only when int8 is asked for.
-            int8 = query_encoder == "onnx-int8"
-            self._onnx = OnnxQueryEncoder(cache_dir or default_cache_dir(), quantise=int8, force_int8=int8)
+            self._onnx = OnnxQueryEncoder(cache_dir or default_cache_dir(), int8=query_encoder == "onnx-int8")
             self._batcher = query_batcher(self._onnx.encode, self._query_executor)
 
     def _load(self) -> Any:

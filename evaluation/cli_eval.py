@@ -16,40 +16,53 @@ from rich.console import Console
 
 from evaluation.qa import load_qa
 from evaluation.report import markdown
-from evaluation.runner import chat_eval, search_mode
+from evaluation.runner import ModeReport, chat_eval, search_mode
 from evaluation.stack import local_stack
 
 console = Console(stderr=True)
 
 
-async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str, home: Path | None = None
-                   ) -> dict[str, Any]:
+async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str, home: Path | None = None,
+                   query_encoders: list[str] | None = None) -> dict[str, Any]:
+    """One fresh index; each query encoder gets its own stack on it (documents are embedded
+    by the float model whatever the query encoder, so the second ingest changes nothing)."""
     from cli.ingest import run_ingest
 
     items = load_qa(qa)
+    encoders = query_encoders or [""]
     docs = docs.resolve()  # noqa: ASYNC240 - once, before any server starts
+    reports: list[ModeReport] = []
+    chat_result = None
     with tempfile.TemporaryDirectory(prefix="lectern-eval-") as tmp:
         root = home or Path(tmp)
-        async with local_stack(root, (docs.parent, docs)) as stack:
-            summary = await run_ingest(stack.address("ingest"), ipb.IngestRequest(
-                source_dir=str(docs), book=book, base_url="/docs/"), show=sys.stderr.isatty())
-            console.print(f"ingested {summary.chunks_new + summary.chunks_unchanged} chunks from "
-                          f"{summary.files_seen} files in {summary.seconds:.1f} s")
-            async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as client:
-                reports = []
-                for mode in modes:
-                    console.print(f"searching {len(items)} questions, mode {mode}")
-                    reports.append(await search_mode(client, items, mode, book))
-                chat_result = await chat_eval(client, items, book) if chat else None
+        for encoder in encoders:
+            environ = {"LECTERN_QUERY_ENCODER": encoder} if encoder else {}
+            async with local_stack(root, (docs.parent, docs), environ) as stack:
+                summary = await run_ingest(stack.address("ingest"), ipb.IngestRequest(
+                    source_dir=str(docs), book=book, base_url="/docs/"), show=sys.stderr.isatty())
+                console.print(f"ingested {summary.chunks_new + summary.chunks_unchanged} chunks from "
+                              f"{summary.files_seen} files in {summary.seconds:.1f} s")
+                async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as client:
+                    for mode in modes:
+                        console.print(f"searching {len(items)} questions, mode {mode} {encoder}".rstrip())
+                        report = await search_mode(client, items, mode, book)
+                        reports.append(dataclasses.replace(report, query_encoder=encoder))
+                    if chat and chat_result is None:  # answers are judged with the first encoder
+                        chat_result = await chat_eval(client, items, book)
     return {"docs": str(docs), "qa": str(qa), "questions": len(items),
             "modes": [dataclasses.asdict(r) for r in reports], "chat": chat_result,
             "markdown": markdown(reports, chat_result)}
 
 
+def _names(csv: str) -> list[str]:
+    return [m.strip() for m in csv.split(",") if m.strip()]
+
+
 def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str, min_recall5: float,
-                 min_oos_accuracy: float, min_cited: float = 0.0, guard_mode: str = "hybrid") -> int:
-    result = asyncio.run(evaluate(Path(docs), Path(qa), [m.strip() for m in modes.split(",") if m.strip()],
-                                  chat, book))
+                 min_oos_accuracy: float, min_cited: float = 0.0, guard_mode: str = "hybrid",
+                 query_encoders: str = "") -> int:
+    result = asyncio.run(evaluate(Path(docs), Path(qa), _names(modes), chat, book,
+                                  query_encoders=_names(query_encoders)))
     print(result["markdown"])
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +70,9 @@ def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str
         console.print(f"wrote {out}")
     failures = []
     # The guard judges the mode readers get by default; keyword alone cannot judge scope, by design.
-    for m in [m for m in result["modes"] if m["mode"] == guard_mode] or result["modes"]:
+    first = result["modes"][0]["query_encoder"] if result["modes"] else ""
+    judged = [m for m in result["modes"] if m["mode"] == guard_mode and m["query_encoder"] == first]
+    for m in judged or result["modes"]:
         if m["overall"].get("recall@5", 0) < min_recall5:
             failures.append(f"{m['mode']}: section recall@5 {m['overall'].get('recall@5', 0):.3f} < {min_recall5}")
         if m["overall"]["oos_accuracy"] < min_oos_accuracy:

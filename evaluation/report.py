@@ -20,7 +20,7 @@ def _fmt(value: float | None, key: str) -> str:
 def markdown(reports: Sequence[ModeReport], chat: dict[str, Any] | None) -> str:
     lines = ["| mode | " + " | ".join(COLUMNS) + " |", "|" + " --- |" * (len(COLUMNS) + 1)]
     for r in reports:
-        lines.append(f"| {r.mode} | " + " | ".join(_fmt(r.overall.get(c), c) for c in COLUMNS) + " |")
+        lines.append(f"| {r.label} | " + " | ".join(_fmt(r.overall.get(c), c) for c in COLUMNS) + " |")
     lines += ["", "Per question type (section recall@5 / MRR@10; out-of-scope: accuracy):", "",
               "| mode | " + " | ".join(sorted(reports[0].by_type)) + " |",
               "|" + " --- |" * (len(reports[0].by_type) + 1)]
@@ -30,7 +30,7 @@ def markdown(reports: Sequence[ModeReport], chat: dict[str, Any] | None) -> str:
             m = r.by_type[t]
             cells.append(f"{m['oos_accuracy']:.2f}" if t == "out_of_scope"
                          else f"{m.get('recall@5', 0):.2f} / {m.get('mrr@10', 0):.2f}")
-        lines.append(f"| {r.mode} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
     if chat:
         lines += ["", "Answers (/v1/chat):", "", "| cited gold in first two | refusal rate (out of scope) | grounded "
                   "| latency p50 ms |", "| --- | --- | --- | --- |",

@@ -31,6 +31,11 @@ class ModeReport:
     overall: dict[str, float]
     by_type: dict[str, dict[str, float]]
     misses: list[str] = field(default_factory=list)
+    query_encoder: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode} ({self.query_encoder})" if self.query_encoder else self.mode
 
 
 def summarise(results: Sequence[QuestionResult]) -> dict[str, float]:

@@ -35,7 +35,7 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
         # Ingest runs for minutes on a large book; its retrieval calls get the default
         # deadline each, not one deadline for the whole job.
         channel = open_channel(server.peers["retrieval"], server.call_timeout_seconds)
-        embedder = make_embedder(settings.embedder, home=server.home, for_queries=False)
+        embedder = make_embedder(settings.embedder, home=server.home)
         try:
             yield Resources(Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens), embedder)
         finally:

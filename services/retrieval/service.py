@@ -35,7 +35,7 @@ def spec(settings: RetrievalSettings) -> ServiceSpec[Resources]:
     @asynccontextmanager
     async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
         index = await open_index(settings, server.home)
-        embedder = make_embedder(settings.embedder, home=server.home)
+        embedder = make_embedder(settings.embedder, home=server.home, query_encoder=settings.query_encoder)
         retriever = Retriever(index, embedder, Mode(settings.default_mode), settings.out_of_scope_threshold)
         try:
             yield Resources(index, embedder, retriever)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from embedding.factory import EMBEDDER
+from embedding.factory import EMBEDDER, QUERY_ENCODER
 from runtime import env
 from runtime.settings import ServerSettings
 
@@ -92,6 +92,8 @@ class RetrievalSettings:
     """Collection (or table) holding every chunk."""
     embedder: str
     """Query embedder; must be the one that built the index."""
+    query_encoder: str
+    """How the local embedder runs queries: onnx (float), onnx-int8 or torch."""
     default_mode: str
     """dense, keyword or hybrid."""
     out_of_scope_threshold: float
@@ -110,6 +112,7 @@ class RetrievalSettings:
             server=ServerSettings.from_env("retrieval", environ),
             collection=COLLECTION.read(environ),
             embedder=EMBEDDER.read(environ),
+            query_encoder=QUERY_ENCODER.read(environ),
             default_mode=SEARCH_MODE.read(environ),
             out_of_scope_threshold=OUT_OF_SCOPE_THRESHOLD.read(environ),
             backend=resolve_backend(INDEX_BACKEND.read(environ), QDRANT_URL.read(environ),
