@@ -20,6 +20,7 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from runtime import errors
 from runtime.status import from_rpc_error
+from services.retrieval.scope import named_terms, unknown_term
 from tests.conftest import BOOK, FIXTURES, ROOT, Stack, ingest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -71,6 +72,16 @@ async def test_bad_files_are_reported_and_the_rest_ingested(stack: Stack) -> Non
     failed = {f.file_path for f in summary.failed}
     assert failed == {"broken-yaml.md", "invalid-utf8.md", "binary.md", "unclosed-fence.md"}
     assert summary.chunks_new > 0
+
+
+async def test_a_question_naming_what_the_book_never_mentions_is_out_of_scope(
+        stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    index = stack.retrieval.resources.index
+    assert named_terms("Set staleTime for useQuery in TanStack Query, like Pinia's defineStore?") == [
+        "staleTime", "useQuery", "TanStack", "defineStore", "Query", "Pinia"]
+    assert named_terms("Which GPIO pin does the API use?") == []  # acronyms are not names
+    assert await unknown_term(index, "How do I read the VL53L0X from MicroPython?", "sample") is None
+    assert await unknown_term(index, "How do I read the VL53L0X with readRangeAsync?", "sample") == "readRangeAsync"
 
 
 async def test_ingest_outside_the_roots_is_refused(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:

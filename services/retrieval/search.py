@@ -13,6 +13,7 @@ from enum import Enum
 
 from embedding.base import Embedder
 from services.retrieval.index.base import Filter, Hit, StoredChunk, VectorIndex
+from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
 
@@ -134,4 +135,6 @@ class Retriever:
         results = await self._read(scored, similarity)
         best = max(similarity.values(), default=0.0)
         out_of_scope = not results or best < self.out_of_scope_threshold
+        if not out_of_scope and best < NAMED_TERM_CEILING:
+            out_of_scope = await unknown_term(self.index, query, flt.book) is not None
         return Outcome(results, out_of_scope=out_of_scope, mode=mode)
