@@ -20,6 +20,7 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from runtime import errors
 from runtime.status import from_rpc_error
+from services.chat.research import reformulate
 from services.retrieval.scope import named_terms, unknown_term
 from tests.conftest import BOOK, FIXTURES, ROOT, Stack, ingest
 
@@ -82,6 +83,10 @@ async def test_a_question_naming_what_the_book_never_mentions_is_out_of_scope(
     assert named_terms("Which GPIO pin does the API use?") == []  # acronyms are not names
     assert await unknown_term(index, "How do I read the VL53L0X from MicroPython?", "sample") is None
     assert await unknown_term(index, "How do I read the VL53L0X with readRangeAsync?", "sample") == "readRangeAsync"
+
+
+def test_the_second_search_keeps_the_names_the_question_was_written_with() -> None:
+    assert reformulate("How do I set staleTime in TanStack Query?") == "set staleTime TanStack Query"
 
 
 async def test_ingest_outside_the_roots_is_refused(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -62,8 +62,9 @@ def rewrite(message: str, history: Sequence[PastTurn]) -> str:
 
 
 def reformulate(query: str) -> str:
-    """The second try: only the content words, which keyword search weighs best."""
-    return " ".join(content_words(query))
+    """The second try: only the content words, which keyword search weighs best, as written:
+    capitals mark the names retrieval uses to tell what the book never mentions."""
+    return " ".join(content_words(query, keep_case=True))
 
 
 def named_module(message: str) -> str:
