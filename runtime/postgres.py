@@ -32,6 +32,17 @@ def split_sslmode(url: str) -> tuple[str, Any]:
     return clean, ssl.create_default_context()  # verify-ca, verify-full
 
 
+class StatelessConnection(asyncpg.Connection):
+    """Skips the reset query asyncpg sends on every release to the pool (unlock advisory locks,
+    close cursors, unlisten, RESET ALL): our code holds no session state to reset, since
+    locks are transaction-level and settings travel at connect. That query was a round trip
+    on every pooled call, on the sessions write path's critical path. Open transactions are
+    still rolled back on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(database_url: str, *, pool_min: int, pool_max: int, statement_timeout_ms: int,
                       application_name: str) -> asyncpg.Pool:
     url, ssl_arg = split_sslmode(database_url)
@@ -40,6 +51,7 @@ async def create_pool(database_url: str, *, pool_min: int, pool_max: int, statem
         url, min_size=pool_min, max_size=pool_max, command_timeout=statement_timeout_ms / 1000 + 5,
         server_settings={"statement_timeout": str(statement_timeout_ms), "application_name": application_name},
         statement_cache_size=0,  # prepared statements do not survive transaction pooling
+        connection_class=StatelessConnection,
         **kwargs,
     )
     return pool
