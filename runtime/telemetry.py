@@ -37,10 +37,6 @@ def configure_tracing(service: str, otlp_endpoint: str = "") -> TracerProvider |
     return provider
 
 
-def enabled() -> bool:
-    return _provider is not None
-
-
 def add_span_processor(processor: SpanProcessor) -> None:
     """Turns tracing on with an extra processor (tests use an in-memory exporter)."""
     _install("process").add_span_processor(processor)

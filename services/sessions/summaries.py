@@ -105,12 +105,12 @@ async def summarize_day(pool: asyncpg.Pool, day: date) -> bool:
 async def summarize_finished_days(pool: asyncpg.Pool, now: datetime, since: date | None = None) -> int:
     """Summarises every finished day not summarised yet, from the oldest turn still stored (or
     ``since``, whichever is later); returns how many days were summarised now."""
-    oldest = await pool.fetchval("SELECT min(created_at) FROM answer_metrics")
-    oldest_feedback = await pool.fetchval("SELECT min(created_at) FROM feedback")
-    starts = [d.astimezone(UTC).date() for d in (oldest, oldest_feedback) if d is not None]
-    if not starts:
+    # least() ignores NULLs: either table may be empty.
+    oldest = await pool.fetchval(
+        "SELECT least((SELECT min(created_at) FROM answer_metrics), (SELECT min(created_at) FROM feedback))")
+    if oldest is None:
         return 0
-    first = min(starts)
+    first = oldest.astimezone(UTC).date()
     if since is not None:
         first = max(first, since)
     done = {r["day"] for r in await pool.fetch(
