@@ -6,6 +6,19 @@ import argparse
 import sys
 
 
+def _query_encoders(value: str) -> str:
+    """Checks each name before any server starts, with the variable's own message."""
+    from embedding.factory import QUERY_ENCODER
+    from runtime.env import SettingsError
+
+    for name in (n.strip() for n in value.split(",") if n.strip()):
+        try:
+            QUERY_ENCODER.read({QUERY_ENCODER.name: name})
+        except SettingsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lectern", description="Lectern: a chatbot for your Docusaurus book.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--min-oos-accuracy", type=float, default=0.0, help="fail below this out-of-scope accuracy")
     ev.add_argument("--guard-mode", default="hybrid", help="the mode the --min-* thresholds apply to")
     ev.add_argument("--min-cited", type=float, default=0.0, help="fail below this share of answers citing gold")
-    ev.add_argument("--query-encoders", default="",
+    ev.add_argument("--query-encoders", default="", type=_query_encoders,
                     help="compare query encoders side by side, e.g. onnx,onnx-int8 (default: the configured one)")
 
     sub.add_parser("config-table", help="rewrite the README's configuration table from the code")

@@ -47,3 +47,12 @@ def test_the_sample_books_qa_set_is_valid_and_large_enough(tmp_path: Path) -> No
     bad.write_text(json.dumps({"question": "no id"}) + "\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
         load_qa(bad)
+
+
+def test_an_unknown_query_encoder_is_refused_before_any_server_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--query-encoders", "onnx-int8,fp16"])
+    assert exited.value.code == 2
+    assert "LECTERN_QUERY_ENCODER='fp16' is invalid" in capsys.readouterr().err
