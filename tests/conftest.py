@@ -35,7 +35,7 @@ ADMIN = "test-admin-token"
 def server_settings(service: str, home: Path, peers: dict[str, str] | None = None) -> ServerSettings:
     return ServerSettings(
         service=service, host="127.0.0.1", port=0, home=home, grace_seconds=2.0, call_timeout_seconds=20.0,
-        health_interval_seconds=0.2, log_level="INFO", otlp_endpoint="", peers=peers or {},
+        health_interval_seconds=0.2, log_level="INFO", otlp_endpoint="", event_loop="uvloop", peers=peers or {},
     )
 
 

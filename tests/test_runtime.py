@@ -21,7 +21,7 @@ from runtime import errors
 from runtime.channels import open_channel
 from runtime.context import request_id
 from runtime.env import SettingsError
-from runtime.server import ServiceSpec, build_server, guarded, start_service
+from runtime.server import ServiceSpec, build_server, guarded, run_loop, start_service
 from runtime.settings import ServerSettings
 from runtime.status import from_rpc_error
 from tests.conftest import ROOT, server_settings
@@ -192,6 +192,17 @@ def test_settings_error_names_the_variable() -> None:
         ServerSettings.from_env("chat", {"LECTERN_CHAT_PORT": "eighty"})
     with pytest.raises(SettingsError, match="LECTERN_GRACE_SECONDS"):
         ServerSettings.from_env("chat", {"LECTERN_GRACE_SECONDS": "-1"})
+    with pytest.raises(SettingsError, match="LECTERN_EVENT_LOOP.*uvloop, asyncio"):
+        ServerSettings.from_env("chat", {"LECTERN_EVENT_LOOP": "trio"})
+
+
+@pytest.mark.parametrize(("choice", "loop_module"), [("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_services_run_on_the_configured_event_loop(choice: str, loop_module: str) -> None:
+    async def loop_kind() -> str:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+    assert ServerSettings.from_env("chat", {"LECTERN_EVENT_LOOP": choice}).event_loop == choice
+    assert run_loop(loop_kind(), choice) == loop_module
 
 
 def test_a_service_with_a_bad_variable_exits_with_a_clear_message() -> None:
