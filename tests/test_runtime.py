@@ -192,7 +192,7 @@ def test_settings_error_names_the_variable() -> None:
         ServerSettings.from_env("chat", {"LECTERN_CHAT_PORT": "eighty"})
     with pytest.raises(SettingsError, match="LECTERN_GRACE_SECONDS"):
         ServerSettings.from_env("chat", {"LECTERN_GRACE_SECONDS": "-1"})
-    with pytest.raises(SettingsError, match="LECTERN_EVENT_LOOP.*uvloop, asyncio"):
+    with pytest.raises(SettingsError, match=r"LECTERN_EVENT_LOOP.*uvloop, asyncio"):
         ServerSettings.from_env("chat", {"LECTERN_EVENT_LOOP": "trio"})
 
 
