@@ -104,6 +104,31 @@ async def test_dense_search_ranks_by_cosine_similarity(filled: VectorIndex) -> N
     assert chunks[0] == RECORDS[0].chunk
 
 
+async def test_a_book_alone_in_the_index_stays_apart_when_another_arrives_and_leaves(index: VectorIndex) -> None:
+    # Edge drops the book condition while one book holds every point (SoleBook); every
+    # backend must give the same answers before, during and after a second book's stay.
+    ours = [r for r in RECORDS if r.chunk.book == "book"]
+    theirs = [r for r in RECORDS if r.chunk.book == "other"]
+    ours_ids = {r.chunk.chunk_id for r in ours}
+
+    async def found(book: str) -> tuple[set[str], set[str]]:
+        dense = {h.chunk_id for h in await index.dense(unit(1, 0, 0, 0), Filter(book=book), 10)}
+        keyword = {h.chunk_id for h in await index.keyword("gyroscope", Filter(book=book), 10)}
+        return dense, keyword
+
+    await index.upsert(SPEC, ours)
+    alone = await found("book")
+    assert alone[0] == ours_ids and alone[1] == {ours[0].chunk.chunk_id}
+    assert await found("other") == (set(), set())
+    await index.upsert(SPEC, theirs)
+    assert await found("book") == alone
+    assert await found("other") == ({theirs[0].chunk.chunk_id}, {theirs[0].chunk.chunk_id})
+    await index.delete_book("other")
+    assert await found("book") == alone
+    if isinstance(index, EdgeIndex):
+        assert index._sole_book.skipped >= 4  # the shortcut was taken, not just harmless
+
+
 async def test_chunks_are_read_in_the_order_asked_and_missing_ids_left_out(filled: VectorIndex) -> None:
     ids = [r.chunk.chunk_id for r in RECORDS]
     gone = str(uuid.uuid4())

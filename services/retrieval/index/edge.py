@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from services.retrieval.index.base import (
     same_vectors,
 )
 from services.retrieval.index.payload import from_payload, to_payload
+from services.retrieval.index.sole_book import SoleBook
 
 T = TypeVar("T")
 DENSE = "dense"
@@ -68,6 +70,7 @@ class EdgeIndex:
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edge")
         self._write_lock = threading.Lock()
+        self._sole_book = SoleBook(self._book_counts)
         self._shard: qe.EdgeShard | None = None
         self._spec: EmbedderSpec | None = None
         self._since_optimize = 0
@@ -128,7 +131,7 @@ class EdgeIndex:
 
     async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int:
         def write() -> int:
-            with self._write_lock:
+            with self._write_lock, self._sole_book.writing():
                 shard = self._shard
                 same = same_vectors(self._spec, embedder)
                 if shard is None or self._spec is None or (not same and self._count(None) == 0):
@@ -161,7 +164,7 @@ class EdgeIndex:
 
     async def delete(self, book: str, chunk_ids: Sequence[str]) -> int:
         def write() -> int:
-            with self._write_lock:
+            with self._write_lock, self._sole_book.writing():
                 if self._shard is None or not chunk_ids:
                     return 0
                 flt = qe.Filter(must=[qe.HasIdCondition(set(chunk_ids)),
@@ -174,7 +177,7 @@ class EdgeIndex:
 
     async def delete_book(self, book: str) -> int:
         def write() -> int:
-            with self._write_lock:
+            with self._write_lock, self._sole_book.writing():
                 if self._shard is None:
                     return 0
                 flt = qe.Filter(must=[qe.FieldCondition("book", match=qe.MatchValue(book))])
@@ -220,7 +223,24 @@ class EdgeIndex:
 
         return await self._run(read)
 
+    def _book_counts(self) -> tuple[dict[str, int], int]:
+        """Points per book, and in all."""
+        total = self._count(None)
+        if self._shard is None or not total:
+            return {}, total
+        facet = self._shard.facet(qe.FacetRequest(key="book", limit=10_000, exact=True))
+        # Facets may still list a book whose points were all deleted; a book with none is gone.
+        return {str(h.value): int(h.count) for h in facet.hits if h.count}, total
+
     def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
+        epoch = self._sole_book.epoch_if_sole(flt.book) if flt.book and self._shard is not None else None
+        if epoch is not None:
+            hits = self._nearest(query, using, replace(flt, book=""), limit)
+            if self._sole_book.unchanged(epoch):
+                return hits
+        return self._nearest(query, using, flt, limit)
+
+    def _nearest(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
         if self._shard is None:
             return []
         points = self._shard.query(qe.QueryRequest(
@@ -251,12 +271,7 @@ class EdgeIndex:
 
     async def stats(self) -> IndexStats:
         def read() -> IndexStats:
-            books: dict[str, int] = {}
-            if self._shard is not None and self._count(None):
-                facet = self._shard.facet(qe.FacetRequest(key="book", limit=10_000, exact=True))
-                # Facets may still list a book whose points were all deleted; a book with none is gone.
-                books = {str(h.value): int(h.count) for h in facet.hits if h.count}
-            return IndexStats(books, self._spec, self.backend, self.collection)
+            return IndexStats(self._book_counts()[0], self._spec, self.backend, self.collection)
 
         return await self._run(read)
 
