@@ -211,6 +211,14 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
             out["lectern"].append(await repeated(
                 lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds),
                 args.repeats))
+        # Readers repeat questions: those skip the encoder (query-vector cache), so this is
+        # what search itself costs at this size.
+        out["lectern_repeated"] = []
+        for c in (1, max(args.concurrency)):
+            out["lectern_repeated"].append(await repeated(
+                lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds,
+                                                  unique=False),
+                args.repeats))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -249,6 +257,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['concurrency']} | {r['qps']['median']:.0f} | {r['p50_ms']['median']:.1f} | "
                      f"{r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} | "
                      + (f"{b['qps']['median']:.1f} | {b['p50_ms']['median']:.1f} |" if b else "– | – |"))
+    for name, runs in result.get("retrieval", {}).items():
+        for r in runs.get("lectern_repeated", []):
+            lines.append(f"| {name}, repeated questions | {r['concurrency']} | {r['qps']['median']:.0f} | "
+                         f"{r['p50_ms']['median']:.1f} | {r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} "
+                         "| – | – |")
     return "\n".join(lines)
 
 

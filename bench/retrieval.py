@@ -19,7 +19,8 @@ from bench.load import LoadResult, run_load
 
 async def search_load(address: str, queries: Sequence[str], book: str, concurrency: int, seconds: float,
                       unique: bool = True) -> LoadResult:
-    """Every query is made unique (a counter suffix) so the query-vector cache never helps."""
+    """Each query is made unique (a counter suffix) so the query-vector cache never helps; with
+    ``unique=False`` the questions repeat, as readers' do, and come from the cache."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = rpb_grpc.RetrievalServiceStub(channel)
         flt = common_pb2.SearchFilter(book=book)
