@@ -129,6 +129,17 @@ async def test_a_book_alone_in_the_index_stays_apart_when_another_arrives_and_le
         assert index._sole_book.skipped >= 4  # the shortcut was taken, not just harmless
 
 
+async def test_similarity_is_the_cosine_to_each_chunk_asked(filled: VectorIndex) -> None:
+    pid, paths, gone = RECORDS[2].chunk.chunk_id, RECORDS[3].chunk.chunk_id, str(uuid.uuid4())
+    similarity = await filled.similarity(unit(1, 0, 0, 0), [pid, paths, gone])
+    assert set(similarity) == {pid, paths}  # an id no longer stored is left out
+    assert similarity[pid] == pytest.approx(0.2 / math.sqrt(1.04), abs=1e-3)
+    assert similarity[paths] == pytest.approx(0.0, abs=1e-3)
+    assert await filled.similarity(unit(1, 0, 0, 0), []) == {}
+    with pytest.raises(FailedPrecondition):
+        await filled.similarity([1.0, 0.0], [pid])
+
+
 async def test_chunks_are_read_in_the_order_asked_and_missing_ids_left_out(filled: VectorIndex) -> None:
     ids = [r.chunk.chunk_id for r in RECORDS]
     gone = str(uuid.uuid4())

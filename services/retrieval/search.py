@@ -102,6 +102,13 @@ class Retriever:
             return [], f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
         return await self.index.dense(vector, flt, limit), ""
 
+    async def _fill_similarity(self, query: str, chunk_ids: list[str], similarity: dict[str, float]) -> None:
+        """Hits that only keyword search found get their real dense similarity too, so every
+        result reports one (the query vector is in the cache: the dense search just used it)."""
+        vector = self.cache.get(query)
+        if chunk_ids and vector is not None:
+            similarity.update(await self.index.similarity(vector, chunk_ids))
+
     async def _read(self, scored: list[tuple[str, float]], similarity: dict[str, float]) -> list[Result]:
         """Reads the payloads of the final hits only (the costly part of a search)."""
         score = dict(scored)
@@ -132,8 +139,9 @@ class Retriever:
             scored = [(h.chunk_id, h.score) for h in dense_hits[:top_k]]
         else:
             scored = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
-        results = await self._read(scored, similarity)
         best = max(similarity.values(), default=0.0)
+        await self._fill_similarity(query, [cid for cid, _ in scored if cid not in similarity], similarity)
+        results = await self._read(scored, similarity)
         out_of_scope = not results or best < self.out_of_scope_threshold
         if not out_of_scope and best < NAMED_TERM_CEILING:
             out_of_scope = await unknown_term(self.index, query, flt.book) is not None

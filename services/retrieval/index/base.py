@@ -130,6 +130,11 @@ class VectorIndex(Protocol):
         """The stored chunks in the order asked; ids no longer stored are left out."""
         ...
 
+    async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of ``vector`` to each of these chunks (for hits that only keyword
+        search found); ids no longer stored are left out."""
+        ...
+
     async def stats(self) -> IndexStats: ...
 
     async def ping(self) -> bool:

@@ -259,6 +259,20 @@ class EdgeIndex:
             return []
         return await self._run(lambda: self._query(sparse, SPARSE, flt, limit))
 
+    async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
+        check_query_dimension(self._spec, vector)
+
+        def read() -> dict[str, float]:
+            if self._shard is None or not chunk_ids:
+                return {}
+            points = self._shard.query(qe.QueryRequest(
+                limit=len(chunk_ids), query=qe.Query.Nearest(list(vector), using=DENSE), with_payload=False,
+                filter=qe.Filter(must=[qe.HasIdCondition(set(chunk_ids))]), params=qe.SearchParams(exact=True),
+            ))
+            return {str(p.id): float(p.score) for p in points}
+
+        return await self._run(read)
+
     async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
         def read() -> list[StoredChunk]:
             if self._shard is None or not chunk_ids:

@@ -244,6 +244,15 @@ class PgVectorIndex:
         hits = [Hit(r["id"], float(r["similarity"])) for r in rows]
         return sorted(hits, key=lambda h: -h.score)  # relaxed_order may return near-sorted rows
 
+    async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
+        if self._spec is None or not chunk_ids:
+            return {}
+        check_query_dimension(self._spec, vector)
+        rows = await self.pool.fetch(
+            f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity FROM {self.chunk_table}
+                WHERE chunk_id = ANY($2::uuid[])""", vector_literal(vector), list(chunk_ids))
+        return {r["id"]: float(r["similarity"]) for r in rows}
+
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
         if self._spec is None:
             return []

@@ -224,6 +224,18 @@ class QdrantServerIndex:
             return []
         return await self._query(sparse, SPARSE, flt, limit)
 
+    async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
+        await self._load()
+        check_query_dimension(self._spec, vector)
+        if self._spec is None or not chunk_ids:
+            return {}
+        response = await self._call(self.client.query_points(
+            self.collection, query=list(vector), using=DENSE, limit=len(chunk_ids), with_payload=False,
+            query_filter=qm.Filter(must=[qm.HasIdCondition(has_id=list(chunk_ids))]),
+            search_params=qm.SearchParams(exact=True),
+        ))
+        return {str(p.id): float(p.score) for p in response.points}
+
     async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
         await self._load()
         if self._spec is None or not chunk_ids:
