@@ -148,21 +148,23 @@ class OnnxQueryEncoder:
                 log.info("exporting the encoder to ONNX", extra={"path": str(fp32)})
                 in_subprocess("export", fp32)
             self._tokenizer = _tokenizer()
-            # Queries run on one thread: a short query is too small to split, so a second
-            # thread only adds wake-ups (interleaved A/B per Redux question: 7.6 ms wall and
-            # 7.5 ms CPU with one thread, 8.5 ms and 10.4 ms with two). Documents get their own
-            # multi-threaded session when first encoded (ingest).
-            self._session = self._open(fp32, 1)
+            self._session = self._open(fp32, self.threads)
+            self._fp32 = self._session
             self.variant = "onnx-fp32"
             if self.int8:
-                self._try_int8(self.cache_dir / INT8_FILE)
+                self._try_int8(fp32, self.cache_dir / INT8_FILE)
+                if self._session is not self._fp32:
+                    self._fp32 = None  # reopened only if documents are encoded here (ingest)
 
-    def _try_int8(self, int8: Path) -> None:
+    def _try_int8(self, fp32: Path, int8: Path) -> None:
         """Switches queries to the int8 copy if its vectors agree with the float model's."""
         try:
             if not int8.exists():
                 in_subprocess("quantise", int8)
             reference = self._run(self._session, list(CHECK_TEXTS))
+            # One thread: a short query is too small to split, so a second thread only adds
+            # wake-ups (interleaved A/B per Redux question: 7.6 ms wall and 7.5 ms CPU with one
+            # thread, 8.5 ms and 10.4 ms with two).
             candidate_session = self._open(int8, 1)
             candidate = self._run(candidate_session, list(CHECK_TEXTS))
         except Exception as exc:  # quantisation is an optimisation; the float model still works

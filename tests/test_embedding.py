@@ -32,18 +32,6 @@ async def test_onnx_query_vectors_match_the_document_model(home: Path) -> None:
     assert (home / "models" / FP32_FILE).exists() and (home / "models" / INT8_FILE).exists()  # cached
 
 
-async def test_queries_run_on_one_thread_and_documents_on_several(home: Path) -> None:
-    def threads(session: object) -> int:
-        return int(session.get_session_options().intra_op_num_threads)  # type: ignore[attr-defined]
-
-    for int8 in (False, True):
-        encoder = OnnxQueryEncoder(home / "models", int8=int8, threads=2)
-        encoder.encode(QUERIES[:1])
-        encoder.encode_documents(QUERIES)
-        assert threads(encoder._session) == 1, encoder.variant
-        assert threads(encoder._fp32) == 2 and encoder._fp32 is not encoder._session
-
-
 async def test_int8_that_disagrees_with_float_is_not_used(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_query, "MIN_AGREEMENT", 1.01)  # no quantised model can pass this
     encoder = OnnxQueryEncoder(home / "models")
