@@ -214,7 +214,7 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
         # Readers repeat questions: those skip the encoder (query-vector cache), so this is
         # what search itself costs at this size.
         out["lectern_repeated"] = []
-        for c in (1, max(args.concurrency)):
+        for c in sorted({1, max(args.concurrency)}):
             out["lectern_repeated"].append(await repeated(
                 lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds,
                                                   unique=False),
@@ -254,15 +254,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| index | clients | QPS | p50 ms | p95 ms | p99 ms | naive QPS | naive p50 ms |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r, b in paired_runs(result):
-        lines.append(f"| {name} | {r['concurrency']} | {r['qps']['median']:.0f} | {r['p50_ms']['median']:.1f} | "
-                     f"{r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} | "
-                     + (f"{b['qps']['median']:.1f} | {b['p50_ms']['median']:.1f} |" if b else "– | – |"))
+        lines.append(_row(name, r, b))
     for name, runs in result.get("retrieval", {}).items():
-        for r in runs.get("lectern_repeated", []):
-            lines.append(f"| {name}, repeated questions | {r['concurrency']} | {r['qps']['median']:.0f} | "
-                         f"{r['p50_ms']['median']:.1f} | {r['p95_ms']['median']:.1f} | {r['p99_ms']['median']:.1f} "
-                         "| – | – |")
+        lines += [_row(f"{name}, repeated questions", r, None) for r in runs.get("lectern_repeated", [])]
     return "\n".join(lines)
+
+
+def _row(name: str, run: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    return (f"| {name} | {run['concurrency']} | {run['qps']['median']:.0f} | {run['p50_ms']['median']:.1f} | "
+            f"{run['p95_ms']['median']:.1f} | {run['p99_ms']['median']:.1f} | "
+            + (f"{baseline['qps']['median']:.1f} | {baseline['p50_ms']['median']:.1f} |" if baseline else "– | – |"))
 
 
 def main(argv: list[str] | None = None) -> int:

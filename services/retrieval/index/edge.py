@@ -233,7 +233,7 @@ class EdgeIndex:
         return {str(h.value): int(h.count) for h in facet.hits if h.count}, total
 
     def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
-        epoch = self._sole_book.epoch_if_sole(flt.book) if flt.book and self._shard is not None else None
+        epoch = self._sole_book.epoch_if_sole(flt.book) if flt.book else None
         if epoch is not None:
             hits = self._nearest(query, using, replace(flt, book=""), limit)
             if self._sole_book.unchanged(epoch):
