@@ -12,6 +12,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A connection of our own or one borrowed from a pool: queries take either."""
+
 
 def split_sslmode(url: str) -> tuple[str, Any]:
     """asyncpg takes sslmode through ``ssl=``; require/verify-* get a real TLS context."""

@@ -169,5 +169,19 @@ async def test_chat_rejects_bad_input(stack: Stack) -> None:
     assert fields == {"message", "selection"}
 
 
+async def test_append_turn_rejects_bad_input_with_field_violations(stack: Stack) -> None:
+    source = common_pb2.SourceReference(n=1, chunk_id="c1", file_path="a.md", url="/docs/a")
+    async with grpc.aio.insecure_channel(stack.sessions.address) as ch:
+        stub = spb_grpc.SessionsServiceStub(ch)
+        created = await stub.CreateConversation(spb.CreateConversationRequest(book="sample"))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.AppendTurn(spb.AppendTurnRequest(
+                conversation_id=created.conversation_id, turn_id="t1", question="Q?", answer="A [1].", mode="other",
+                sources=[source, source, common_pb2.SourceReference(n=0, chunk_id="c2")]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in from_rpc_error(caught.value).violations}  # type: ignore[attr-defined]
+    assert fields == {"mode", "sources[1].n", "sources[2].n"}
+
+
 def test_root_is_the_repository() -> None:
     assert (ROOT / "pyproject.toml").exists()

@@ -114,6 +114,77 @@ async def test_a_retry_racing_its_original_in_another_batch_gets_the_first_ids(s
     assert len((await store.list_messages(cid, token, 50, ""))[0]) == 2
 
 
+# Rows no conversation owns: what the turn tables' missing foreign keys must never let through.
+ORPHANS = {
+    table: f"SELECT count(*) FROM {table} x WHERE NOT EXISTS "
+           f"(SELECT 1 FROM {parent} p WHERE p.{key} = x.{ref})"
+    for table, parent, key, ref in (
+        ("turns", "conversations", "id", "conversation_id"),
+        ("messages", "conversations", "id", "conversation_id"),
+        ("retrievals", "turns", "answer_message_id", "message_id"),
+        ("answer_metrics", "turns", "answer_message_id", "message_id"),
+        ("feedback", "turns", "answer_message_id", "message_id"),
+    )
+}
+
+
+async def orphans(pool: asyncpg.Pool) -> dict[str, int]:
+    return {table: await pool.fetchval(sql) for table, sql in ORPHANS.items()}
+
+
+async def rows_of(pool: asyncpg.Pool, cid: str) -> dict[str, int]:
+    """Rows in each table that belong to one conversation."""
+    found = {}
+    for table in ("conversations", "turns", "messages", "retrievals", "answer_metrics", "feedback"):
+        column = "id" if table == "conversations" else "conversation_id"
+        found[table] = await pool.fetchval(
+            f"SELECT count(*) FROM {table} WHERE {column} = $1", uuid.UUID(cid))
+    return found
+
+
+async def test_erasure_removes_every_row_of_the_conversation_and_nothing_else(store: ConversationStore) -> None:
+    source = Source(1, "c1", "a.md", ("A",), "/docs/a", 0.5)
+    kept, kept_token = await store.create("book")
+    await store.append_turn(Turn(kept, "k1", "Kept?", "Yes [1].", sources=[source], latencies_ms={"total": 4.0}))
+    cid, token = await store.create("book")
+    second = Source(2, "c2", "b.md", ("B",), "/docs/b", 0.4)
+    for i in range(2):
+        _, answer = await store.append_turn(Turn(cid, f"t{i}", f"Q{i}?", f"A{i} [1].", sources=[source, second],
+                                                 latencies_ms={"total": 5.0}))
+    await store.record_feedback(cid, token, answer, 2, "wrong")
+    before = await rows_of(store.pool, cid)
+    assert before == {"conversations": 1, "turns": 2, "messages": 4, "retrievals": 4, "answer_metrics": 2,
+                      "feedback": 1}
+    kept_rows = await rows_of(store.pool, kept)
+
+    await store.delete(cid, token)
+    assert set((await rows_of(store.pool, cid)).values()) == {0}
+    assert await rows_of(store.pool, kept) == kept_rows
+    assert set((await orphans(store.pool)).values()) == {0}
+    assert len((await store.list_messages(kept, kept_token, 10, ""))[0]) == 2
+
+
+@pytest.mark.parametrize("append_first", [True, False])
+async def test_an_append_racing_erasure_leaves_no_orphans(store: ConversationStore, append_first: bool) -> None:
+    cid, token = await store.create("book")
+    turn = Turn(cid, "racing", "Gone soon?", "Yes [1].", sources=[Source(1, "c1", "a.md", ("A",), "/docs/a", 0.5)],
+                latencies_ms={"total": 5.0})
+    async with store.pool.acquire() as conn, conn.transaction():
+        # Both wait for the conversation's lock and get it in the order they asked.
+        await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", uuid.UUID(cid))
+        first = asyncio.create_task(store.append_turns([turn]) if append_first else store.delete(cid, token))
+        await asyncio.sleep(0.2)
+        second = asyncio.create_task(store.delete(cid, token) if append_first else store.append_turns([turn]))
+        await asyncio.sleep(0.2)
+    done = await asyncio.gather(first, second)
+    appended = done[0 if append_first else 1]
+    assert isinstance(appended, list)
+    # Appended then erased, or refused because the conversation was gone: never left behind.
+    assert isinstance(appended[0], tuple) if append_first else isinstance(appended[0], NotFound)
+    assert set((await rows_of(store.pool, cid)).values()) == {0}
+    assert set((await orphans(store.pool)).values()) == {0}
+
+
 async def test_tokens_isolate_conversations(store: ConversationStore) -> None:
     cid, token = await store.create("book")
     _other, other_token = await store.create("book")

@@ -104,7 +104,8 @@ async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_u
     old = NOW - timedelta(days=75)
     await ensure_partitions(store.pool, old.date(), months_ahead=3)
     clock.now = old
-    await turn(store, "An old question?")
+    gone, gone_token, gone_answer = await turn(store, "An old question?")
+    await store.record_feedback(gone, gone_token, gone_answer, DOWN, "old news")
     still_active, token, _ = await turn(store, "An old question that continues?")
     clock.now = NOW - timedelta(days=2)
     await turn(store, "A follow-up today", cid=still_active)
@@ -123,7 +124,8 @@ async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_u
     report = await run_retention(store.pool, 30, clock)
     assert report.conversations_deleted == 2
     assert partition_name(old.date().replace(day=1)) in report.partitions_dropped
-    assert await store.pool.fetchval("SELECT count(*) FROM messages") == 0
+    for table in ("conversations", "turns", "messages", "retrievals", "answer_metrics", "feedback"):
+        assert await store.pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     history = await analytics(store.pool, 120, clock=clock)
     assert sum(n for _, n in history.questions_per_day) == 4  # from the roll-ups alone
     again = await run_retention(store.pool, 30, clock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import asyncpg
+from runtime.postgres import Connection
 
 log = logging.getLogger("lectern.sessions.migrations")
 
@@ -157,10 +157,22 @@ CREATE TABLE daily_latency (
     PRIMARY KEY (day, book, stage, bucket)
 );
 """),
+    Migration(4, "turn rows without per-row foreign-key checks", """
+-- A turn's rows are all written by one statement holding its conversation's row lock (which is
+-- what guarantees the conversation exists), and services/sessions/erasure.py removes them by key
+-- after locking the conversations. The per-row checks cost about a quarter of Postgres's time
+-- per AppendTurn, and the cascades they drove scanned retrievals, answer_metrics and feedback
+-- whole for every conversation deleted (none of them is indexed by conversation).
+ALTER TABLE turns DROP CONSTRAINT IF EXISTS turns_conversation_id_fkey;
+ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_conversation_id_fkey;
+ALTER TABLE retrievals DROP CONSTRAINT IF EXISTS retrievals_conversation_id_fkey;
+ALTER TABLE answer_metrics DROP CONSTRAINT IF EXISTS answer_metrics_conversation_id_fkey;
+ALTER TABLE feedback DROP CONSTRAINT IF EXISTS feedback_conversation_id_fkey;
+"""),
 )
 
 
-async def migrate(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> list[int]:
+async def migrate(conn: Connection) -> list[int]:
     """Applies pending migrations; returns the versions applied now."""
     applied_now: list[int] = []
     for migration in MIGRATIONS:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from services.sessions.erasure import erase_inactive
 from services.sessions.store import Clock, utcnow
 from services.sessions.summaries import summarize_finished_days
 
@@ -70,11 +71,7 @@ async def run_retention(pool: asyncpg.Pool, days: int, clock: Clock = utcnow) ->
     deleted = 0
     while True:
         # Batches keep each transaction (and its locks) short on a busy database.
-        status = await pool.execute(
-            "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE last_active_at < $1 LIMIT $2)",
-            cutoff, BATCH,
-        )
-        count = int(status.split()[-1])
+        count = await erase_inactive(pool, cutoff, BATCH)
         deleted += count
         if count < BATCH:
             break

@@ -65,6 +65,12 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
                 v.add(name, f"must be at most {MAX_TEXT} characters")
         if request.mode not in ("", "general", "selection"):
             v.add("mode", "must be general or selection")
+        numbers: set[int] = set()
+        for i, source in enumerate(request.sources):
+            # n is how the answer cites the source, and the rank it is stored under.
+            if source.n < 1 or source.n in numbers:
+                v.add(f"sources[{i}].n", "must be a positive number no other source of the turn has")
+            numbers.add(source.n)
         v.raise_if_any()
         qid, aid = await self.turns.submit(Turn(
             conversation_id=request.conversation_id, turn_id=request.turn_id, question=request.question,

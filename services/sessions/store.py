@@ -15,15 +15,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from runtime.errors import InvalidArgument, LecternError, NotFound
+from runtime.postgres import Connection
+from services.sessions.erasure import erase_locked
 from services.sessions.redaction import redact as redact_text
 
 Clock = Callable[[], datetime]
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 USER, ASSISTANT = 1, 2
 UP, DOWN = 1, 2
@@ -173,10 +174,14 @@ class ConversationStore:
         )
         return str(conversation_id), token
 
-    async def _authorise(self, conn: Connection, conversation_id: str, token: str) -> uuid.UUID:
+    async def _authorise(self, conn: Connection, conversation_id: str, token: str,
+                         lock: Literal["", "FOR KEY SHARE", "FOR UPDATE"] = "") -> uuid.UUID:
+        """The conversation's id if the token is its own; ``lock`` holds its row until the
+        transaction ends (writers of child rows share it, erasure takes it whole)."""
         cid = _uuid(conversation_id, "conversation_id")
         found = await conn.fetchval(
-            "SELECT 1 FROM conversations WHERE id = $1 AND token_hash = $2", cid, _hash(token)
+            f"SELECT 1 FROM conversations WHERE id = $1 AND token_hash = $2 {lock}",  # noqa: S608 - a Literal
+            cid, _hash(token),
         )
         if not found:
             raise NotFound("no conversation with that id and token")
@@ -310,7 +315,8 @@ class ConversationStore:
                               comment: str) -> None:
         mid = _uuid(message_id, "message_id")
         async with self.pool.acquire() as conn, conn.transaction():
-            cid = await self._authorise(conn, conversation_id, token)
+            # Shared lock: erasure cannot run between the check and the insert.
+            cid = await self._authorise(conn, conversation_id, token, "FOR KEY SHARE")
             if not await conn.fetchval(
                 "SELECT 1 FROM turns WHERE conversation_id = $1 AND answer_message_id = $2", cid, mid
             ):
@@ -324,8 +330,8 @@ class ConversationStore:
 
     async def delete(self, conversation_id: str, token: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            cid = await self._authorise(conn, conversation_id, token)
-            await conn.execute("DELETE FROM conversations WHERE id = $1", cid)
+            cid = await self._authorise(conn, conversation_id, token, "FOR UPDATE")
+            await erase_locked(conn, [cid])
 
     async def ping(self) -> bool:
         """True when Postgres answers; the pool replaces dead connections on the next acquire,
