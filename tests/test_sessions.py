@@ -12,10 +12,13 @@ import pytest
 import pytest_asyncio
 
 from runtime.batching import Batcher
+from runtime.env import SettingsError
 from runtime.errors import InvalidArgument, NotFound
 from runtime.postgres import split_sslmode
+from services.retrieval.settings import RetrievalSettings
 from services.sessions.database import open_pool
 from services.sessions.migrations import MIGRATIONS, migrate
+from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore, Source, Turn
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -209,6 +212,29 @@ async def test_paging_feedback_and_erasure(store: ConversationStore) -> None:
     await store.delete(cid, token)
     with pytest.raises(NotFound):
         await store.list_messages(cid, token, 10, "")
+
+
+@pytest.mark.parametrize("statement_cache", [0, 256])
+async def test_prepared_statements_are_kept_unless_the_cache_is_off(postgres_url: str, home: Path,
+                                                                     statement_cache: int) -> None:
+    # 0 is for a pooler without protocol-level prepared statements: the store must work the same.
+    async with open_pool(postgres_url, home, 1, 1, 5000, statement_cache) as pool:
+        store = ConversationStore(pool)
+        cid, token = await store.create("book")
+        await store.append_turn(Turn(cid, "t1", "Cached?", "Maybe [1].",
+                                     sources=[Source(1, "c1", "a.md", ("A",), "/docs/a", 0.5)]))
+        assert [m.content for m in (await store.list_messages(cid, token, 10, ""))[0]] == ["Cached?", "Maybe [1]."]
+        kept = await pool.fetchval("SELECT count(*) FROM pg_prepared_statements")
+        assert (kept > 0) == (statement_cache > 0)
+
+
+def test_the_statement_cache_is_one_setting_for_both_postgres_owners() -> None:
+    environ = {"LECTERN_DB_STATEMENT_CACHE": "0"}
+    assert SessionsSettings.from_env(environ).statement_cache == 0
+    assert RetrievalSettings.from_env(environ).pgvector.statement_cache == 0
+    assert SessionsSettings.from_env({}).statement_cache == 256
+    with pytest.raises(SettingsError, match="LECTERN_DB_STATEMENT_CACHE"):
+        SessionsSettings.from_env({"LECTERN_DB_STATEMENT_CACHE": "-1"})
 
 
 async def test_sslmode_is_honoured() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from embedding.factory import EMBEDDER, QUERY_ENCODER
 from runtime import env
+from runtime.postgres import STATEMENT_CACHE
 from runtime.settings import ServerSettings
 
 COLLECTION = env.declare(
@@ -68,6 +69,8 @@ class PgVectorSettings:
     """auto, hnsw or exact."""
     keyword: str
     """bm25 or ts_rank."""
+    statement_cache: int = 256
+    """Prepared statements kept per connection (0 for a pooler without protocol-level ones)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class RetrievalSettings:
             ),
             pgvector=PgVectorSettings(
                 url=PGVECTOR_URL.read(environ), ann=PGVECTOR_ANN.read(environ), keyword=PGVECTOR_KEYWORD.read(environ),
+                statement_cache=STATEMENT_CACHE.read(environ),
             ),
         )
 

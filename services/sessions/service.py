@@ -31,7 +31,7 @@ def spec(settings: SessionsSettings) -> ServiceSpec[ConversationStore]:
     @asynccontextmanager
     async def open_(server: ServerSettings) -> AsyncIterator[ConversationStore]:
         async with open_pool(settings.database_url, server.home, settings.pool_min, settings.pool_max,
-                             settings.statement_timeout_ms) as pool:
+                             settings.statement_timeout_ms, settings.statement_cache) as pool:
             store = ConversationStore(pool, redact=settings.redact)
             await ensure_partitions(pool, store.clock().date())
             job = asyncio.create_task(retention_loop(pool, settings.retention_days,

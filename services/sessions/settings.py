@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runtime import env
+from runtime.postgres import STATEMENT_CACHE
 from runtime.settings import ServerSettings
 
 DATABASE_URL = env.declare(
@@ -45,6 +46,8 @@ class SessionsSettings:
     """Most pooled connections."""
     statement_timeout_ms: int
     """Statement timeout, sent with every connection (works through Neon's pooler)."""
+    statement_cache: int = 256
+    """Prepared statements kept per connection (0 for a pooler without protocol-level ones)."""
     retention_days: int = 30
     """Inactivity after which a conversation is removed."""
     retention_interval_seconds: float = 3600.0
@@ -63,6 +66,7 @@ class SessionsSettings:
             database_url=DATABASE_URL.read(environ),
             pool_min=pool_min, pool_max=pool_max,
             statement_timeout_ms=STATEMENT_TIMEOUT_MS.read(environ),
+            statement_cache=STATEMENT_CACHE.read(environ),
             retention_days=RETENTION_DAYS.read(environ),
             retention_interval_seconds=RETENTION_INTERVAL.read(environ),
             redact=REDACT.read(environ),

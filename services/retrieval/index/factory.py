@@ -18,7 +18,8 @@ async def open_index(settings: RetrievalSettings, home: Path) -> VectorIndex:
         return QdrantServerIndex.connect(q.url, q.api_key, settings.collection, layout)
     if settings.backend == "pgvector":
         p = settings.pgvector
-        return await PgVectorIndex.connect(p.url, settings.collection, keyword_ranker=p.keyword, ann=p.ann)
+        return await PgVectorIndex.connect(p.url, settings.collection, keyword_ranker=p.keyword, ann=p.ann,
+                                           statement_cache=p.statement_cache)
     if settings.backend == "edge":
         return EdgeIndex(home / "qdrant-edge", settings.collection)
     raise ValueError(f"unknown index backend {settings.backend!r}")

@@ -20,7 +20,7 @@ import asyncpg
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
-from runtime.postgres import create_pool
+from runtime.postgres import STATEMENT_CACHE, create_pool
 from services.retrieval.index.base import (
     Digest,
     Filter,
@@ -117,9 +117,10 @@ class PgVectorIndex:
 
     @classmethod
     async def connect(cls, url: str, collection: str, *, schema_prefix: str = "",
-                      keyword_ranker: str = "bm25", ann: str = "auto") -> PgVectorIndex:
+                      keyword_ranker: str = "bm25", ann: str = "auto",
+                      statement_cache: int = STATEMENT_CACHE.default) -> PgVectorIndex:
         pool = await create_pool(url, pool_min=1, pool_max=8, statement_timeout_ms=10_000,
-                                 application_name="lectern-retrieval")
+                                 application_name="lectern-retrieval", statement_cache=statement_cache)
         index = cls(pool, collection, schema_prefix + DEFAULT_SCHEMA, keyword_ranker, resolve_ann(ann, url))
         await index._prepare()
         return index
