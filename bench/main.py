@@ -169,7 +169,13 @@ async def analytics_run(home: Path, address: str, turns: int) -> dict[str, Any]:
     _server, url = start_embedded(home, stop_on_exit=False)  # joins the stack's running server
     seconds = await sessions.seed_turns(url, turns)
     timings = await sessions.analytics_latency(address, 30, 5)
-    return {"seeded_turns": turns, "seed_seconds": seconds, "analytics_30_days_ms": summary(timings).__dict__}
+    # Then a tenth as many conversations past the default 30-day retention, which one
+    # RunRetention must remove (summarising their days first) from a database of them all.
+    expired = turns // 10
+    await sessions.seed_turns(url, expired, days=10, days_ago=31)
+    deleted, retention = await sessions.retention_seconds(address)
+    return {"seeded_turns": turns, "seed_seconds": seconds, "analytics_30_days_ms": summary(timings).__dict__,
+            "retention": {"expired_conversations": expired, "deleted": deleted, "seconds": retention}}
 
 
 async def fake_llm_chat(home: Path, questions: list[str], token_delay: float) -> list[dict[str, float]]:

@@ -32,9 +32,9 @@ async def append_load(address: str, concurrency: int, seconds: float) -> LoadRes
         return await run_load(call, concurrency, seconds)
 
 
-async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
-    """Writes `turns` answered questions spread over `days` straight into the sessions schema
-    (the rows AppendTurn would write, in bulk); returns the seconds spent."""
+async def seed_turns(database_url: str, turns: int, days: int = 30, days_ago: int = 0) -> float:
+    """Writes `turns` answered questions spread over `days` that end `days_ago` straight into
+    the sessions schema (the rows AppendTurn would write, in bulk); returns the seconds spent."""
     import time
 
     import asyncpg
@@ -46,8 +46,9 @@ async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
             await conn.execute("""
                 CREATE TEMP TABLE seed AS
                 SELECT g AS i, gen_random_uuid() AS cid, gen_random_uuid() AS qid, gen_random_uuid() AS aid,
-                       now() - (g % ($2::int * 24)) * interval '1 hour' - interval '5 minutes' AS at
-                FROM generate_series(1, $1::int) g""", turns, days)
+                       now() - make_interval(days => $3::int) - (g % ($2::int * 24)) * interval '1 hour'
+                             - interval '5 minutes' AS at
+                FROM generate_series(1, $1::int) g""", turns, days, days_ago)
             await conn.execute("""
                 INSERT INTO conversations (id, book, token_hash, created_at, last_active_at)
                 SELECT cid, 'seed', '\\x00', at, at FROM seed""")
@@ -76,6 +77,16 @@ async def seed_turns(database_url: str, turns: int, days: int = 30) -> float:
     finally:
         await conn.close()
     return time.perf_counter() - started
+
+
+async def retention_seconds(address: str) -> tuple[int, float]:
+    """One RunRetention; returns the conversations it removed and the seconds it took."""
+    import time
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        started = time.perf_counter()
+        report = await spb_grpc.SessionsServiceStub(channel).RunRetention(spb.RunRetentionRequest(), timeout=600)
+        return report.conversations_deleted, time.perf_counter() - started
 
 
 async def analytics_latency(address: str, days: int, repeats: int) -> list[float]:
