@@ -58,6 +58,33 @@ async def test_concurrent_migrations_apply_once(home: Path) -> None:
             await c.close()
 
 
+async def test_an_existing_database_upgrades_with_its_data(postgres_url: str, home: Path) -> None:
+    conn = await asyncpg.connect(postgres_url)
+    name = f"u{uuid.uuid4().hex[:8]}"
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    url = postgres_url.replace("/lectern?", f"/{name}?")
+    old = await asyncpg.connect(url)
+    try:
+        for migration in MIGRATIONS[:3]:  # a deployment from before migration 4, with a conversation
+            await old.execute(migration.sql)
+        await old.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())")
+        await old.executemany("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                              [(m.version, m.name) for m in MIGRATIONS[:3]])
+        cid = uuid.uuid4()
+        await old.execute("INSERT INTO conversations VALUES ($1, 'book', '\\x00', now(), now())", cid)
+        await old.execute("INSERT INTO messages (id, conversation_id, role, content, created_at)"
+                          " VALUES ($1, $2, 1, 'Kept?', now())", uuid.uuid4(), cid)
+    finally:
+        await old.close()
+    async with open_pool(url, home, 1, 2, 5000) as pool:  # start-up applies what is missing
+        applied = await pool.fetchval("SELECT max(version) FROM schema_migrations")
+        assert applied == MIGRATIONS[-1].version
+        assert await pool.fetchval("SELECT content FROM messages WHERE conversation_id = $1", cid) == "Kept?"
+        assert await pool.fetchval("SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == 0
+
+
 async def test_append_turn_is_idempotent_under_retries(store: ConversationStore) -> None:
     cid, token = await store.create("book")
     turn = Turn(cid, "turn-1", "What is a reducer?", "A pure function [1].",
