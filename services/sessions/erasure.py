@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -43,7 +44,7 @@ async def erase_locked(conn: Connection, conversation_ids: Sequence[uuid.UUID]) 
     return int(status.split()[-1])
 
 
-async def erase_inactive(pool: asyncpg.Pool, cutoff: object, limit: int) -> int:
+async def erase_inactive(pool: asyncpg.Pool, cutoff: datetime, limit: int) -> int:
     """Erases up to ``limit`` conversations inactive since before ``cutoff``, in one short
     transaction; returns how many. Conversations an append holds right now are skipped, not
     waited for: they are active, and retention must never stall the write path."""

@@ -111,7 +111,9 @@ class StoredMessage:
 
 # A whole batch of turns in one statement, so one round trip and one commit: the data-modifying
 # parts all see the conversations locked (in id order, so batches cannot deadlock) and the turns
-# actually inserted; a turn_id already recorded inserts nothing and returns the first ids.
+# actually inserted; a turn_id already recorded inserts nothing and returns the first ids. The
+# lock is also what keeps rows from outliving their conversation (the turn tables have no
+# foreign keys; services/sessions/erasure.py takes the same lock before it deletes).
 APPEND_TURNS = """
 WITH req AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS r(cid, turn_id, qid, aid, i)
