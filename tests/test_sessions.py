@@ -85,6 +85,18 @@ async def test_an_existing_database_upgrades_with_its_data(postgres_url: str, ho
         assert await pool.fetchval("SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == 0
 
 
+async def lock_waiters(pool: asyncpg.Pool, count: int) -> None:
+    """Returns once ``count`` statements wait for a row lock: a race set up by waiting, not by
+    sleeping and hoping the other side got there first."""
+    for _ in range(200):
+        waiting = await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                      " AND datname = current_database()")
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} lock waiters expected, {waiting} seen")
+
+
 async def test_append_turn_is_idempotent_under_retries(store: ConversationStore) -> None:
     cid, token = await store.create("book")
     turn = Turn(cid, "turn-1", "What is a reducer?", "A pure function [1].",
@@ -138,7 +150,7 @@ async def test_a_retry_racing_its_original_in_another_batch_gets_the_first_ids(s
         # snapshot predates the first one's commit.
         await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", uuid.UUID(cid))
         racing = [asyncio.create_task(store.append_turns([turn])) for _ in range(2)]
-        await asyncio.sleep(0.3)
+        await lock_waiters(store.pool, 2)
     first, second = await asyncio.gather(*racing)
     assert first == second and isinstance(first[0], tuple)
     assert len((await store.list_messages(cid, token, 50, ""))[0]) == 2
@@ -203,9 +215,9 @@ async def test_an_append_racing_erasure_leaves_no_orphans(store: ConversationSto
         # Both wait for the conversation's lock and get it in the order they asked.
         await conn.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", uuid.UUID(cid))
         first = asyncio.create_task(store.append_turns([turn]) if append_first else store.delete(cid, token))
-        await asyncio.sleep(0.2)
+        await lock_waiters(store.pool, 1)
         second = asyncio.create_task(store.delete(cid, token) if append_first else store.append_turns([turn]))
-        await asyncio.sleep(0.2)
+        await lock_waiters(store.pool, 2)
     done = await asyncio.gather(first, second)
     appended = done[0 if append_first else 1]
     assert isinstance(appended, list)
