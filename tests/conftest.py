@@ -66,6 +66,22 @@ def postgres_url(home: Path) -> Iterator[str]:
     server.cleanup()
 
 
+async def new_database(postgres_url: str) -> str:
+    """A URL to a new, empty database on the embedded server, for tests whose counts or schema
+    must not see the shared database's rows."""
+    import uuid
+
+    import asyncpg
+
+    name = f"t{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return postgres_url.replace("/lectern?", f"/{name}?")
+
+
 @dataclass
 class Stack:
     retrieval: RunningService[Any]

@@ -20,6 +20,7 @@ from services.sessions.database import open_pool
 from services.sessions.migrations import MIGRATIONS, migrate
 from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore, Source, Turn
+from tests.conftest import new_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -40,15 +41,8 @@ async def test_migrations_are_recorded_and_idempotent(postgres_url: str, store: 
         await conn.close()
 
 
-async def test_concurrent_migrations_apply_once(home: Path) -> None:
-    from services.sessions.embedded_postgres import start_embedded
-
-    _server, base = start_embedded(home)
-    conn = await asyncpg.connect(base)
-    name = f"m{uuid.uuid4().hex[:8]}"
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    url = base.replace("/lectern?", f"/{name}?")
+async def test_concurrent_migrations_apply_once(postgres_url: str) -> None:
+    url = await new_database(postgres_url)
     conns = [await asyncpg.connect(url) for _ in range(3)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in conns))
@@ -59,11 +53,7 @@ async def test_concurrent_migrations_apply_once(home: Path) -> None:
 
 
 async def test_an_existing_database_upgrades_with_its_data(postgres_url: str, home: Path) -> None:
-    conn = await asyncpg.connect(postgres_url)
-    name = f"u{uuid.uuid4().hex[:8]}"
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    url = postgres_url.replace("/lectern?", f"/{name}?")
+    url = await new_database(postgres_url)
     old = await asyncpg.connect(url)
     try:
         for migration in MIGRATIONS[:3]:  # a deployment from before migration 4, with a conversation

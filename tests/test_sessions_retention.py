@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -17,6 +16,7 @@ from services.sessions.database import open_pool
 from services.sessions.redaction import redact
 from services.sessions.retention import ensure_partitions, partition_name, run_retention
 from services.sessions.store import DOWN, UP, ConversationStore, Source, Turn
+from tests.conftest import new_database
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -31,12 +31,8 @@ class Clock:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def fresh(postgres_url: str, home: Path) -> AsyncIterator[tuple[ConversationStore, Clock]]:
-    name = f"r{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(postgres_url)
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
     clock = Clock(NOW)
-    async with open_pool(postgres_url.replace("/lectern?", f"/{name}?"), home, 1, 4, 5000) as pool:
+    async with open_pool(await new_database(postgres_url), home, 1, 4, 5000) as pool:
         yield ConversationStore(pool, clock=clock), clock
 
 

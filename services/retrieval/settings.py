@@ -69,7 +69,7 @@ class PgVectorSettings:
     """auto, hnsw or exact."""
     keyword: str
     """bm25 or ts_rank."""
-    statement_cache: int = 256
+    statement_cache: int = STATEMENT_CACHE.default
     """Prepared statements kept per connection (0 for a pooler without protocol-level ones)."""
 
 

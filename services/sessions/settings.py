@@ -46,7 +46,7 @@ class SessionsSettings:
     """Most pooled connections."""
     statement_timeout_ms: int
     """Statement timeout, sent with every connection (works through Neon's pooler)."""
-    statement_cache: int = 256
+    statement_cache: int = STATEMENT_CACHE.default
     """Prepared statements kept per connection (0 for a pooler without protocol-level ones)."""
     retention_days: int = 30
     """Inactivity after which a conversation is removed."""
