@@ -5,6 +5,7 @@ typical FastAPI + Qdrant chatbots call them (synchronously, on the request path)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Sequence
 
@@ -16,17 +17,23 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
 from bench.load import LoadResult, run_load
 
+# Suffixes for "unique" questions come from one counter for the whole bench: restarting at 0
+# in each run repeated the previous run's texts, which the service's query-vector cache then
+# answered (repeats and higher concurrencies were measured partly on cached vectors).
+_SUFFIXES = itertools.count()
+
 
 async def search_load(address: str, queries: Sequence[str], book: str, concurrency: int, seconds: float,
                       unique: bool = True) -> LoadResult:
-    """Each query is made unique (a counter suffix) so the query-vector cache never helps; with
-    ``unique=False`` the questions repeat, as readers' do, and come from the cache."""
+    """Each query is made unique (a suffix never used before in this process) so the
+    query-vector cache never helps; with ``unique=False`` the questions repeat, as readers'
+    do, and come from the cache."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = rpb_grpc.RetrievalServiceStub(channel)
         flt = common_pb2.SearchFilter(book=book)
 
         async def call(i: int) -> None:
-            text = queries[i % len(queries)] + (f" {i}" if unique else "")
+            text = queries[i % len(queries)] + (f" {next(_SUFFIXES)}" if unique else "")
             await stub.Search(rpb.SearchRequest(query=text, top_k=5, filter=flt), timeout=30)
 
         await call(0)  # connect and warm up

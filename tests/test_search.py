@@ -1,15 +1,18 @@
 """Hybrid search on a real Qdrant Edge index: every result reports its dense similarity, also
-the ones that only keyword search found."""
+the ones that only keyword search found, and the one-trip search Edge offers gives exactly
+what the separate calls every backend has give."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from embedding.base import EmbedderSpec
-from services.retrieval.index.base import Filter, IndexRecord
+from services.retrieval.index.base import Filter, FusingIndex, IndexRecord
 from services.retrieval.index.edge import EdgeIndex
 from services.retrieval.search import Mode, Retriever
 from tests.test_index_contract import SPEC, chunk, unit
@@ -52,5 +55,81 @@ async def test_hits_only_keyword_search_found_report_their_real_dense_similarity
         cosine = sum(a * b for a, b in zip(QUERY, far_vector, strict=True))
         assert found[far.chunk.chunk_id].dense_similarity == pytest.approx(cosine, abs=1e-3)
         assert all(r.dense_similarity > 0 for r in outcome.results)
+    finally:
+        await index.close()
+
+
+class SeparateCalls:
+    """The same index without its one-trip hybrid search, so the retriever composes hybrid
+    search from dense, keyword, similarity and chunk reads."""
+
+    def __init__(self, index: EdgeIndex) -> None:
+        self._index = index
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "hybrid":
+            raise AttributeError(name)
+        return getattr(self._index, name)
+
+
+class FixedEmbedder(AxisEmbedder):
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    async def embed_query(self, text: str) -> list[float]:
+        return self.vectors[text]
+
+
+WORDS = ("motor", "wheel", "sensor", "gyroscope", "lidar", "camera", "battery", "servo", "encoder", "map")
+
+
+async def test_one_trip_hybrid_search_gives_what_the_separate_calls_give(tmp_path: Path) -> None:
+    rng = random.Random(3)
+
+    def vector() -> list[float]:
+        return unit(*(rng.uniform(-1, 1) for _ in range(4)))
+
+    records = [IndexRecord(chunk("book" if i % 5 else "other", f"m{i % 3}/p{i}.md", f"Section {i}",
+                                " ".join(rng.choices(WORDS, k=12)), depth=2 + i % 2), vector())
+               for i in range(80)]
+    queries = {" ".join(rng.choices(WORDS, k=3)): vector() for _ in range(20)}
+    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    try:
+        await index.upsert(SPEC, records)
+        assert isinstance(index, FusingIndex)
+        embedder = FixedEmbedder(queries)
+        one_trip = Retriever(index, embedder, Mode.HYBRID, out_of_scope_threshold=0.7)
+        separate = Retriever(SeparateCalls(index), embedder, Mode.HYBRID,
+                             out_of_scope_threshold=0.7)
+        assert not isinstance(separate.index, FusingIndex)
+        for flt in (Filter(book="book"), Filter(book="book", module="m1"), Filter(max_section_depth=2)):
+            for query in queries:
+                for top_k in (1, 5, 12):
+                    a = await one_trip.search(query, top_k, None, flt)
+                    b = await separate.search(query, top_k, None, flt)
+                    assert [(r.chunk, r.score) for r in a.results] == [(r.chunk, r.score) for r in b.results]
+                    assert [r.dense_similarity for r in a.results] == pytest.approx(
+                        [r.dense_similarity for r in b.results], abs=1e-5)
+                    assert (a.out_of_scope, a.mode) == (b.out_of_scope, b.mode)
+    finally:
+        await index.close()
+
+
+async def test_scope_is_judged_on_the_nearest_chunk_even_when_it_fuses_below_the_top_k(tmp_path: Path) -> None:
+    # The nearest chunk lacks the query's words, so only dense search finds it; six chunks
+    # that both searches find fuse above it, and each of them is too far on its own.
+    nearest = IndexRecord(chunk("book", "near.md", "Near", "Wheels turn."), unit(1, 0.6, 0, 0))
+    both = [IndexRecord(chunk("book", f"both/{i}.md", f"Both {i}", "The magnetometer reads headings."),
+                        unit(1, 2 + 0.1 * i, 0, 0)) for i in range(6)]
+    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    try:
+        await index.upsert(SPEC, [nearest, *both])
+        for candidate in (index, SeparateCalls(index)):
+            retriever = Retriever(candidate, AxisEmbedder(), Mode.HYBRID,
+                                  out_of_scope_threshold=0.7)
+            outcome = await retriever.search("magnetometer", 3, None, Filter(book="book"))
+            assert nearest.chunk.chunk_id not in {r.chunk.chunk_id for r in outcome.results}
+            assert max(r.dense_similarity for r in outcome.results) < 0.7
+            assert not outcome.out_of_scope  # the nearest chunk's 0.86 decides
     finally:
         await index.close()

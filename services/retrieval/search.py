@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from embedding.base import Embedder
-from services.retrieval.index.base import Filter, Hit, StoredChunk, VectorIndex
+from services.retrieval.fusion import reciprocal_rank_fusion
+from services.retrieval.index.base import Filter, FusingIndex, Hit, StoredChunk, VectorIndex
 from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
-
-RRF_K = 60
 
 
 class Mode(Enum):
@@ -40,15 +39,6 @@ class Outcome:
     mode: Mode
     degraded: bool = False
     degraded_reason: str = ""
-
-
-def reciprocal_rank_fusion(rankings: list[list[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Fuses ranked lists of chunk ids: each appearance at rank r adds 1/(k + r)."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 class QueryCache:
@@ -89,17 +79,23 @@ class Retriever:
             self.cache.put(query, cached)
         return cached
 
-    async def _dense(self, query: str, flt: Filter, limit: int) -> tuple[list[Hit], str]:
-        """Dense hits, or none and the reason when the embedder cannot serve this index."""
+    async def _vector(self, query: str) -> tuple[list[float] | None, str]:
+        """The query vector, or None and the reason when the embedder cannot serve this index."""
         built_by = await self.index.embedder()
         if built_by is not None and built_by.name != self.embedder.spec.name:
-            return [], (f"index built by {built_by.name}, queries embedded by "
-                        f"{self.embedder.spec.name}; fell back to keyword search")
+            return None, (f"index built by {built_by.name}, queries embedded by "
+                          f"{self.embedder.spec.name}; fell back to keyword search")
         try:
-            vector = await self._query_vector(query)
+            return await self._query_vector(query), ""
         except Exception as exc:  # the seed ADRs ask for keyword fallback, not failure
             log.warning("embedder unavailable, falling back to keyword", extra={"error": repr(exc)})
-            return [], f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
+            return None, f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
+
+    async def _dense(self, query: str, flt: Filter, limit: int) -> tuple[list[Hit], str]:
+        """Dense hits, or none and the reason when the embedder cannot serve this index."""
+        vector, reason = await self._vector(query)
+        if vector is None:
+            return [], reason
         return await self.index.dense(vector, flt, limit), ""
 
     async def _fill_similarity(self, query: str, chunk_ids: list[str], similarity: dict[str, float]) -> None:
@@ -115,13 +111,36 @@ class Retriever:
         chunks = await self.index.chunks([cid for cid, _ in scored])
         return [Result(c, score[c.chunk_id], similarity.get(c.chunk_id, 0.0)) for c in chunks]
 
+    async def _keyword_only(self, query: str, flt: Filter, top_k: int, degraded_reason: str = "") -> Outcome:
+        hits = await self.index.keyword(query, flt, top_k)
+        results = await self._read([(h.chunk_id, h.score) for h in hits], {})
+        return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
+                       degraded=bool(degraded_reason), degraded_reason=degraded_reason)
+
+    async def _out_of_scope(self, results: list[Result], best: float, query: str, flt: Filter) -> bool:
+        """Too weak to answer from: nothing found, the nearest chunk too far, or (for middling
+        evidence) a named term the book never mentions."""
+        if not results or best < self.out_of_scope_threshold:
+            return True
+        return best < NAMED_TERM_CEILING and await unknown_term(self.index, query, flt.book) is not None
+
+    async def _fused(self, index: FusingIndex, query: str, top_k: int, flt: Filter) -> Outcome:
+        """Hybrid search in one trip to a store that can fuse (the same results as below)."""
+        vector, degraded_reason = await self._vector(query)
+        if vector is None:
+            return await self._keyword_only(query, flt, top_k, degraded_reason)
+        fused = await index.hybrid(vector, query, flt, _pool(top_k), top_k)
+        results = [Result(h.chunk, h.score, h.similarity) for h in fused.hits]
+        out_of_scope = await self._out_of_scope(results, fused.best_similarity, query, flt)
+        return Outcome(results, out_of_scope=out_of_scope, mode=Mode.HYBRID)
+
     async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
         mode = mode or self.default_mode
         if mode is Mode.KEYWORD:
-            hits = await self.index.keyword(query, flt, top_k)
-            results = await self._read([(h.chunk_id, h.score) for h in hits], {})
-            return Outcome(results, out_of_scope=not results, mode=mode)
-        pool = max(top_k * 4, 40)
+            return await self._keyword_only(query, flt, top_k)
+        if mode is Mode.HYBRID and isinstance(self.index, FusingIndex):
+            return await self._fused(self.index, query, top_k, flt)
+        pool = _pool(top_k)
         if mode is Mode.HYBRID:
             # Both searches at once: the index runs them on its own threads.
             (dense_hits, degraded_reason), keyword_hits = await asyncio.gather(
@@ -130,7 +149,7 @@ class Retriever:
             (dense_hits, degraded_reason), keyword_hits = await self._dense(query, flt, top_k), []
         if degraded_reason:
             if mode is Mode.DENSE:
-                keyword_hits = await self.index.keyword(query, flt, top_k)
+                return await self._keyword_only(query, flt, top_k, degraded_reason)
             results = await self._read([(h.chunk_id, h.score) for h in keyword_hits[:top_k]], {})
             return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
                            degraded=True, degraded_reason=degraded_reason)
@@ -142,7 +161,9 @@ class Retriever:
         best = max(similarity.values(), default=0.0)
         await self._fill_similarity(query, [cid for cid, _ in scored if cid not in similarity], similarity)
         results = await self._read(scored, similarity)
-        out_of_scope = not results or best < self.out_of_scope_threshold
-        if not out_of_scope and best < NAMED_TERM_CEILING:
-            out_of_scope = await unknown_term(self.index, query, flt.book) is not None
-        return Outcome(results, out_of_scope=out_of_scope, mode=mode)
+        return Outcome(results, out_of_scope=await self._out_of_scope(results, best, query, flt), mode=mode)
+
+
+def _pool(top_k: int) -> int:
+    """Candidates each search contributes to the fusion."""
+    return max(top_k * 4, 40)

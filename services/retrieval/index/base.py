@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from embedding.base import EmbedderSpec
 from runtime.errors import FailedPrecondition
@@ -65,6 +65,24 @@ class Hit:
 
     chunk_id: str
     score: float
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    """A result of a fused hybrid search: the chunk, its fused score and its dense similarity."""
+
+    chunk: StoredChunk
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A hybrid search's results, and the best dense similarity of any chunk (which may have
+    fused below the top hits): the out-of-scope decision is calibrated on it."""
+
+    hits: list[FusedHit]
+    best_similarity: float
 
 
 @dataclass(frozen=True)
@@ -142,3 +160,15 @@ class VectorIndex(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FusingIndex(Protocol):
+    """An index that runs a whole hybrid search in one trip to its store. The retriever uses
+    it when a backend has it, and otherwise makes the same search from ``dense``, ``keyword``,
+    ``similarity`` and ``chunks``; the results are the same either way."""
+
+    async def hybrid(self, vector: Sequence[float], query: str, flt: Filter, pool: int, limit: int) -> Fused:
+        """The ``limit`` best chunks by reciprocal-rank fusion of the ``pool`` nearest and the
+        ``pool`` best by BM25, with their payloads and dense similarities."""
+        ...

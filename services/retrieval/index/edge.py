@@ -17,13 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
+from services.retrieval.fusion import reciprocal_rank_fusion
 from services.retrieval.index.base import (
     PAYLOAD_INDEXES,
     Digest,
     Filter,
+    Fused,
+    FusedHit,
     Hit,
     IndexRecord,
     IndexStats,
@@ -57,6 +61,11 @@ def edge_filter(flt: Filter) -> qe.Filter | None:
     if flt.max_section_depth:
         must.append(qe.FieldCondition("section_depth", range=qe.RangeFloat(lte=float(flt.max_section_depth))))
     return qe.Filter(must=must) if must else None
+
+
+def _dense_of(record: Any) -> Any:
+    vectors = record.vector
+    return vectors[DENSE] if isinstance(vectors, dict) else vectors
 
 
 class EdgeIndex:
@@ -232,13 +241,18 @@ class EdgeIndex:
         # Facets may still list a book whose points were all deleted; a book with none is gone.
         return {str(h.value): int(h.count) for h in facet.hits if h.count}, total
 
-    def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
+    def _in_book(self, flt: Filter, search: Callable[[Filter], T]) -> T:
+        """Runs ``search`` without the book condition when the book is alone in the index
+        (cheaper), and again with it if a write changed that meanwhile."""
         epoch = self._sole_book.epoch_if_sole(flt.book) if flt.book else None
         if epoch is not None:
-            hits = self._nearest(query, using, replace(flt, book=""), limit)
+            found = search(replace(flt, book=""))
             if self._sole_book.unchanged(epoch):
-                return hits
-        return self._nearest(query, using, flt, limit)
+                return found
+        return search(flt)
+
+    def _query(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
+        return self._in_book(flt, lambda f: self._nearest(query, using, f, limit))
 
     def _nearest(self, query: Any, using: str, flt: Filter, limit: int) -> list[Hit]:
         if self._shard is None:
@@ -258,6 +272,36 @@ class EdgeIndex:
         if not sparse.indices:
             return []
         return await self._run(lambda: self._query(sparse, SPARSE, flt, limit))
+
+    async def hybrid(self, vector: Sequence[float], query: str, flt: Filter, pool: int, limit: int) -> Fused:
+        """Both searches, the fusion and the payload reads in one job on the shard's thread
+        pool: at 100k chunks, the four separate calls cost 0.2 ms of thread hand-over each."""
+        check_query_dimension(self._spec, vector)
+        sparse = self._bm25.embed_query(query)
+        dense = list(vector)
+        return await self._run(lambda: self._in_book(flt, lambda f: self._fused(dense, sparse, f, pool, limit)))
+
+    def _fused(self, vector: list[float], sparse: Any, flt: Filter, pool: int, limit: int) -> Fused:
+        if self._shard is None:
+            return Fused([], 0.0)
+        where = edge_filter(flt)
+        requests = [qe.QueryRequest(limit=pool, query=qe.Query.Nearest(vector, using=DENSE), filter=where,
+                                    with_payload=False, params=SEARCH_PARAMS)]
+        if sparse.indices:
+            requests.append(qe.QueryRequest(limit=pool, query=qe.Query.Nearest(sparse, using=SPARSE),
+                                            filter=where, with_payload=False))
+        rankings = [[Hit(str(p.id), float(p.score)) for p in points]
+                    for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
+        top = reciprocal_rank_fusion(rankings)[:limit]
+        records = {str(r.id): r for r in self._shard.retrieve([cid for cid, _ in top], with_payload=True,
+                                                              with_vector=[DENSE])}
+        # Stored vectors are unit length (a cosine collection): a dot product is the similarity.
+        query = np.asarray(vector, dtype=np.float32)
+        query /= max(float(np.linalg.norm(query)), 1e-12)
+        hits = [FusedHit(from_payload(r.payload or {}), score,
+                         float(np.dot(query, np.asarray(_dense_of(r), dtype=np.float32))))
+                for cid, score in top if (r := records.get(cid)) is not None]
+        return Fused(hits, rankings[0][0].score if rankings[0] else 0.0)
 
     async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
         check_query_dimension(self._spec, vector)
