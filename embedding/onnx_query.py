@@ -214,13 +214,14 @@ class OnnxQueryEncoder:
 
 
 def query_batcher(encode: Callable[[list[str]], list[list[float]]], executor: Executor,
-                  max_batch: int = 64) -> Batcher[str, list[float]]:
-    """Concurrent queries are encoded together in one trip to ``executor``, off the event loop."""
+                  max_batch: int = 64, threads: int = 1) -> Batcher[str, list[float]]:
+    """Concurrent queries are encoded together in one trip to ``executor``, off the event loop;
+    with ``threads`` > 1, that many batches run at once (the executor needs as many workers)."""
 
     async def run(texts: list[str]) -> list[list[float]]:
         return await asyncio.get_running_loop().run_in_executor(executor, encode, texts)
 
-    return Batcher(run, max_batch)
+    return Batcher(run, max_batch, max_in_flight=threads)
 
 
 def default_cache_dir() -> Path:

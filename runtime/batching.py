@@ -23,9 +23,10 @@ class Batcher(Generic[T, R]):
     an exception, which only that item's caller gets. If ``run`` itself raises, every caller in
     the batch gets the error."""
 
-    def __init__(self, run: BatchCall[T, R], max_batch: int = 64) -> None:
+    def __init__(self, run: BatchCall[T, R], max_batch: int = 64, max_in_flight: int = 1) -> None:
         self.run = run
         self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight = 0
         self.calls = 0
@@ -38,9 +39,10 @@ class Batcher(Generic[T, R]):
         return await future
 
     def _start_batches(self) -> None:
-        # One batch at a time: measured, a second one in flight only split the batches (more
-        # statements and commits for the same turns) and lowered throughput.
-        if self._pending and not self._in_flight:
+        # One batch at a time by default: for recording turns, a second one in flight only
+        # split the batches (more statements and commits for the same turns) and lowered
+        # throughput. Work bound by one CPU thread per batch may use more.
+        if self._pending and self._in_flight < self.max_in_flight:
             self._in_flight += 1
             asyncio.get_running_loop().create_task(self._one_batch())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,6 +56,29 @@ async def test_concurrent_queries_are_batched_into_few_model_calls() -> None:
     results = await asyncio.gather(*tasks)
     assert [r[0] for r in results] == [float(i) for i in range(1, 41)]
     assert sum(seen) == 40 and batcher.calls <= 3
+
+
+async def test_with_two_threads_two_batches_run_at_once_and_never_more() -> None:
+    running = 0
+    most = 0
+    both_started = threading.Barrier(2, timeout=5)  # fails unless two batches overlap
+    lock = threading.Lock()
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        with contextlib.suppress(threading.BrokenBarrierError):  # a broken barrier fails `most`
+            both_started.wait()
+        with lock:
+            running -= 1
+        return [[1.0] for _ in texts]
+
+    batcher = query_batcher(encode, ThreadPoolExecutor(2), max_batch=4, threads=2)
+    results = await asyncio.gather(*(batcher.submit(f"q{i}") for i in range(16)))
+    assert results == [[1.0]] * 16
+    assert most == 2 and batcher.calls == 4
 
 
 async def test_a_failing_model_call_fails_only_its_batch() -> None:
