@@ -101,7 +101,7 @@ async def test_one_trip_hybrid_search_gives_what_the_separate_calls_give(tmp_pat
         one_trip = Retriever(index, embedder, Mode.HYBRID, out_of_scope_threshold=0.7)
         separate = Retriever(SeparateCalls(index), embedder, Mode.HYBRID,
                              out_of_scope_threshold=0.7)
-        assert not isinstance(separate.index, FusingIndex)
+        assert one_trip.fusing is index and separate.fusing is None
         for flt in (Filter(book="book"), Filter(book="book", module="m1"), Filter(max_section_depth=2)):
             for query in queries:
                 for top_k in (1, 5, 12):

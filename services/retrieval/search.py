@@ -71,6 +71,8 @@ class Retriever:
         self.default_mode = default_mode
         self.out_of_scope_threshold = out_of_scope_threshold
         self.cache = QueryCache()
+        # Hybrid search in one trip to the store, where the backend offers it.
+        self.fusing: FusingIndex | None = index if isinstance(index, FusingIndex) else None
 
     async def _query_vector(self, query: str) -> list[float]:
         cached = self.cache.get(query)
@@ -138,8 +140,8 @@ class Retriever:
         mode = mode or self.default_mode
         if mode is Mode.KEYWORD:
             return await self._keyword_only(query, flt, top_k)
-        if mode is Mode.HYBRID and isinstance(self.index, FusingIndex):
-            return await self._fused(self.index, query, top_k, flt)
+        if mode is Mode.HYBRID and self.fusing is not None:
+            return await self._fused(self.fusing, query, top_k, flt)
         pool = _pool(top_k)
         if mode is Mode.HYBRID:
             # Both searches at once: the index runs them on its own threads.
