@@ -13,7 +13,7 @@ from enum import Enum
 
 from embedding.base import Embedder
 from services.retrieval.fusion import reciprocal_rank_fusion
-from services.retrieval.index.base import Filter, FusingIndex, Hit, StoredChunk, VectorIndex
+from services.retrieval.index.base import Filter, FusingIndex, Hit, Result, VectorIndex
 from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
@@ -23,13 +23,6 @@ class Mode(Enum):
     DENSE = "dense"
     KEYWORD = "keyword"
     HYBRID = "hybrid"
-
-
-@dataclass(frozen=True)
-class Result:
-    chunk: StoredChunk
-    score: float
-    dense_similarity: float
 
 
 @dataclass(frozen=True)
@@ -132,9 +125,8 @@ class Retriever:
         if vector is None:
             return await self._keyword_only(query, flt, top_k, degraded_reason)
         fused = await index.hybrid(vector, query, flt, _pool(top_k), top_k)
-        results = [Result(h.chunk, h.score, h.similarity) for h in fused.hits]
-        out_of_scope = await self._out_of_scope(results, fused.best_similarity, query, flt)
-        return Outcome(results, out_of_scope=out_of_scope, mode=Mode.HYBRID)
+        out_of_scope = await self._out_of_scope(fused.results, fused.best_similarity, query, flt)
+        return Outcome(fused.results, out_of_scope=out_of_scope, mode=Mode.HYBRID)
 
     async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
         mode = mode or self.default_mode

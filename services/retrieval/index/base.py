@@ -68,12 +68,13 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class FusedHit:
-    """A result of a fused hybrid search: the chunk, its fused score and its dense similarity."""
+class Result:
+    """A search result: the chunk, its score in the search (the fused score for hybrid search)
+    and its dense similarity to the query."""
 
     chunk: StoredChunk
     score: float
-    similarity: float
+    dense_similarity: float
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Fused:
     """A hybrid search's results, and the best dense similarity of any chunk (which may have
     fused below the top hits): the out-of-scope decision is calibrated on it."""
 
-    hits: list[FusedHit]
+    results: list[Result]
     best_similarity: float
 
 

@@ -27,10 +27,10 @@ from services.retrieval.index.base import (
     Digest,
     Filter,
     Fused,
-    FusedHit,
     Hit,
     IndexRecord,
     IndexStats,
+    Result,
     StoredChunk,
     check_query_dimension,
     embedder_mismatch,
@@ -298,10 +298,10 @@ class EdgeIndex:
         # Stored vectors are unit length (a cosine collection): a dot product is the similarity.
         query = np.asarray(vector, dtype=np.float32)
         query /= max(float(np.linalg.norm(query)), 1e-12)
-        hits = [FusedHit(from_payload(r.payload or {}), score,
-                         float(np.dot(query, np.asarray(_dense_of(r), dtype=np.float32))))
-                for cid, score in top if (r := records.get(cid)) is not None]
-        return Fused(hits, rankings[0][0].score if rankings[0] else 0.0)
+        results = [Result(from_payload(r.payload or {}), score,
+                          float(np.dot(query, np.asarray(_dense_of(r), dtype=np.float32))))
+                   for cid, score in top if (r := records.get(cid)) is not None]
+        return Fused(results, rankings[0][0].score if rankings[0] else 0.0)
 
     async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
         check_query_dimension(self._spec, vector)
