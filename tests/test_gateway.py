@@ -126,7 +126,7 @@ async def test_ingest_streams_progress_then_a_summary(gateway: str, ingested: di
     assert {name for name, _ in events[:-1]} == {"progress"}
 
 
-def test_openapi_is_served() -> None:
+async def test_openapi_is_served() -> None:
     settings = GatewaySettings("127.0.0.1", 0, "", 1024, {}, 1.0, "INFO", "")
     schema = create_app(settings).openapi()
     assert {"/healthz", "/v1/search", "/v1/chat", "/v1/feedback", "/v1/ingest"} <= set(schema["paths"])

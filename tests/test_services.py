@@ -85,7 +85,7 @@ async def test_a_question_naming_what_the_book_never_mentions_is_out_of_scope(
     assert await unknown_term(index, "How do I read the VL53L0X with readRangeAsync?", "sample") == "readRangeAsync"
 
 
-def test_the_second_search_keeps_the_names_the_question_was_written_with() -> None:
+async def test_the_second_search_keeps_the_names_the_question_was_written_with() -> None:
     assert reformulate("How do I set staleTime in TanStack Query?") == "set staleTime TanStack Query"
 
 
@@ -183,5 +183,5 @@ async def test_append_turn_rejects_bad_input_with_field_violations(stack: Stack)
     assert fields == {"mode", "sources[1].n", "sources[2].n"}
 
 
-def test_root_is_the_repository() -> None:
+async def test_root_is_the_repository() -> None:
     assert (ROOT / "pyproject.toml").exists()

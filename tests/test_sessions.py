@@ -257,7 +257,7 @@ async def test_prepared_statements_are_kept_unless_the_cache_is_off(postgres_url
         assert (kept > 0) == (statement_cache > 0)
 
 
-def test_the_statement_cache_is_one_setting_for_both_postgres_owners() -> None:
+async def test_the_statement_cache_is_one_setting_for_both_postgres_owners() -> None:
     environ = {"LECTERN_DB_STATEMENT_CACHE": "0"}
     assert SessionsSettings.from_env(environ).statement_cache == 0
     assert RetrievalSettings.from_env(environ).pgvector.statement_cache == 0
