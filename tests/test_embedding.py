@@ -30,6 +30,10 @@ async def test_onnx_query_vectors_match_the_document_model(home: Path) -> None:
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     agreement = np.sum(fast * reference, axis=1)
     assert float(np.min(agreement)) >= 0.97  # measured 0.977 ("x") to 0.990
+    # A question's vector depends a little on the batch it shares (activations are quantised
+    # per call), but no more than int8 differs from float.
+    alone = np.array([quantised.encode([q])[0] for q in QUERIES])
+    assert float(np.min(np.sum(fast * alone, axis=1))) >= 0.96  # measured 0.973 ("x") to 0.993
     assert (home / "models" / FP32_FILE).exists() and (home / "models" / INT8_FILE).exists()  # cached
 
 
