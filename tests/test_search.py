@@ -133,3 +133,43 @@ async def test_scope_is_judged_on_the_nearest_chunk_even_when_it_fuses_below_the
             assert not outcome.out_of_scope  # the nearest chunk's 0.86 decides
     finally:
         await index.close()
+
+
+class BrokenEmbedder(AxisEmbedder):
+    """A query embedder that is down (a Gemini quota, a model that failed to load)."""
+
+    async def embed_query(self, text: str) -> list[float]:
+        raise RuntimeError("quota exceeded")
+
+
+@pytest.mark.parametrize("mode", [Mode.HYBRID, Mode.DENSE])
+@pytest.mark.parametrize("one_trip", [True, False])
+async def test_without_an_embedder_search_falls_back_to_keyword_and_says_so(
+        tmp_path: Path, mode: Mode, one_trip: bool) -> None:
+    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    try:
+        gyro = IndexRecord(chunk("book", "imu.md", "Gyroscope", "The gyroscope measures rotation."), unit(1, 0, 0, 0))
+        lidar = IndexRecord(chunk("book", "lidar.md", "Lidar", "Lidar measures distance."), unit(0, 1, 0, 0))
+        await index.upsert(SPEC, [gyro, lidar])
+        retriever = Retriever(index if one_trip else SeparateCalls(index), BrokenEmbedder(), Mode.HYBRID,
+                              out_of_scope_threshold=0.3)
+        outcome = await retriever.search("gyroscope rotation", 5, mode, Filter(book="book"))
+        assert [r.chunk.chunk_id for r in outcome.results] == [gyro.chunk.chunk_id]
+        assert outcome.degraded and outcome.mode is Mode.KEYWORD
+        assert "embedder unavailable (RuntimeError)" in outcome.degraded_reason
+        assert not outcome.out_of_scope
+    finally:
+        await index.close()
+
+
+async def test_an_index_built_by_another_embedder_is_searched_by_keyword(tmp_path: Path) -> None:
+    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    try:
+        other = EmbedderSpec("gemini:text-embedding", 4, 2048)
+        await index.upsert(other, [IndexRecord(chunk("book", "imu.md", "Gyroscope", "The gyroscope turns."),
+                                               unit(1, 0, 0, 0))])
+        outcome = await Retriever(index, AxisEmbedder(), Mode.HYBRID, 0.3).search("gyroscope", 5, None, Filter())
+        assert outcome.degraded and outcome.mode is Mode.KEYWORD and len(outcome.results) == 1
+        assert "index built by gemini:text-embedding" in outcome.degraded_reason
+    finally:
+        await index.close()
