@@ -14,6 +14,11 @@ import asyncpg
 
 from runtime import env
 
+# Errors that mean the database cannot be reached right now (down, restarting, a dropped
+# connection): retryable UNAVAILABLE for callers, never INTERNAL. Both Postgres owners register them.
+UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError,
+)
 STATEMENT_CACHE = env.declare(
     "LECTERN_DB_STATEMENT_CACHE", 256, env.integer(0, 10_000),
     "Prepared statements kept per Postgres connection. 0 for a pooler without protocol-level prepared "

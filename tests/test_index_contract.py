@@ -8,6 +8,7 @@ pgvector on the embedded Postgres).
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -127,6 +128,25 @@ async def test_a_book_alone_in_the_index_stays_apart_when_another_arrives_and_le
     assert await found("book") == alone
     if isinstance(index, EdgeIndex):
         assert index._sole_book.skipped >= 4  # the shortcut was taken, not just harmless
+
+
+async def test_vectors_of_a_real_embedder_size_are_searched(index: VectorIndex) -> None:
+    # 384 dimensions, as MiniLM's: the bundled pgvector's float operators crash the server on
+    # 16 or more dimensions on CPUs without AVX-512, which 4-dimension vectors never showed.
+    spec = EmbedderSpec("test:384", 384, 256)
+    rng = random.Random(5)
+    vectors = [unit(*(rng.uniform(-1, 1) for _ in range(384))) for _ in range(3)]
+    records = [IndexRecord(chunk("book", f"p{i}.md", f"Part {i}", f"Part {i} text."), v)
+               for i, v in enumerate(vectors)]
+    await index.upsert(spec, records)
+    query = unit(*(a + 0.2 * b for a, b in zip(vectors[1], vectors[2], strict=True)))
+    hits = await index.dense(query, Filter(book="book"), 3)
+    assert hits[0].chunk_id == records[1].chunk.chunk_id
+    expected = sum(a * b for a, b in zip(query, vectors[1], strict=True))
+    assert hits[0].score == pytest.approx(expected, abs=1e-4)
+    similarity = await index.similarity(query, [records[2].chunk.chunk_id])
+    assert similarity[records[2].chunk.chunk_id] == pytest.approx(
+        sum(a * b for a, b in zip(query, vectors[2], strict=True)), abs=1e-4)
 
 
 async def test_similarity_is_the_cosine_to_each_chunk_asked(filled: VectorIndex) -> None:

@@ -74,8 +74,8 @@ async def health_status(address: str, service: str = "") -> int:
         return int(reply.status)
 
 
-async def wait_for_status(address: str, wanted: int) -> None:
-    for _ in range(100):
+async def wait_for_status(address: str, wanted: int, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.05)):
         if await health_status(address) == wanted:
             return
         await asyncio.sleep(0.05)

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import grpc
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
+from runtime.postgres import UNREACHABLE_ERRORS
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from runtime.status import register_unreachable
@@ -22,7 +22,7 @@ from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore
 
 # A lost or restarting database is UNAVAILABLE (retryable), not INTERNAL.
-register_unreachable(asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError)
+register_unreachable(*UNREACHABLE_ERRORS)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SessionsService"].full_name
 

