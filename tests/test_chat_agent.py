@@ -1,0 +1,158 @@
+"""The offline agent loop and the turn recorder, on chat's own ports: follow-ups rewritten
+from the history, module filters, one reformulation of weak evidence, the page being read
+preferred for ambiguous questions, turns kept while sessions is down (a bounded buffer
+whose overflow is counted), and upstream work cancelled when the reader goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from typing import cast
+
+import pytest
+
+from runtime.errors import Unavailable
+from services.chat.answerers.extractive import ExtractiveAnswerer
+from services.chat.engine import ChatEngine, Question
+from services.chat.events import Event, Meta
+from services.chat.evidence import Evidence
+from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
+from services.chat.recorder import Recorder
+from services.chat.research import MAX_TOOL_CALLS, Request, RuleResearch
+
+
+def passage(n: int, url: str, text: str = "Tune the proportional gain first.") -> Evidence:
+    return Evidence(n, f"c{n}", url.split("#")[0].strip("/") + ".md", ("Page", f"Part {n}"), url, 0.5, text)
+
+
+class ScriptedSearch:
+    """Answers each search with the next scripted outcome and remembers what was asked."""
+
+    def __init__(self, *outcomes: SearchOutcome) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, str]] = []
+
+    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+        self.calls.append((query, module))
+        return self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+
+
+FOUND = SearchOutcome([passage(1, "/docs/motion/pid#tuning")], out_of_scope=False)
+NOTHING = SearchOutcome([], out_of_scope=True)
+
+
+async def test_a_follow_up_is_searched_with_the_previous_question_s_topic() -> None:
+    search = ScriptedSearch(FOUND)
+    history = [PastTurn("How do I tune the PID controller?", "Start with the proportional gain [1].")]
+    findings = await RuleResearch(search).gather(Request("And how do I test it?", "robots", history))
+    query, _ = search.calls[0]
+    assert "pid" in query.lower() and "controller" in query.lower()
+    assert findings.query == query
+
+
+async def test_a_named_module_filters_the_search_then_the_whole_book_is_tried() -> None:
+    search = ScriptedSearch(SearchOutcome([], out_of_scope=False), FOUND)
+    findings = await RuleResearch(search).gather(Request("How do I calibrate the gyroscope in the sensors module?",
+                                                         "robots", []))
+    assert [module for _, module in search.calls] == ["sensors", ""]
+    assert findings.evidence == FOUND.evidence
+
+
+async def test_weak_evidence_is_reformulated_once_and_then_judged_out_of_scope() -> None:
+    search = ScriptedSearch(NOTHING)
+    findings = await RuleResearch(search).gather(Request("How do I set staleTime in TanStack Query?", "robots", []))
+    assert len(search.calls) == 2 <= MAX_TOOL_CALLS
+    assert search.calls[1][0] == "set staleTime TanStack Query"  # content words, names kept as written
+    assert findings.out_of_scope
+
+
+async def test_an_ambiguous_question_prefers_the_page_being_read() -> None:
+    elsewhere, on_page = passage(1, "/docs/sensors/imu#drift"), passage(2, "/docs/motion/pid#tuning")
+    search = ScriptedSearch(SearchOutcome([elsewhere, on_page], out_of_scope=False))
+    findings = await RuleResearch(search).gather(Request("What does this mean?", "robots", [],
+                                                         page_url="https://robots.dev/docs/motion/pid"))
+    assert [e.chunk_id for e in findings.evidence] == ["c2", "c1"]
+    assert [e.n for e in findings.evidence] == [1, 2]  # renumbered as the answer will cite them
+    specific = await RuleResearch(ScriptedSearch(SearchOutcome([elsewhere, on_page], out_of_scope=False))).gather(
+        Request("How do I calibrate the gyroscope drift before driving?", "robots", [],
+                page_url="/docs/motion/pid"))
+    assert [e.chunk_id for e in specific.evidence] == ["c1", "c2"]  # a specific question keeps the ranking
+
+
+class FlakySessions:
+    """Sessions that is down for the first ``failures`` appends."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.turns: list[TurnRecord] = []
+
+    async def create(self, book: str) -> tuple[str, str]:
+        return "conversation-1", "token-1"
+
+    async def history(self, conversation_id: str, token: str, pairs: int) -> list[PastTurn]:
+        return []
+
+    async def append(self, turn: TurnRecord) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise Unavailable("sessions is restarting")
+        self.turns.append(turn)
+
+
+def turn(n: int) -> TurnRecord:
+    return TurnRecord("conversation-1", f"turn-{n}", f"Question {n}?", f"Answer {n} [1].", "general",
+                      f"question {n}", [])
+
+
+async def test_turns_wait_while_sessions_is_down_and_are_written_when_it_returns() -> None:
+    sessions = FlakySessions(failures=2)
+    recorder = Recorder(sessions, capacity=10)
+    recorder.start()
+    try:
+        recorder.submit(turn(1))
+        recorder.submit(turn(2))
+        await recorder.drain(10.0)
+    finally:
+        await recorder.stop()
+    assert [t.turn_id for t in sessions.turns] == ["turn-1", "turn-2"]
+    assert (recorder.recorded, recorder.dropped, len(recorder.queue)) == (2, 0, 0)
+
+
+async def test_a_full_buffer_drops_the_oldest_turn_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder(FlakySessions(failures=1_000), capacity=2)  # never started: sessions stays down
+    with caplog.at_level(logging.ERROR, logger="lectern.chat.recorder"):
+        for n in (1, 2, 3):
+            recorder.submit(turn(n))
+    assert recorder.dropped == 1
+    assert [t.turn_id for t in recorder.queue] == ["turn-2", "turn-3"]
+    assert "oldest turn dropped" in caplog.text
+
+
+class HangingSearch:
+    """A search that never answers, and notices when it is cancelled."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_a_reader_who_goes_away_cancels_the_search_in_flight() -> None:
+    search, sessions = HangingSearch(), FlakySessions(failures=0)
+    recorder = Recorder(sessions)
+    engine = ChatEngine(RuleResearch(search), ExtractiveAnswerer(), sessions, recorder, 30.0)
+    stream = cast(AsyncGenerator[Event, None],
+                  engine.answer(Question(message="How do I tune the PID controller?", book="robots")))
+    assert isinstance(await anext(stream), Meta)
+    await asyncio.wait_for(search.started.wait(), 5)
+    await stream.aclose()  # the reader closed the page
+    await asyncio.wait_for(search.cancelled.wait(), 5)
