@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from embedding.base import EmbedderSpec
 from runtime.errors import FailedPrecondition
 
@@ -116,6 +118,14 @@ def embedder_mismatch(built: EmbedderSpec, embedder: EmbedderSpec) -> FailedPrec
 def check_query_dimension(built: EmbedderSpec | None, vector: Sequence[float]) -> None:
     if built is not None and len(vector) != built.dimension:
         raise FailedPrecondition(f"query vector has {len(vector)} dimensions; the index has {built.dimension}")
+
+
+def cosine(vector: Sequence[float], stored: Sequence[float]) -> float:
+    """Cosine similarity of a query vector to a stored one, for backends that read the stored
+    vectors instead of asking the store for the score."""
+    q = np.asarray(vector, dtype=np.float64)
+    v = np.asarray(stored, dtype=np.float64)
+    return float(q @ v / max(float(np.linalg.norm(q) * np.linalg.norm(v)), 1e-12))
 
 
 class VectorIndex(Protocol):

@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
@@ -33,6 +32,7 @@ from services.retrieval.index.base import (
     Result,
     StoredChunk,
     check_query_dimension,
+    cosine,
     embedder_mismatch,
     same_vectors,
 )
@@ -295,11 +295,7 @@ class EdgeIndex:
         top = reciprocal_rank_fusion(rankings)[:limit]
         records = {str(r.id): r for r in self._shard.retrieve([cid for cid, _ in top], with_payload=True,
                                                               with_vector=[DENSE])}
-        # Stored vectors are unit length (a cosine collection): a dot product is the similarity.
-        query = np.asarray(vector, dtype=np.float32)
-        query /= max(float(np.linalg.norm(query)), 1e-12)
-        results = [Result(from_payload(r.payload or {}), score,
-                          float(np.dot(query, np.asarray(_dense_of(r), dtype=np.float32))))
+        results = [Result(from_payload(r.payload or {}), score, cosine(vector, _dense_of(r)))
                    for cid, score in top if (r := records.get(cid)) is not None]
         return Fused(results, rankings[0][0].score if rankings[0] else 0.0)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
@@ -30,6 +29,7 @@ from services.retrieval.index.base import (
     IndexStats,
     StoredChunk,
     check_query_dimension,
+    cosine,
     embedder_mismatch,
     same_vectors,
 )
@@ -60,12 +60,6 @@ def resolve_ann(ann: str, url: str) -> str:
     if ann != "auto":
         return ann
     return "exact" if local_without_avx512(url) else "hnsw"
-
-
-def cosine(vector: Sequence[float], stored: Sequence[float]) -> float:
-    q = np.asarray(vector, dtype=np.float64)
-    v = np.asarray(stored, dtype=np.float64)
-    return float(q @ v / max(float(np.linalg.norm(q) * np.linalg.norm(v)), 1e-12))
 
 
 def vector_literal(vector: Sequence[float]) -> str:
