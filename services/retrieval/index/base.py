@@ -120,7 +120,7 @@ def check_query_dimension(built: EmbedderSpec | None, vector: Sequence[float]) -
         raise FailedPrecondition(f"query vector has {len(vector)} dimensions; the index has {built.dimension}")
 
 
-def cosine(vector: Sequence[float], stored: Sequence[float]) -> float:
+def cosine(vector: Sequence[float] | np.ndarray, stored: Sequence[float]) -> float:
     """Cosine similarity of a query vector to a stored one, for backends that read the stored
     vectors instead of asking the store for the score."""
     q = np.asarray(vector, dtype=np.float64)

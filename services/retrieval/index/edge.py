@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
@@ -295,7 +296,8 @@ class EdgeIndex:
         top = reciprocal_rank_fusion(rankings)[:limit]
         records = {str(r.id): r for r in self._shard.retrieve([cid for cid, _ in top], with_payload=True,
                                                               with_vector=[DENSE])}
-        results = [Result(from_payload(r.payload or {}), score, cosine(vector, _dense_of(r)))
+        query = np.asarray(vector)  # converted once, not once per result
+        results = [Result(from_payload(r.payload or {}), score, cosine(query, _dense_of(r)))
                    for cid, score in top if (r := records.get(cid)) is not None]
         return Fused(results, rankings[0][0].score if rankings[0] else 0.0)
 
