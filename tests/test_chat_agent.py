@@ -1,7 +1,8 @@
 """The offline agent loop and the turn recorder, on chat's own ports: follow-ups rewritten
 from the history, module filters, one reformulation of weak evidence, the page being read
-preferred for ambiguous questions, turns kept while sessions is down (a bounded buffer
-whose overflow is counted), and upstream work cancelled when the reader goes away."""
+preferred for ambiguous questions, keyword-only evidence flagged to the reader, turns kept
+while sessions is down (a bounded buffer whose overflow is counted), and upstream work
+cancelled when the reader goes away."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from runtime.errors import Unavailable
 from services.chat.answerers.extractive import ExtractiveAnswerer
 from services.chat.engine import ChatEngine, Question
-from services.chat.events import Event, Meta
+from services.chat.events import Done, Event, Meta, Sources, TokenText, Warning
 from services.chat.evidence import Evidence
 from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
 from services.chat.recorder import Recorder
@@ -98,6 +99,28 @@ class FlakySessions:
             self.failures -= 1
             raise Unavailable("sessions is restarting")
         self.turns.append(turn)
+
+
+async def test_keyword_only_evidence_is_flagged_and_still_answered_with_citations() -> None:
+    # Retrieval whose embedder is down answers from BM25 and says so.
+    evidence = passage(1, "/docs/motion/pid#tuning-procedure",
+                       "Tune the proportional gain first. Then raise the derivative gain until the overshoot stops.")
+    search, sessions = ScriptedSearch(SearchOutcome([evidence], out_of_scope=False, degraded=True)), FlakySessions(0)
+    recorder = Recorder(sessions, 10)
+    recorder.start()
+    try:
+        engine = ChatEngine(RuleResearch(search), ExtractiveAnswerer(), sessions, recorder, 10.0)
+        events = [e async for e in engine.answer(Question(message="How do I tune the PID gains?", book="robots"))]
+        await recorder.drain(2.0)
+    finally:
+        await recorder.stop()
+    kinds = [type(e) for e in events]
+    assert [w.code for w in events if isinstance(w, Warning)] == ["KEYWORD_ONLY"]
+    assert kinds.index(Warning) < kinds.index(Sources) < kinds.index(TokenText)
+    done = events[-1]
+    assert isinstance(done, Done) and done.grounded and not done.out_of_scope
+    assert "[1]" in done.answer and "proportional gain" in done.answer
+    assert search.calls and len(sessions.turns) == 1
 
 
 def turn(n: int) -> TurnRecord:
