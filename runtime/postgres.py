@@ -13,12 +13,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime import env
+from runtime.status import register_unreachable
 
 # Errors that mean the database cannot be reached right now (down, restarting, a dropped
-# connection): retryable UNAVAILABLE for callers, never INTERNAL. Both Postgres owners register them.
+# connection): retryable UNAVAILABLE for callers, never INTERNAL. Declared here, with the pools,
+# so every service that talks to Postgres maps them the same way.
 UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError,
 )
+register_unreachable(*UNREACHABLE_ERRORS)
 STATEMENT_CACHE = env.declare(
     "LECTERN_DB_STATEMENT_CACHE", 256, env.integer(0, 10_000),
     "Prepared statements kept per Postgres connection. 0 for a pooler without protocol-level prepared "

@@ -13,10 +13,8 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import Embedder
 from embedding.factory import make_embedder
-from runtime.postgres import UNREACHABLE_ERRORS
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
-from runtime.status import register_unreachable
 from services.retrieval.index.base import VectorIndex
 from services.retrieval.index.factory import open_index
 from services.retrieval.search import Mode, Retriever
@@ -24,9 +22,6 @@ from services.retrieval.servicer import RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RetrievalService"].full_name
-
-# On the pgvector backend, a lost or restarting database is UNAVAILABLE (retryable), not INTERNAL.
-register_unreachable(*UNREACHABLE_ERRORS)
 
 
 @dataclass

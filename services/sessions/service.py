@@ -11,18 +11,13 @@ import grpc
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
-from runtime.postgres import UNREACHABLE_ERRORS
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
-from runtime.status import register_unreachable
 from services.sessions.database import open_pool
 from services.sessions.retention import ensure_partitions, retention_loop
 from services.sessions.servicer import SessionsServicer
 from services.sessions.settings import SessionsSettings
 from services.sessions.store import ConversationStore
-
-# A lost or restarting database is UNAVAILABLE (retryable), not INTERNAL.
-register_unreachable(*UNREACHABLE_ERRORS)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SessionsService"].full_name
 
