@@ -250,18 +250,15 @@ class PgVectorIndex:
                 await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {max(40, 2 * limit)}")
             if self.half_distance:
-                rows = await conn.fetch(
-                    f"""SELECT chunk_id::text AS id, embedding::real[] AS stored FROM {self.chunk_table} c
-                        WHERE true{where.sql()} ORDER BY embedding::halfvec <=> $1::halfvec LIMIT $2""",
-                    vector_literal(vector), limit, *where.args)
-                hits = [Hit(r["id"], cosine(vector, r["stored"])) for r in rows]
+                scored, order = "embedding::real[] AS stored", "embedding::halfvec <=> $1::halfvec"
             else:
-                rows = await conn.fetch(
-                    f"""SELECT chunk_id::text AS id, 1 - (embedding <=> $1::vector) AS similarity
-                        FROM {self.chunk_table} c
-                        WHERE true{where.sql()} ORDER BY embedding <=> $1::vector LIMIT $2""",
-                    vector_literal(vector), limit, *where.args)
-                hits = [Hit(r["id"], float(r["similarity"])) for r in rows]
+                scored, order = "1 - (embedding <=> $1::vector) AS similarity", "embedding <=> $1::vector"
+            rows = await conn.fetch(
+                f"""SELECT chunk_id::text AS id, {scored} FROM {self.chunk_table} c
+                    WHERE true{where.sql()} ORDER BY {order} LIMIT $2""",
+                vector_literal(vector), limit, *where.args)
+        hits = [Hit(r["id"], cosine(vector, r["stored"]) if self.half_distance else float(r["similarity"]))
+                for r in rows]
         return sorted(hits, key=lambda h: -h.score)  # relaxed_order may return near-sorted rows
 
     async def similarity(self, vector: Sequence[float], chunk_ids: Sequence[str]) -> dict[str, float]:
