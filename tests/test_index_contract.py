@@ -20,6 +20,7 @@ from embedding.base import EmbedderSpec
 from runtime.errors import FailedPrecondition, Unavailable
 from services.retrieval.index.base import Filter, IndexRecord, StoredChunk, VectorIndex
 from services.retrieval.index.edge import EdgeIndex
+from services.retrieval.index.pgvector import cpu_has_avx512
 from services.retrieval.index.qdrant_server import ClusterLayout, QdrantServerIndex
 
 SPEC = EmbedderSpec("test:axes", 4, 256)
@@ -68,14 +69,22 @@ async def pgvector(tmp: Path, postgres_url: str) -> VectorIndex:
     return await PgVectorIndex.connect(postgres_url, f"book_{uuid.uuid4().hex[:8]}", schema_prefix="test_")
 
 
+async def pgvector_float(tmp: Path, postgres_url: str) -> VectorIndex:
+    """pgvector with its float distance operators, as on Neon or RDS, whatever this CPU is (the
+    bundled build runs them on the 4-dimension vectors used here, not on 16 or more)."""
+    index = await pgvector(tmp, postgres_url)
+    index.half_distance = False  # type: ignore[attr-defined]
+    return index
+
+
 BACKENDS: dict[str, Callable[[Path, str], object]] = {
-    "qdrant-edge": edge, "qdrant-local": qdrant_local, "pgvector": pgvector,
+    "qdrant-edge": edge, "qdrant-local": qdrant_local, "pgvector": pgvector, "pgvector-float": pgvector_float,
 }
 
 
 @pytest_asyncio.fixture(params=list(BACKENDS), loop_scope="session")
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
-    url = request.getfixturevalue("postgres_url") if request.param == "pgvector" else ""
+    url = request.getfixturevalue("postgres_url") if request.param.startswith("pgvector") else ""
     opened: VectorIndex = await BACKENDS[request.param](tmp_path, url)  # type: ignore[misc]
     try:
         yield opened
@@ -133,6 +142,8 @@ async def test_a_book_alone_in_the_index_stays_apart_when_another_arrives_and_le
 async def test_vectors_of_a_real_embedder_size_are_searched(index: VectorIndex) -> None:
     # 384 dimensions, as MiniLM's: the bundled pgvector's float operators crash the server on
     # 16 or more dimensions on CPUs without AVX-512, which 4-dimension vectors never showed.
+    if getattr(index, "half_distance", None) is False and not cpu_has_avx512():
+        pytest.skip("the float operators would crash the embedded Postgres on this CPU (see the note above)")
     spec = EmbedderSpec("test:384", 384, 256)
     rng = random.Random(5)
     vectors = [unit(*(rng.uniform(-1, 1) for _ in range(384))) for _ in range(3)]
