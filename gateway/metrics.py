@@ -3,7 +3,44 @@ in one process (tests) never collide."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import grpc
+from lectern.chat.v1 import chat_service_pb2 as cpb
+from lectern.chat.v1 import chat_service_pb2_grpc as cpb_grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+TURN_OUTCOMES = ("recorded", "rejected", "abandoned", "overflowed")
+STATS_TIMEOUT_SECONDS = 1.0
+
+
+class ChatStats(Collector):
+    """Chat's turn-record counters, which live in the chat process: read from its GetStats at
+    each scrape and absent while chat does not answer (stale counters would mislead)."""
+
+    def __init__(self) -> None:
+        self.last: cpb.GetStatsResponse | None = None
+
+    async def refresh(self, chat: cpb_grpc.ChatServiceStub) -> None:
+        try:
+            self.last = await chat.GetStats(cpb.GetStatsRequest(), timeout=STATS_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError:
+            self.last = None
+
+    def collect(self) -> Iterator[Metric]:
+        last = self.last
+        if last is None:
+            return
+        turns = CounterMetricFamily("lectern_chat_turns", "Turns answered in a conversation, by how their record "
+                                    "ended (rejected: sessions refused it; abandoned: retries ran out; "
+                                    "overflowed: the buffer was full)", labels=["outcome"])
+        for outcome in TURN_OUTCOMES:
+            turns.add_metric([outcome], getattr(last, f"turns_{outcome}"))
+        yield turns
+        yield GaugeMetricFamily("lectern_chat_turns_pending", "Turns waiting in chat's buffer to be recorded",
+                                value=last.turns_pending)
 
 
 class GatewayMetrics:
@@ -20,3 +57,5 @@ class GatewayMetrics:
                                     registry=self.registry)
         self.upstream_errors = Counter("lectern_upstream_errors", "Failed calls to the gRPC services by status",
                                        ["code"], registry=self.registry)
+        self.chat = ChatStats()
+        self.registry.register(self.chat)

@@ -18,10 +18,13 @@ from runtime.status import register_unreachable
 # Errors that mean the database cannot be reached right now (down, restarting, a dropped
 # connection): retryable UNAVAILABLE for callers, never INTERNAL. Declared here, with the pools,
 # so every service that talks to Postgres maps them the same way.
+# PostgresConnectionError is SQLSTATE class 08 (a connection lost mid-query among them);
+# the shutdown errors are what a server that is stopping or crashing sends its clients.
 UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError,
+    asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
 )
-register_unreachable(*UNREACHABLE_ERRORS)
+register_unreachable(*UNREACHABLE_ERRORS, dependency="postgres")
 STATEMENT_CACHE = env.declare(
     "LECTERN_DB_STATEMENT_CACHE", 256, env.integer(0, 10_000),
     "Prepared statements kept per Postgres connection. 0 for a pooler without protocol-level prepared "

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from lectern.chat.v1 import chat_service_pb2 as cpb
 
 from gateway.routes.deps import upstream, wants_json
-from gateway.schemas import ChatBody, ChatReply
+from gateway.schemas import ChatBody, ChatReply, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
 from runtime.errors import BY_CODE, Internal
@@ -60,7 +60,7 @@ def event_payload(event: cpb.ChatResponse) -> tuple[str, dict[str, Any]]:
                      "model": ChatReply}},
 )
 async def chat(body: ChatBody, request: Request, up: Upstream = Depends(upstream),
-               x_conversation_token: str | None = Header(None, max_length=200)) -> Response:
+               x_conversation_token: Text | None = Header(None, max_length=200)) -> Response:
     call = up.chat.Chat(chat_request(body, x_conversation_token))
     stream = call.__aiter__()
     try:

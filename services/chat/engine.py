@@ -2,7 +2,10 @@
 
 Bounded: the researcher makes at most three searches, and the whole answer runs under one
 deadline. When the book has no answer the reply is a refusal with the closest sections,
-never an invented answer.
+never an invented answer. The turn is recorded before ``done`` (see Recorder.record), so
+whatever the reader does with the answer's id next (feedback, reading the conversation)
+finds it; when sessions cannot take it in time the answer is still given and the turn waits
+in the recorder's queue.
 """
 
 from __future__ import annotations
@@ -156,9 +159,10 @@ class ChatEngine:
         else:
             answer, grounded = verify_citations(text, sources)
         timings["total"] = (time.perf_counter() - started) * 1000
+        if cid and not await self.recorder.record(
+                record.turn(findings, answer, sources, timings, usage.tokens, out_of_scope, grounded)):
+            yield Warning("NOT_RECORDED", "the answer could not be saved, so it cannot be rated; it is still given")
         yield Done(answer, grounded, out_of_scope)
-        if cid:
-            self.recorder.submit(record.turn(findings, answer, sources, timings, usage.tokens, out_of_scope, grounded))
 
 
 def _words(text: str) -> list[str]:

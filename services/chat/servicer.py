@@ -9,6 +9,7 @@ from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
 from runtime.errors import Violations
+from runtime.text import check_message
 from services.chat.clients import source_to_proto
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
@@ -43,8 +44,14 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
                                ) -> pb.DescribeAnswererResponse:
         return pb.DescribeAnswererResponse(llm=self.engine.answerer.name)
 
+    async def GetStats(self, request: pb.GetStatsRequest, context: Any) -> pb.GetStatsResponse:
+        s = self.engine.recorder.stats()
+        return pb.GetStatsResponse(turns_recorded=s.recorded, turns_rejected=s.rejected, turns_abandoned=s.abandoned,
+                                   turns_overflowed=s.overflowed, turns_pending=s.pending)
+
     async def Chat(self, request: pb.ChatRequest, context: Any) -> AsyncIterator[pb.ChatResponse]:
         v = Violations()
+        check_message(v, request)  # nothing chat passes on to sessions may be unstorable
         if not request.message.strip():
             v.add("message", "must not be empty or whitespace")
         elif len(request.message.encode()) > MAX_MESSAGE_BYTES:

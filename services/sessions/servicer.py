@@ -1,4 +1,7 @@
-"""SessionsService over gRPC: validate, call the store, map the result."""
+"""SessionsService over gRPC: validate, call the store, map the result.
+
+Every request's text is checked first (``check_message``): what Postgres cannot store is
+refused with a field violation before it reaches the database."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
 from runtime.batching import Batcher
 from runtime.errors import Violations
+from runtime.text import check_message
 from services.sessions.analytics import analytics
 from services.sessions.retention import run_retention
 from services.sessions.store import ConversationStore, Source, Turn
@@ -47,6 +51,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def CreateConversation(self, request: pb.CreateConversationRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         if len(request.book) > 200:
             v.add("book", "must be at most 200 characters")
         v.raise_if_any()
@@ -55,6 +60,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def AppendTurn(self, request: pb.AppendTurnRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         _need_conversation(v, request.conversation_id, None)
         if not request.turn_id or len(request.turn_id) > 200:
             v.add("turn_id", "must be 1 to 200 characters")
@@ -85,6 +91,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def GetConversation(self, request: pb.GetConversationRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         _need_conversation(v, request.conversation_id, request.conversation_token)
         v.raise_if_any()
         c = await self.store.get(request.conversation_id, request.conversation_token)
@@ -93,6 +100,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def ListMessages(self, request: pb.ListMessagesRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         _need_conversation(v, request.conversation_id, request.conversation_token)
         if not 0 <= request.page_size <= 500:
             v.add("page_size", "must be between 0 and 500")
@@ -109,6 +117,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def RecordFeedback(self, request: pb.RecordFeedbackRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         _need_conversation(v, request.conversation_id, request.conversation_token)
         if not request.message_id:
             v.add("message_id", "must not be empty")
@@ -123,6 +132,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def DeleteConversation(self, request: pb.DeleteConversationRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         _need_conversation(v, request.conversation_id, request.conversation_token)
         v.raise_if_any()
         await self.store.delete(request.conversation_id, request.conversation_token)
@@ -130,6 +140,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
 
     async def Analytics(self, request: pb.AnalyticsRequest, context: Any) -> Any:
         v = Violations()
+        check_message(v, request)
         if not 1 <= request.days <= 3650:
             v.add("days", "must be between 1 and 3650")
         if not 0 <= request.limit <= 100:

@@ -2,7 +2,8 @@
 
 Every query is parameterised. A conversation's secret token is returned once and only its
 SHA-256 is stored; a wrong token and an unknown id are the same NotFound, so ids cannot be
-probed.
+probed. A value Postgres refuses to store (a DataError, such as NUL in text) is the caller's
+InvalidArgument, never an internal error: the last line of defence behind the servicer's checks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,6 +54,18 @@ def _uuid(value: str, field_name: str) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
         raise InvalidArgument.of(field_name, "must be a UUID") from None
+
+
+UNSTORABLE = "holds a value the database cannot store"
+
+
+@contextmanager
+def _storable(field_name: str) -> Iterator[None]:
+    """A write whose data Postgres refuses becomes a field violation of ``field_name``."""
+    try:
+        yield
+    except asyncpg.DataError:
+        raise InvalidArgument.of(field_name, UNSTORABLE) from None
 
 
 @dataclass(frozen=True)
@@ -170,10 +184,11 @@ class ConversationStore:
         conversation_id = uuid.uuid4()
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        await self.pool.execute(
-            "INSERT INTO conversations (id, book, token_hash, created_at, last_active_at) VALUES ($1, $2, $3, $4, $4)",
-            conversation_id, book, _hash(token), now,
-        )
+        with _storable("book"):
+            await self.pool.execute(
+                "INSERT INTO conversations (id, book, token_hash, created_at, last_active_at)"
+                " VALUES ($1, $2, $3, $4, $4)", conversation_id, book, _hash(token), now,
+            )
         return str(conversation_id), token
 
     async def _authorise(self, conn: Connection, conversation_id: str, token: str,
@@ -192,7 +207,8 @@ class ConversationStore:
     async def append_turn(self, turn: Turn) -> tuple[str, str]:
         """Records question and answer once per turn_id; a retry returns the first ids."""
         try:
-            (result,) = await self._append_batch([turn])
+            with _storable("turn"):
+                (result,) = await self._append_batch([turn])
         except asyncpg.UniqueViolationError:
             # Not a retry (that is the same turn_id) but another turn's answer id.
             raise InvalidArgument.of("answer_message_id", "is already used by another turn") from None
@@ -203,11 +219,11 @@ class ConversationStore:
     async def append_turns(self, turns: Sequence[Turn]) -> list[tuple[str, str] | LecternError]:
         """Many turns in one statement (what makes 32 concurrent writers cheap); per turn, the
         same result ``append_turn`` would give, or its error. If the batch as a whole fails (a
-        clash no single check foresaw), each turn is written on its own so that one bad turn
-        cannot fail the others."""
+        clash no single check foresaw, or a value Postgres refuses), each turn is written on its
+        own so that one bad turn cannot fail the others."""
         try:
             return await self._append_batch(turns)
-        except asyncpg.IntegrityConstraintViolationError:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
             results: list[tuple[str, str] | LecternError] = []
             for turn in turns:
                 try:
@@ -323,12 +339,13 @@ class ConversationStore:
                 "SELECT 1 FROM turns WHERE conversation_id = $1 AND answer_message_id = $2", cid, mid
             ):
                 raise NotFound("no answer with that message_id in this conversation")
-            await conn.execute(
-                "INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
-                " SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = EXCLUDED.created_at",
-                mid, cid, rating, self._clean(comment), self.clock(),
-            )
+            with _storable("comment"):
+                await conn.execute(
+                    "INSERT INTO feedback (message_id, conversation_id, rating, comment, created_at)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
+                    " SET rating = EXCLUDED.rating, comment = EXCLUDED.comment, created_at = EXCLUDED.created_at",
+                    mid, cid, rating, self._clean(comment), self.clock(),
+                )
 
     async def delete(self, conversation_id: str, token: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
