@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import uvicorn
 
 from gateway.app import create_app
+from gateway.server import uvicorn_config
 from gateway.settings import GatewaySettings
 from runtime import telemetry
 from runtime.env import SettingsError
@@ -21,8 +23,11 @@ def main() -> None:
         raise SystemExit(2) from None
     configure_logging("gateway", settings.log_level)
     telemetry.configure_tracing("gateway", settings.otlp_endpoint)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=5, server_header=False)
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # could not start (port in use), as uvicorn.run reports it
 
 
 if __name__ == "__main__":

@@ -45,9 +45,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus() -> Response:
+        await metrics.chat.refresh(app.state.upstream.chat)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(Envelope, max_body_bytes=settings.max_body_bytes, limiter=limiter, metrics=metrics)
+    app.add_middleware(Envelope, max_body_bytes=settings.max_body_bytes, limiter=limiter, metrics=metrics,
+                       read_seconds=settings.read_seconds)
     if settings.cors_origins:
         # Added last so it wraps everything: preflights are answered before limits and routes.
         app.add_middleware(

@@ -1,6 +1,7 @@
 """Every error leaves the gateway as JSON ``{"error": {"code", "message", "details"}}``.
 
-gRPC status codes map to HTTP per google.rpc.Code; a stack trace never reaches a client.
+gRPC status codes map to HTTP per google.rpc.Code; a stack trace or an internal address never
+reaches a client, and every 429 and 503 says when to retry (``Retry-After``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime import errors
-from runtime.status import from_rpc_error
+from runtime.status import from_rpc_error, scrub
 
 log = logging.getLogger("lectern.gateway.errors")
 
@@ -25,8 +26,13 @@ HTTP_STATUS = {
     "DEADLINE_EXCEEDED": 504, "INTERNAL": 500,
 }
 _HTTP_CODE = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-              405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
-              415: "UNSUPPORTED_MEDIA_TYPE", 429: "RESOURCE_EXHAUSTED"}
+              405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 408: "REQUEST_TIMEOUT", 409: "CONFLICT",
+              413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RESOURCE_EXHAUSTED",
+              431: "HEADERS_TOO_LARGE"}
+# Retry-After of a 503 (and of a 429 that gave none): a few health checks
+# (LECTERN_HEALTH_INTERVAL_SECONDS, 2 s), by when a restarted service or datastore is usually back.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+RETRY_STATUSES = frozenset({429, 503})
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -38,9 +44,12 @@ def domain_error_response(exc: errors.LecternError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, errors.InvalidArgument):
         details = [{"field": v.field, "description": v.description} for v in exc.violations]
+    status = HTTP_STATUS.get(exc.code, 500)
     if isinstance(exc, errors.ResourceExhausted):
         headers["Retry-After"] = str(max(1, round(exc.retry_after_seconds)))
-    return JSONResponse(error_body(exc.code, exc.message, details), HTTP_STATUS.get(exc.code, 500), headers=headers)
+    elif status in RETRY_STATUSES:
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return JSONResponse(error_body(exc.code, scrub(exc.message), details), status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -25,7 +25,8 @@ class Upstream:
 
     @classmethod
     def connect(cls, settings: GatewaySettings) -> Upstream:
-        channels = {name: open_channel(addr, settings.call_timeout_seconds) for name, addr in settings.peers.items()}
+        channels = {name: open_channel(addr, settings.call_timeout_seconds, name=name, keepalive=settings.keepalive)
+                    for name, addr in settings.peers.items()}
         return cls(
             channels,
             retrieval_service_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -24,7 +24,8 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from runtime import status, telemetry
-from runtime.context import REQUEST_ID_HEADER, new_request_id, request_id
+from runtime.channels import MESSAGE_SIZE_OPTIONS, server_options
+from runtime.context import REQUEST_ID_HEADER, accepted_request_id, new_request_id, request_id
 from runtime.logs import configure_logging
 from runtime.settings import EVENT_LOOP, ServerSettings
 
@@ -50,7 +51,7 @@ async def bounded(step: Awaitable[Any], seconds: float, what: str) -> None:
 def _request_id(context: Any) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_HEADER:
-            return str(value)[:128]
+            return accepted_request_id(str(value))
     return new_request_id()
 
 
@@ -102,17 +103,14 @@ class Guarded:
 
 
 def build_server(settings: ServerSettings) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with tracing and error mapping, bound to settings.host:settings.port.
+    """A grpc.aio server with tracing, error mapping and the shared keepalive policy, bound to
+    settings.host:settings.port.
 
     Port 0 binds a free port; the bound port is returned.
     """
     server = grpc.aio.server(
         interceptors=telemetry.server_interceptors() or None,
-        options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
-        ],
+        options=[*server_options(settings.keepalive), *MESSAGE_SIZE_OPTIONS, ("grpc.so_reuseport", 0)],
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
@@ -130,8 +128,25 @@ class ServiceSpec(Generic[R]):
     """Opens the service's dependency (datastore, model) and closes it on exit."""
     register: Callable[[grpc.aio.Server, R], None]
     """Adds the servicer(s) to the server."""
-    probe: Callable[[R], Awaitable[bool]]
-    """True when the dependency is ready; drives the health status."""
+    probe: Callable[[R], Awaitable[bool | Mapping[str, bool]]]
+    """True when the dependency is ready; or, for a service with several, whether each is ready
+    by name (published as ``<service>/<dependency>``, see ``dependency_health_name``). Drives
+    the health status: SERVING when every dependency is ready."""
+
+
+def dependency_health_name(service: str, dependency: str) -> str:
+    """The name under which the health service reports one dependency of ``service``."""
+    return f"{service}/{dependency}"
+
+
+class HealthServicer(health_aio.HealthServicer):  # type: ignore[misc]
+    """The standard health service, plus its ``List`` (a snapshot of every name's status,
+    dependencies included), which grpcio's servicer leaves unimplemented."""
+
+    async def List(self, request: health_pb2.HealthListRequest, context: Any) -> health_pb2.HealthListResponse:
+        statuses = dict(self._server_status)  # grpcio keeps the statuses here; copied, as set() may run
+        return health_pb2.HealthListResponse(
+            statuses={name: health_pb2.HealthCheckResponse(status=s) for name, s in statuses.items()})
 
 
 @dataclass
@@ -140,7 +155,7 @@ class RunningService(Generic[R]):
 
     server: grpc.aio.Server
     port: int
-    health: health_aio.HealthServicer
+    health: HealthServicer
     resources: R
     name: str
 
@@ -150,23 +165,33 @@ class RunningService(Generic[R]):
 
 
 async def _monitor(spec: ServiceSpec[R], running: RunningService[R], interval: float) -> None:
-    """Keeps health in step with the dependency: SERVING when it answers, else NOT_SERVING."""
-    last: int | None = None
+    """Keeps health in step with the dependencies: SERVING when they answer, else NOT_SERVING;
+    each named dependency also under its own name."""
+    last: dict[str, int] = {}
+    known: set[str] = set()  # dependencies named so far, reported down when a probe fails outright
     while True:
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands
             # as the probe finishes, and this loop then outlives the server's shutdown.
             async with asyncio.timeout(max(interval, 1.0) * 2):
-                ok = await spec.probe(running.resources)
+                result = await spec.probe(running.resources)
         except Exception as exc:  # a probe that fails means the dependency is not ready
             log.debug("probe failed", extra={"error": repr(exc)})
-            ok = False
-        state = SERVING if ok else NOT_SERVING
-        if state != last:
-            await running.health.set("", state)
-            await running.health.set(spec.name, state)
-            log.info("health changed", extra={"serving": ok, "grpc_service": spec.name})
-            last = state
+            result = dict.fromkeys(known, False) if known else False
+        if isinstance(result, Mapping):
+            known |= set(result)
+            states = {dependency_health_name(spec.name, d): SERVING if up else NOT_SERVING
+                      for d, up in result.items()}
+            ok = all(result.values())
+        else:
+            states, ok = {}, bool(result)
+        states[""] = states[spec.name] = SERVING if ok else NOT_SERVING
+        for name, state in states.items():
+            if last.get(name) != state:
+                await running.health.set(name, state)
+                if name:
+                    log.info("health changed", extra={"serving": state == SERVING, "grpc_service": name})
+                last[name] = state
         await asyncio.sleep(interval)
 
 
@@ -178,7 +203,7 @@ async def start_service(spec: ServiceSpec[R], settings: ServerSettings) -> Async
     async with spec.open(settings) as resources:
         server, port = build_server(settings)
         spec.register(server, resources)
-        health = health_aio.HealthServicer()
+        health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection(
             [spec.name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],

@@ -40,10 +40,37 @@ EVENT_LOOP = env.declare(
     "Event loop every service runs on: uvloop (libuv; measured +14% AppendTurn throughput at 32 writers) "
     "or the standard library's.",
 )
+KEEPALIVE_SECONDS = env.declare(
+    "LECTERN_KEEPALIVE_SECONDS", 30.0, env.number(1, 3600),
+    "How often both ends of every gRPC connection ping it when quiet; servers accept pings at that rate, so "
+    "long silent streams (an ingest while it embeds) stay open.",
+)
+KEEPALIVE_TIMEOUT_SECONDS = env.declare(
+    "LECTERN_KEEPALIVE_TIMEOUT_SECONDS", 10.0, env.number(1, 600),
+    "How long a keepalive ping may go unanswered before the connection is closed as dead.",
+)
 OTLP_ENDPOINT = env.declare(
     "OTEL_EXPORTER_OTLP_ENDPOINT", "", env.text, "OTLP collector for traces; unset, tracing is off and free.",
     "(unset)",
 )
+
+
+@dataclass(frozen=True)
+class Keepalive:
+    """The one keepalive policy of every gRPC connection, for channels and servers alike
+    (``runtime.channels`` turns it into each side's channel arguments)."""
+
+    interval_seconds: float = KEEPALIVE_SECONDS.default
+    """Period of the pings on a quiet connection."""
+    timeout_seconds: float = KEEPALIVE_TIMEOUT_SECONDS.default
+    """How long a ping may go unanswered."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Keepalive:
+        return cls(KEEPALIVE_SECONDS.read(environ), KEEPALIVE_TIMEOUT_SECONDS.read(environ))
+
+
+DEFAULT_KEEPALIVE = Keepalive()
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,8 @@ class ServerSettings:
     """``uvloop`` or ``asyncio``: the loop the service runs on."""
     peers: Mapping[str, str]
     """Address of every service by short name."""
+    keepalive: Keepalive = DEFAULT_KEEPALIVE
+    """Keepalive of the server and of the channels it opens."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -120,6 +149,7 @@ class ServerSettings:
             otlp_endpoint=OTLP_ENDPOINT.read(environ),
             event_loop=EVENT_LOOP.read(environ),
             peers=peer_addresses(environ),
+            keepalive=Keepalive.from_env(environ),
         )
 
     def with_port(self, port: int) -> ServerSettings:

@@ -5,11 +5,15 @@ LecternError into a status with rich details
 (google.rpc.BadRequest for INVALID_ARGUMENT, RetryInfo for RESOURCE_EXHAUSTED); anything
 else becomes INTERNAL with a generic message, and the traceback goes to the log only.
 Clients: ``from_rpc_error`` turns a failed call back into the domain error it stood for.
+Messages name a dependency ("sessions is unreachable") and never carry an address: gRPC's
+transport errors name the peer's ``ipv4:host:port``, so every message is scrubbed on its way
+out of a service and on its way in.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,10 +30,45 @@ log = logging.getLogger("lectern.status")
 _TO_GRPC = {name: getattr(grpc.StatusCode, name) for name in errors.BY_CODE}
 _DETAILS_KEY = "grpc-status-details-bin"
 
+_ADDRESS = re.compile(
+    r"\(\s*'[^']*'\s*,\s*\d+(?:\s*,\s*\d+)*\s*\)"  # Python's socket addresses, ('10.0.0.7', 5432)
+    r"|\b(?:ipv4|ipv6|unix|unix-abstract|vsock|dns):[^\s,;)]+"  # gRPC's peer names
+    r"|\b[a-z][a-z0-9+.-]*://[^\s,;)'\"]+"  # URLs
+    r"|\[[0-9a-f:.]+\](?::\d+)?"  # [IPv6]:port
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"  # IPv4[:port]
+    r"|\b(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{2,5}\b",  # host:port
+    re.IGNORECASE,
+)
+
+
+def scrub(message: str) -> str:
+    """``message`` with network addresses replaced: they help an attacker, not a reader."""
+    return _ADDRESS.sub("(address)", message)
+
+
+# Calls that failed in transport rather than in the peer's code (whose statuses always carry
+# details, see ``abort``), and what they mean for the caller.
+_TRANSPORT = {
+    grpc.StatusCode.UNAVAILABLE: "{peer} is unreachable; try again shortly",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "{peer} did not answer in time",
+}
+
+
+def name_peer(exc: grpc.aio.AioRpcError, peer: str) -> grpc.aio.AioRpcError:
+    """``exc`` reworded to name ``peer`` when the call never got an answer from the peer's own
+    code (connection refused, lost, GOAWAY, deadline); otherwise ``exc`` itself."""
+    template = _TRANSPORT.get(exc.code())
+    trailing = exc.trailing_metadata() or ()
+    if template is None or any(key == _DETAILS_KEY for key, _ in trailing):
+        return exc
+    log.info("call failed in transport", extra={"peer": peer, "code": exc.code().name, "error": exc.details()})
+    return grpc.aio.AioRpcError(exc.code(), exc.initial_metadata(), exc.trailing_metadata(),
+                                template.format(peer=peer), None)
+
 
 def to_status(error: errors.LecternError) -> status_pb2.Status:
     """Builds the rich google.rpc.Status for a domain error."""
-    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=scrub(error.message))
     if isinstance(error, errors.InvalidArgument) and error.violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
@@ -51,7 +90,7 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.Lecte
     status = to_status(error)
     await context.abort(
         _TO_GRPC.get(error.code, grpc.StatusCode.INTERNAL),
-        error.message,
+        status.message,
         trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
     )
 
@@ -68,7 +107,7 @@ def domain_errors() -> Iterator[None]:
 def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternError:
     """Turns a failed call into the matching domain error, field violations included."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    message = (exc.details() if hasattr(exc, "details") else "") or str(code)
+    message = scrub((exc.details() if hasattr(exc, "details") else "") or str(code))
     name = code.name if isinstance(code, grpc.StatusCode) else "INTERNAL"
     if name == "CANCELLED":
         name = "UNAVAILABLE"
@@ -97,13 +136,22 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternE
     return cls(message)
 
 
-# Exceptions that mean "a datastore or peer cannot be reached"; services add their drivers' own.
-UNREACHABLE: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+# Exceptions that mean "a datastore or peer cannot be reached", with the dependency each names;
+# services add their drivers' own. Later registrations are more specific, so they are tried first.
+UNREACHABLE: dict[type[BaseException], str] = {OSError: "a dependency", TimeoutError: "a dependency"}
 
 
-def register_unreachable(*types: type[BaseException]) -> None:
-    global UNREACHABLE
-    UNREACHABLE = (*UNREACHABLE, *types)
+def register_unreachable(*types: type[BaseException], dependency: str = "a dependency") -> None:
+    for kind in types:
+        UNREACHABLE[kind] = dependency
+
+
+def unreachable_dependency(exc: BaseException) -> str | None:
+    """The dependency ``exc`` says is unreachable, or None when it says nothing of the kind."""
+    for kind, dependency in reversed(UNREACHABLE.items()):
+        if isinstance(exc, kind):
+            return dependency
+    return None
 
 
 async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
@@ -112,9 +160,12 @@ async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any
         raise exc  # the handler aborted on purpose; the status is already set
     if isinstance(exc, grpc.aio.AioRpcError):
         exc = from_rpc_error(exc)  # an upstream failure keeps its meaning downstream
-    if isinstance(exc, UNREACHABLE):
-        # A datastore or peer that cannot be reached: retryable, never "internal".
-        exc = errors.Unavailable(f"a dependency is unreachable: {exc}")
+    if (dependency := unreachable_dependency(exc)) is not None:
+        # A datastore or peer that cannot be reached: retryable, never "internal". The driver's
+        # text names hosts and ports, so it goes to the log only.
+        log.warning("dependency unreachable", extra={"method": method, "dependency": dependency,
+                                                     "error": repr(exc)})
+        exc = errors.Unavailable(f"{dependency} is unreachable; try again shortly")
     if isinstance(exc, errors.LecternError):
         log.info("call failed", extra={"method": method, "code": exc.code, "error": exc.message})
         await abort(context, exc)

@@ -1,4 +1,5 @@
-"""GET /healthz: each service's health and the active answerer."""
+"""GET /healthz: each service's health, that of each dependency its calls need, and the active
+answerer."""
 
 from __future__ import annotations
 
@@ -16,18 +17,25 @@ from gateway.upstream import Upstream
 
 router = APIRouter()
 
-# What each service's own health stands for.
-DATASTORE = {"retrieval": "vector index", "sessions": "postgres", "ingest": "embedder", "chat": "retrieval"}
+# The one dependency a service's own health stands for, when it reports none by name (a
+# service with several reports each as "<service>/<dependency>", see runtime.server).
+DATASTORE = {"retrieval": "vector index", "sessions": "postgres", "ingest": "embedder"}
+
+
+def _name(status: int) -> str:
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
 
 
 async def _check(up: Upstream, name: str) -> dict[str, Any]:
     try:
-        reply = await up.health(name).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-        status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        reply = await up.health(name).List(health_pb2.HealthListRequest(), timeout=2)
     except Exception as exc:  # any failure to answer is "unreachable", with the reason
-        return {"status": "UNREACHABLE", "dependency": DATASTORE[name], "dependency_ok": False,
-                "error": type(exc).__name__}
-    return {"status": status, "dependency": DATASTORE[name], "dependency_ok": status == "SERVING"}
+        return {"status": "UNREACHABLE", "dependencies": {}, "error": type(exc).__name__}
+    status = _name(reply.statuses[""].status) if "" in reply.statuses else "UNKNOWN"
+    dependencies = {key.rpartition("/")[2]: _name(s.status) for key, s in reply.statuses.items() if "/" in key}
+    if not dependencies and name in DATASTORE:
+        dependencies = {DATASTORE[name]: status}
+    return {"status": status, "dependencies": dict(sorted(dependencies.items()))}
 
 
 async def _llm(up: Upstream) -> str:
@@ -40,7 +48,7 @@ async def _llm(up: Upstream) -> str:
 
 @router.get("/healthz", tags=["health"], summary="Health of every service and datastore")
 async def healthz(up: Upstream = Depends(upstream)) -> JSONResponse:
-    names = list(DATASTORE)
+    names = list(up.channels)
     llm, *results = await asyncio.gather(_llm(up), *(_check(up, n) for n in names))
     services = dict(zip(names, results, strict=True))
     ok = all(r["status"] == "SERVING" for r in results)

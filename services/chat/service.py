@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
-from runtime.channels import open_channel
+from runtime.channels import peer_channel
 from runtime.server import ServiceSpec, bounded, guarded
 from runtime.settings import ServerSettings
 from services.chat.answerers.base import Answerer
@@ -33,13 +34,14 @@ class Resources:
     engine: ChatEngine
     recorder: Recorder
     retrieval: grpc.aio.Channel
+    sessions: grpc.aio.Channel
 
 
 def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
     @asynccontextmanager
     async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
-        retrieval = open_channel(server.peers["retrieval"], server.call_timeout_seconds)
-        sessions = open_channel(server.peers["sessions"], server.call_timeout_seconds)
+        retrieval = peer_channel(server, "retrieval")
+        sessions = peer_channel(server, "sessions")
         conversations = SessionsConversations(sessions)
         recorder = Recorder(conversations, settings.record_buffer)
         recorder.start()
@@ -55,7 +57,7 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             research, answerer = RuleResearch(search), ExtractiveAnswerer()
         engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
         try:
-            yield Resources(engine, recorder, retrieval)
+            yield Resources(engine, recorder, retrieval, sessions)
         finally:
             if model is not None:
                 await bounded(model.close(), 5, "gemini client")
@@ -67,10 +69,18 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
     def register(server: grpc.aio.Server, res: Resources) -> None:
         pb_grpc.add_ChatServiceServicer_to_server(guarded(ChatServicer(res.engine), SERVICE_NAME), server)
 
-    async def probe(res: Resources) -> bool:
-        # Chat's dependency is retrieval: without evidence it cannot answer.
-        stub = health_pb2_grpc.HealthStub(res.retrieval)
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    async def probe(res: Resources) -> Mapping[str, bool]:
+        # Every chat needs both: retrieval for evidence, sessions for the conversation and its record.
+        retrieval, sessions = await asyncio.gather(_serving(res.retrieval), _serving(res.sessions))
+        return {"retrieval": retrieval, "sessions": sessions}
 
     return ServiceSpec(SERVICE_NAME, open_, register, probe)
+
+
+async def _serving(channel: grpc.aio.Channel) -> bool:
+    """Whether the service behind ``channel`` reports SERVING (its own dependencies included)."""
+    try:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

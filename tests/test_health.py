@@ -1,0 +1,123 @@
+"""Honest health and errors: chat's health covers every dependency its calls need (retrieval and
+sessions, each reported in /healthz), every 503 says when to retry, and no error message
+carries an internal address."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from runtime import errors
+from runtime.server import start_service
+from runtime.status import register_unreachable, scrub, unreachable_dependency
+from tests.conftest import ADMIN, Stack, server_settings
+
+ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+|ipv[46]:|localhost:\d|\[::")
+
+
+def test_addresses_are_scrubbed_from_messages() -> None:
+    grpc_message = ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:28054: "
+                    "Failed to connect to remote host: Connection refused")
+    assert scrub(grpc_message) == ("failed to connect to all addresses; last error: UNKNOWN: (address) "
+                                   "Failed to connect to remote host: Connection refused")
+    for message in ("Connect call failed ('10.0.3.7', 5432)", "ipv6:[::1]:50054 closed", "GOAWAY from [fe80::1]:80",
+                    "Qdrant at http://qdrant.internal:6333/collections is unreachable", "db.example.com:5432 refused",
+                    "localhost:8080 refused"):
+        assert not ADDRESS.search(scrub(message)) and "5432" not in scrub(message), scrub(message)
+    assert scrub("chunk 3 of guide/intro.md: 12 tokens") == "chunk 3 of guide/intro.md: 12 tokens"
+
+
+def test_an_unreachable_datastore_is_named_not_located() -> None:
+    class DriverDown(ConnectionError):
+        pass
+
+    register_unreachable(DriverDown, dependency="the test store")
+    assert unreachable_dependency(DriverDown("10.0.0.1:5432 refused")) == "the test store"
+    assert unreachable_dependency(ConnectionRefusedError()) == "a dependency"  # any OSError
+    assert unreachable_dependency(ValueError()) is None
+
+
+async def _wait_for(client: httpx.AsyncClient, ready: Any, seconds: float = 60) -> httpx.Response:
+    async with asyncio.timeout(seconds):
+        while True:
+            reply = await client.get("/healthz")
+            if ready(reply):
+                return reply
+            await asyncio.sleep(0.1)
+
+
+async def test_healthz_shows_chats_sessions_dependency_down_with_retry_after(
+        stack: Stack, home: Path, postgres_url: str) -> None:
+    from services.chat.service import spec as chat_spec
+    from services.chat.settings import ChatSettings
+    from services.sessions.service import spec as sessions_spec
+    from services.sessions.settings import SessionsSettings
+
+    async with AsyncExitStack() as running:
+        # A sessions and a chat of this test's own, so that stopping sessions leaves the shared stack alone.
+        sessions_settings = SessionsSettings(server_settings("sessions", home), postgres_url, 1, 2, 5000)
+        sessions_ctx = start_service(sessions_spec(sessions_settings), sessions_settings.server)
+        sessions = await sessions_ctx.__aenter__()
+        try:
+            peers = {"retrieval": stack.retrieval.address, "sessions": sessions.address}
+            chat_settings = replace(ChatSettings.from_env({}), server=server_settings("chat", home, peers))
+            chat = await running.enter_async_context(start_service(chat_spec(chat_settings), chat_settings.server))
+            settings = replace(GatewaySettings.from_env({}), admin_token=ADMIN, rate_per_minute=0,
+                               peers={**stack.peers, "sessions": sessions.address, "chat": chat.address})
+            app = create_app(settings)
+            client = await running.enter_async_context(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30))
+            await running.enter_async_context(app.router.lifespan_context(app))
+
+            healthy = await _wait_for(client, lambda r: r.status_code == 200)
+            services = healthy.json()["services"]
+            assert services["chat"] == {"status": "SERVING",
+                                        "dependencies": {"retrieval": "SERVING", "sessions": "SERVING"}}
+            assert services["sessions"] == {"status": "SERVING", "dependencies": {"postgres": "SERVING"}}
+        finally:
+            await sessions_ctx.__aexit__(None, None, None)
+
+        down = await _wait_for(client, lambda r: r.json()["services"]["chat"]["dependencies"].get("sessions")
+                               == "NOT_SERVING", seconds=15)
+        body = down.json()
+        assert down.status_code == 503 and int(down.headers["Retry-After"]) >= 1
+        assert body["status"] == "degraded"
+        assert body["services"]["sessions"]["status"] == "UNREACHABLE"
+        assert body["services"]["chat"] == {"status": "NOT_SERVING",
+                                            "dependencies": {"retrieval": "SERVING", "sessions": "NOT_SERVING"}}
+
+        # Calls that need sessions fail as 503 naming it, with Retry-After and no address.
+        read = await client.get("/v1/conversations/abc", headers={"X-Conversation-Token": "t"})
+        rated = await client.post("/v1/feedback", json={"conversation_id": "abc", "message_id": "m", "rating": "up"},
+                                  headers={"X-Conversation-Token": "t"})
+        for reply in (read, rated):
+            assert reply.status_code == 503, reply.text
+            assert int(reply.headers["Retry-After"]) >= 1
+            error = reply.json()["error"]
+            assert error["code"] == "UNAVAILABLE"
+            assert error["message"] == "sessions is unreachable; try again shortly", error
+            assert not ADDRESS.search(reply.text), reply.text
+
+
+async def test_every_503_carries_retry_after() -> None:
+    # An upstream that is not there at all: the gateway's own 503 path, and the domain error's.
+    settings = replace(GatewaySettings.from_env({}), rate_per_minute=0,
+                       peers={n: "127.0.0.1:9" for n in ("retrieval", "sessions", "ingest", "chat")})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30) as client:
+        health = await client.get("/healthz")
+        search = await client.post("/v1/search", json={"query": "pid"})
+    assert health.status_code == 503 and int(health.headers["Retry-After"]) >= 1
+    assert search.status_code == 503 and int(search.headers["Retry-After"]) >= 1
+    assert search.json()["error"]["message"] == "retrieval is unreachable; try again shortly"
+    assert not ADDRESS.search(search.text) and not ADDRESS.search(health.text)
+    assert errors.Unavailable.code == "UNAVAILABLE"
