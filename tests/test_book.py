@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,18 @@ from services.ingest.book.chunker import Budget, Chunk, chunk_id
 from services.ingest.book.discovery import category_labels, discover
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.parser import parse_page
-from services.ingest.book.slugs import Slugger, github_slug, page_route
+from services.ingest.book.slugs import (
+    RouteError,
+    RouteOptions,
+    Slugger,
+    doc_id,
+    doc_slug,
+    github_slug,
+    normalize_url,
+    page_route,
+    parse_number_prefix,
+    strip_number_prefix,
+)
 from tests.conftest import BOOK, FIXTURES
 
 EMBEDDER = LocalEmbedder()
@@ -116,10 +129,178 @@ def test_slugger_rules() -> None:
     assert github_slug("subscribe(listener)") == "subscribelistener"
     assert github_slug("`legacy_createStore` Export") == "legacy_createstore-export"
     assert page_route("01-intro/02-basics.md", None, None) == "intro/basics"
-    assert page_route("a/index.md", None, None) == "a"
+    assert page_route("a/index.md", None, None) == "a/"  # Docusaurus links index docs with a slash
     assert page_route("a/b.md", None, "/custom") == "custom"
     assert page_route("a/b.md", None, "rel") == "a/rel"
     assert page_route("a/b.md", "my-id", None) == "a/my-id"
+
+
+def test_github_slugger_fixtures() -> None:
+    """github-slugger's own test/fixtures.json (tests/fixtures/github-slugger), run in order
+    through one slugger as its test/index.js does: Unicode letters and marks kept, emoji and
+    punctuation gone, spaces never trimmed or collapsed, ``-1``/``-2`` for repeats."""
+    cases = json.loads((FIXTURES / "github-slugger" / "fixtures.json").read_text(encoding="utf-8"))
+    slugger = Slugger()
+    wrong = [(c["name"], c["expected"], got) for c in cases if (got := slugger.slug(c["input"])) != c["expected"]]
+    assert len(cases) == 78 and wrong == []
+    assert github_slug("हिन्दी शीर्षक") == "हिन्दी-शीर्षक"  # issue 17: \w had dropped the vowel signs
+
+
+# Docusaurus's packages/docusaurus-plugin-content-docs/src/__tests__/numberPrefix.test.ts
+IGNORED_NUMBER_PREFIXES = [
+    "MyDoc", "a1-My Doc", "My Doc-000", "My Doc - 1", "My Doc - 02", "Hey - 03 - My Doc", "00abc01-My Doc",
+    "My 001- Doc", "My -001 Doc", "2021-01-31 - Doc", "31-01-2021 - Doc", "2021_01_31 - Doc", "31_01_2021 - Doc",
+    "2021.01.31 - Doc", "31.01.2021 - Doc", "2021-01 - Doc", "2021_01 - Doc", "2021.01 - Doc", "01-2021 - Doc",
+    "01_2021 - Doc", "01.2021 - Doc", "2021-01-31", "2021-01", "21-01-31", "21-01", "2021_01_31", "2021_01",
+    "21_01_31", "21_01", "01_31", "01", "2021", "8.0", "8.0.0", "14.2.16", "18.2", "8.0 - Doc", "8.0.0 - Doc",
+    "8_0", "8_0_0", "14_2_16", "18_2", "4.3-motion-control",  # the last one: issue 17's folder
+]
+STRIPPED_NUMBER_PREFIXES = [
+    "1-My Doc", "01-My Doc", "001-My Doc", "001 - My Doc", "001      -    My Doc", "999      -        My Doc",
+    "1---My Doc", "01---My Doc", "001---My Doc", "001 --- My Doc", "001      ---    My Doc",
+    "999      ---        My Doc", "1___My Doc", "01___My Doc", "001___My Doc", "001 ___ My Doc",
+    "001      ___    My Doc", "999      ___        My Doc", "1.My Doc", "01.My Doc", "001.My Doc",
+    "001 . My Doc", "001      .    My Doc", "999      .       My Doc",
+]
+
+
+def test_number_prefixes_follow_docusaurus() -> None:
+    assert [strip_number_prefix(n) for n in STRIPPED_NUMBER_PREFIXES] == ["My Doc"] * len(STRIPPED_NUMBER_PREFIXES)
+    assert [parse_number_prefix(n) for n in IGNORED_NUMBER_PREFIXES] == [(n, None) for n in IGNORED_NUMBER_PREFIXES]
+    assert parse_number_prefix("0046036 - My Doc") == ("My Doc", 46036)
+    assert parse_number_prefix("0-My Doc") == ("My Doc", 0)
+    assert doc_id("0-MyRootFolder0/1 - MySubFolder1/2.  MyDeepFolder2/3 _MyDoc3.md", None) \
+        == "MyRootFolder0/MySubFolder1/MyDeepFolder2/MyDoc3"
+    assert doc_id("0-MyRootFolder0/3 _MyDoc3.md", None, parse_number_prefixes=False) == "0-MyRootFolder0/3 _MyDoc3"
+
+
+# Docusaurus's packages/docusaurus-plugin-content-docs/src/__tests__/slug.test.ts (getSlug)
+@pytest.mark.parametrize(("source", "fm_slug", "expected"), [
+    ("dir/doc.md", None, "/dir/doc"),
+    ("dir/subdir/doc.md", None, "/dir/subdir/doc"),
+    ("dir/subdir/index.md", None, "/dir/subdir/"),
+    ("dir/subdir/inDEx.mdx", None, "/dir/subdir/"),
+    ("dir/subdir/readme.md", None, "/dir/subdir/"),
+    ("dir/subdir/reADMe.mdx", None, "/dir/subdir/"),
+    ("dir/subdir/subdir.md", None, "/dir/subdir/"),
+    ("dir/subdir/suBDir.mdx", None, "/dir/subdir/"),
+    ("dir/subdir/index.md", "/my/frontMatterSlug", "/my/frontMatterSlug"),
+    ("001-dir1/002-dir2/doc.md", None, "/dir1/dir2/doc"),
+    ("dir with spâce/hey $hello/my dôc.md", None, "/dir with spâce/hey $hello/my dôc"),
+    ("doc.md", None, "/doc"),
+    ("doc.md", "/abc/def", "/abc/def"),
+    ("any/any/doc.md", "/abc/def", "/abc/def"),
+    ("doc.md", "abc/def", "/abc/def"),
+    ("dir/doc.md", "abc/def", "/dir/abc/def"),
+    ("dir/subdir/doc.md", "abc/def", "/dir/subdir/abc/def"),
+    ("dir/doc.md", "./abc/def", "/dir/abc/def"),
+    ("dir/doc.md", "./abc/../def", "/dir/def"),
+    ("dir/subdir/doc.md", "../abc/def", "/dir/abc/def"),
+    ("dir/subdir/doc.md", "../../../../../abc/../def", "/def"),
+    # Beyond Docusaurus's cases: the doc's own rules as its source applies them.
+    ("index.md", None, "/"),
+    ("intro.md", "/", "/"),
+    ("01-guide/01-guide.md", None, "/guide/"),  # named like its folder, prefixes compared as written
+    ("01-guide/guide.md", None, "/guide/guide"),
+    ("2021-01-31-notes/01-intro.md", None, "/2021-01-31-notes/intro"),
+    ("style-guide/style-guide.md", None, "/style-guide/"),  # issue 17, Redux docs
+    ("usage/index.md", None, "/usage/"),
+    ("slugs/doc.md", "trailing/", "/slugs/trailing/"),
+])
+def test_doc_slugs_follow_docusaurus(source: str, fm_slug: str | None, expected: str) -> None:
+    assert doc_slug(source, None, fm_slug) == expected
+
+
+def test_doc_id_and_invalid_slugs() -> None:
+    assert doc_slug("ids/with-id.md", "custom-id", None) == "/ids/custom-id"
+    assert doc_slug("ids/index.md", "home", None) == "/ids/"  # an index doc stays its folder
+    assert doc_slug("01-raw/02-doc.md", None, None, parse_number_prefixes=False) == "/01-raw/02-doc"
+    with pytest.raises(RouteError, match="cannot include slash"):
+        doc_slug("a/b.md", "x/y", None)
+    with pytest.raises(RouteError, match="valid slug"):  # slug.test.ts: '//' is refused
+        doc_slug("dir/doc.md", None, "//")
+    with pytest.raises(RouteError, match="valid slug"):
+        doc_slug("dir/doc.md", None, "/a?b")
+
+
+def test_permalinks_with_site_options() -> None:
+    default = RouteOptions()
+    assert default.permalink("/") == "/docs/" and default.permalink("/usage/") == "/docs/usage/"
+    assert RouteOptions.under("/docs/").permalink("/a/b") == "/docs/a/b"
+    assert RouteOptions.under("https://robots.example/docs/").permalink("/a") == "https://robots.example/docs/a"
+    docs_only = RouteOptions(base_url="/book/", route_base_path="/", trailing_slash=False)
+    assert docs_only.permalink("/") == "/book/"  # the base URL keeps its slash
+    assert docs_only.permalink("/usage/") == "/book/usage"
+    slashed = RouteOptions(base_url="/", route_base_path="docs", trailing_slash=True)
+    assert slashed.permalink("/intro") == "/docs/intro/"
+    assert RouteOptions(version_path="next").permalink("/intro") == "/docs/next/intro"
+    # docusaurus-utils/src/__tests__/urlUtils.test.ts (normalizeUrl)
+    assert normalize_url(["/", "/docs", ""]) == "/docs"
+    assert normalize_url(["http://foobar.com", "test"]) == "http://foobar.com/test"
+    assert normalize_url(["/", "docs", "/"]) == "/docs/"
+    assert normalize_url(["/hello/", "/world/"]) == "/hello/world/"
+
+
+ROUTES = FIXTURES / "routes" / "docs"
+# What `docusaurus build` (3.10.2, trailingSlash unset) made of tests/fixtures/routes/docs.
+BUILT_ROUTES = {
+    "intro.md": "/docs/", "2021-01-31-notes.md": "/docs/2021-01-31-notes", "headings.mdx": "/docs/headings",
+    "01-guide/01-guide.md": "/docs/guide/", "01-guide/02-setup.md": "/docs/guide/setup",
+    "01-guide/03-raw.md": "/docs/01-guide/03-raw", "01-guide/3 - Spaced Doc.md": "/docs/guide/Spaced Doc",
+    "02-basics/basics.md": "/docs/basics/basics",
+    "4.3-motion-control/01-overview.md": "/docs/4.3-motion-control/overview", "api/README.md": "/docs/api/",
+    "ids/index.md": "/docs/ids/", "ids/with-id.md": "/docs/ids/custom-id", "slugs/absolute.md": "/docs/abs/path",
+    "slugs/dotdot.md": "/docs/up", "slugs/relative.md": "/docs/slugs/rel/path",
+    "slugs/trailing.md": "/docs/slugs/trailing/", "style-guide/style-guide.md": "/docs/style-guide/",
+    "usage/index.md": "/docs/usage/",
+}
+# The ids of headings.mdx's headings in that build, in order (the H1 takes "headings").
+BUILT_ANCHORS = [
+    "setup", "setup-1", "setup-1-1", "हिन्दी-शीर्षक", "-launch-the-robot", "the-createstore-api",
+    "read-the-redux-docs-first", "über-straße--c--c", "my-anchor", "comment-anchor", "my-anchor",
+    "spaces--twice-and-bold-text", "nested-emphasis-heading", "headings-1",
+]
+
+
+def test_routes_fixture_matches_a_real_docusaurus_build() -> None:
+    results = read_all(ROUTES)
+    pages = {rel: r.chunks[0].url.split("#")[0] for rel, r in results.items() if r.chunks}
+    assert pages == BUILT_ROUTES
+    assert results["draft.md"].skipped == "draft"  # not built in production
+    assert results["unlisted.md"].skipped == "unlisted"  # built, but hidden from search
+    assert read_all(ROUTES, include_drafts=True)["unlisted.md"].chunks
+
+
+def test_heading_anchors_match_a_real_docusaurus_build() -> None:
+    page = parse_page((ROUTES / "headings.mdx").read_text(encoding="utf-8"))
+    slugger = Slugger()
+    anchors = [b.anchor or slugger.slug(b.slug_text) for b in page.blocks if b.kind == "heading"]
+    assert anchors == ["headings", *BUILT_ANCHORS]
+    titles = [b.text for b in page.blocks if b.kind == "heading"]
+    assert "Explicit place" in titles and "Comment place" in titles  # ids are not part of the title
+    assert "The `createStore` API" in titles
+    urls = {c.url for c in read_all(ROUTES)["headings.mdx"].chunks}
+    assert "/docs/headings#हिन्दी-शीर्षक" in urls and "/docs/headings#comment-anchor" in urls
+
+
+def test_html_comment_heading_ids() -> None:
+    # CommonMark (format: md) pages may give the id as an HTML comment (headings/index.ts).
+    page = parse_page("## Title <!-- #html-id -->\n\n## Other <!-- not an id -->\n")
+    assert [(b.text, b.anchor, b.slug_text) for b in page.blocks] == [
+        ("Title", "html-id", "Title"), ("Other", "", "Other ")]
+
+
+@pytest.mark.parametrize(("front_matter", "reason"), [
+    ("id: 12", "id must be a non-empty string"),
+    ("slug: ''", "slug must be a non-empty string"),
+    ("id: a/b", "cannot include slash"),
+    ("slug: //", "valid slug"),
+    ("draft: maybe", "draft must be true or false"),
+    ("draft: true\nunlisted: true", "cannot be draft and unlisted"),
+])
+def test_front_matter_docusaurus_refuses_fails_the_page(tmp_path: Path, front_matter: str, reason: str) -> None:
+    (tmp_path / "bad.md").write_text(f"---\n{front_matter}\n---\n# Bad\n\nText.\n")
+    assert reason in read_all(tmp_path)["bad.md"].failed
 
 
 def test_chunk_ids_are_stable() -> None:
@@ -155,3 +336,66 @@ def test_every_chunk_fits_and_no_prose_is_lost(sections: list[tuple[str, list[st
         for block in blocks:
             for word in block.replace("```text", "").replace("```", "").split():
                 assert word in covered
+
+
+def alias_bomb(levels: int) -> str:
+    """The issue's front matter: each level lists the previous anchor nine times, ``tags: [*h]``."""
+    names = "abcdefghij"
+    lines = ["---", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in itertools.pairwise(names[:levels]):
+        lines.append(f"{name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    lines += [f"tags: [*{names[levels - 1]}]", "---", "# Bomb", "", "Body."]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [7, 8])
+def test_a_yaml_alias_bomb_fails_fast_and_alone(tmp_path: Path, levels: int) -> None:
+    import time
+    import tracemalloc
+
+    bomb = alias_bomb(levels)
+    assert len(bomb.encode()) < 450  # the issue's bomb is 393 bytes
+    (tmp_path / "bomb.md").write_text(bomb)
+    (tmp_path / "fine.md").write_text("---\ntags: [robots]\n---\n# Fine\n\nA normal page.\n")
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        results = read_all(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 2.0
+    assert peak < 20 * 1024 * 1024  # unguarded, 8 levels took 700 MB more
+    assert "expands to more than" in results["bomb.md"].failed and not results["bomb.md"].chunks
+    assert results["fine.md"].chunks and results["fine.md"].chunks[0].tags == ("robots",)
+
+
+def test_front_matter_aliases_within_bounds_still_work() -> None:
+    page = parse_page("---\nbase: &b {label: Robots, permalink: /robots}\ntags: [*b, motors]\n---\n# T\n")
+    assert page.frontmatter["tags"][0]["label"] == "Robots"
+
+
+@pytest.mark.parametrize(("front_matter", "reason"), [
+    ("description: " + "x" * (70 * 1024), "frontmatter is 71693 bytes; the limit is 65536"),
+    ("tags: [" + ", ".join(f"t{i}" for i in range(101)) + "]", "101 tags; the limit is 100"),
+    ("tags: [" + "y" * 201 + "]", "tags[0] is 201 characters; the limit is 200"),
+    ("tags: [[nested, list]]", "tags[0] is not a tag"),
+    ("tags: robots", "tags must be a list"),
+    ("a: &a [*a]", "refers to itself"),
+    ("x: " + "[" * 40 + "]" * 40, "nested deeper than 32 levels"),
+])
+def test_front_matter_limits_fail_the_page_with_the_reason(tmp_path: Path, front_matter: str,
+                                                            reason: str) -> None:
+    (tmp_path / "bad.md").write_text(f"---\n{front_matter}\n---\n# Bad\n\nText.\n")
+    (tmp_path / "fine.md").write_text("# Fine\n\nA normal page.\n")
+    results = read_all(tmp_path)
+    assert reason in results["bad.md"].failed
+    assert results["fine.md"].chunks
+
+
+def test_front_matter_tags_as_docusaurus_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "p.md").write_text("---\ntags: [2024, {label: Motors, permalink: /m}]\n---\n# P\n\nText.\n")
+    (tmp_path / "q.md").write_text("---\ntags: [true]\n---\n# Q\n\nText.\n")
+    results = read_all(tmp_path)
+    assert results["p.md"].chunks[0].tags == ("2024", "Motors")
+    assert "tags[0] is not a tag" in results["q.md"].failed  # JoiFrontMatter turns numbers, not booleans, into text

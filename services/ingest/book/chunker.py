@@ -115,7 +115,8 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
     h2 = ""
     for block in page.blocks:
         if block.kind == "heading":
-            anchor = slugger.reserve(block.anchor) if block.anchor else slugger.slug(block.text)
+            # An explicit id is used as written and, as in Docusaurus, never enters the slugger.
+            anchor = block.anchor or slugger.slug(block.slug_text)
             if block.level == 1:
                 continue
             if block.level == 2:

@@ -3,7 +3,8 @@
 markdown-it-py does the Markdown; this module only walks its tokens. MDX specifics:
 ``import``/``export`` lines are dropped, JSX tags are removed while their text is kept,
 ``{/* */}`` and HTML comments are removed, admonitions (``:::note Title``) become text with
-their title, ``## Title {#custom-id}`` sets the anchor.
+their title. Headings carry the text github-slugger sees and any explicit id
+(``{#custom-id}``, ``{/* #custom-id */}``, ``<!-- #custom-id -->``), as Docusaurus reads them.
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
-_EXPLICIT_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
+# docusaurus-utils/src/markdownHeadingIdUtils.ts (parseMarkdownHeadingId, 'classic'): the id
+# runs to the heading's last character, which must be the closing brace.
+_EXPLICIT_ID = re.compile(r"\s*\{#((?:.(?!\{#|\}))*.)\}\Z")
+# docusaurus-mdx-loader/src/remark/headings/index.ts (getCommentHeadingId): a heading's last
+# node, an MDX comment expression or an HTML comment, whose first word is #id.
+_MDX_COMMENT_LAST = re.compile(r"\{\s*/\*((?:(?!\*/).)*)\*/\s*\}\Z", re.DOTALL)
+_HTML_COMMENT_WHOLE = re.compile(r"<!--(.*)-->\Z", re.DOTALL)
 _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>")
 _MDX_ESM = re.compile(r"^(import|export)\s")
+
+# Front matter is a few lines of metadata; these bounds stop YAML being used as a bomb
+# (a 393-byte alias chain expands to millions of nodes) while leaving real pages untouched.
+MAX_FRONTMATTER_BYTES = 64 * 1024
+MAX_FRONTMATTER_NODES = 5_000  # scalars + collections, counting every alias as its full copy
+MAX_FRONTMATTER_DEPTH = 32
 
 
 class PageError(ValueError):
@@ -37,6 +50,7 @@ class Block:
     text: str
     level: int = 0  # heading level
     anchor: str = ""  # explicit {#id}, if any
+    slug_text: str = ""  # heading text as mdast-util-to-string gives it, for github-slugger
     lang: str = ""  # code fence language
 
 
@@ -63,6 +77,74 @@ def _admonition_validator(name: str) -> Any:
 _MD = _markdown()
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader that bounds nesting while composing (the composer recurses) and
+    refuses cyclic aliases; expansion is bounded afterwards by :func:`_expanded_size`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_FRONTMATTER_DEPTH:
+                raise PageError(f"frontmatter is nested deeper than {MAX_FRONTMATTER_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], open_: set[int]) -> int:
+    """Node count with every alias expanded, as readers of the data will see it; aliases share
+    one node object, so each is measured once and the walk stays linear in the source."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        raise PageError("frontmatter has a YAML alias that refers to itself")
+    open_.add(key)
+    size = 1
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    for child in children:
+        size += _expanded_size(child, memo, open_)
+        if size > MAX_FRONTMATTER_NODES:
+            raise PageError(f"frontmatter expands to more than {MAX_FRONTMATTER_NODES} YAML nodes "
+                            "(YAML aliases repeat their anchor's content)")
+    open_.discard(key)
+    memo[key] = size
+    return size
+
+
+def load_frontmatter(raw: str) -> dict[str, Any]:
+    """YAML front matter as a mapping, within the limits above; PageError says what is wrong."""
+    size = len(raw.encode("utf-8"))
+    if size > MAX_FRONTMATTER_BYTES:
+        raise PageError(f"frontmatter is {size} bytes; the limit is {MAX_FRONTMATTER_BYTES}")
+    if not raw.strip():
+        return {}
+    loader = _FrontMatterLoader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        _expanded_size(node, {}, set())
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise PageError(f"broken YAML frontmatter: {str(exc).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PageError("frontmatter must be a YAML mapping")
+    return data
+
+
 def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
     """YAML frontmatter between leading ``---`` lines, and the body after it."""
     if not text.startswith("---"):
@@ -72,15 +154,7 @@ def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     for i in range(1, len(lines)):
         if lines[i].strip() == "---":
-            raw = "\n".join(lines[1:i])
-            try:
-                data = yaml.safe_load(raw) if raw.strip() else {}
-            except yaml.YAMLError as exc:
-                raise PageError(f"broken YAML frontmatter: {str(exc).splitlines()[0]}") from None
-            if data is None:
-                data = {}
-            if not isinstance(data, dict):
-                raise PageError("frontmatter must be a YAML mapping")
+            data = load_frontmatter("\n".join(lines[1:i]))
             # Keep line numbers of the body meaningful by leaving blank lines in place.
             return data, "\n" * i + "\n".join(lines[i + 1:])
     raise PageError("frontmatter opened with --- but never closed")
@@ -129,9 +203,51 @@ def _html_text(content: str) -> str:
 def heading_text(raw: str) -> tuple[str, str]:
     """Heading text without a trailing ``{#id}``, and that id (or "")."""
     match = _EXPLICIT_ID.search(raw)
-    if match:
-        return raw[: match.start()].rstrip(), match.group(1)
+    if match and match.group(1).strip():
+        return raw[: match.start()].rstrip(), match.group(1).strip()
     return raw, ""
+
+
+def _comment_id(comment: str) -> str:
+    """``getCommentContentHeadingId``: the comment's first word, when it is ``#something``."""
+    first = comment.strip().split(" ")[0]
+    return first[1:] if first.startswith("#") else ""
+
+
+def _slug_source(token: Token) -> tuple[str, str]:
+    """(text github-slugger is given, explicit id or "") for a heading's inline token.
+
+    Docusaurus gives the slugger ``toString`` of the heading's nodes except HTML ones
+    (``getHeadingText`` in docusaurus-mdx-loader/src/remark/headings/index.ts): text as
+    written (spaces kept), inline code without backticks, link text, image alt. Ids come
+    first from a trailing comment, then from a trailing ``{#id}``.
+    """
+    children = list(token.children or [])
+    last = children[-1] if children else None
+    if last is not None and last.type == "html_inline":
+        match = _HTML_COMMENT_WHOLE.match(last.content)
+        if match and _comment_id(match.group(1)):
+            return _plain(children[:-1]).rstrip(), _comment_id(match.group(1))
+    text = _plain(children)
+    match = _MDX_COMMENT_LAST.search(text)
+    if match and _comment_id(match.group(1)):
+        return text[: match.start()].rstrip(), _comment_id(match.group(1))
+    match = _EXPLICIT_ID.search(text)
+    if match and match.group(1).strip():
+        return text[: match.start()], match.group(1).strip()
+    return text, ""
+
+
+def _plain(children: list[Token]) -> str:
+    parts: list[str] = []
+    for child in children:
+        if child.type in {"text", "code_inline"}:
+            parts.append(child.content)
+        elif child.type == "softbreak":
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content or str(child.attrs.get("alt", "")))
+    return "".join(parts)
 
 
 def parse_page(text: str) -> ParsedPage:
@@ -146,9 +262,10 @@ def parse_page(text: str) -> ParsedPage:
         tok = tokens[i]
         t = tok.type
         if t == "heading_open":
-            raw = _inline_text(tokens[i + 1])
-            title, anchor = heading_text(raw)
-            page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor))
+            title = heading_text(_inline_text(tokens[i + 1]))[0]
+            slug_text, anchor = _slug_source(tokens[i + 1])
+            page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor,
+                                     slug_text=slug_text))
             i += 3
             continue
         if t == "inline":
