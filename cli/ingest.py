@@ -10,7 +10,7 @@ import grpc
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from runtime.settings import peer_addresses
@@ -23,14 +23,23 @@ async def run_ingest(target: str, request: ipb.IngestRequest, show: bool = True)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = ipb_grpc.IngestServiceStub(channel)
         summary = ipb.IngestSummary()
-        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                      TimeElapsedColumn(), console=console, disable=not show, transient=True) as progress:
-            task = progress.add_task("", total=None)
+        with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=not show,
+                      transient=True) as progress:
+            # One bar for reading the files, then one for embedding their chunks.
+            files = progress.add_task("", total=None, stage="read")
+            embedding: TaskID | None = None
             try:
                 async for event in stub.Ingest(request, timeout=3600):
-                    if event.WhichOneof("event") == "progress":
+                    kind = event.WhichOneof("event")
+                    if kind == "progress":
                         p = event.progress
-                        progress.update(task, total=p.files_total, completed=p.files_done, description=p.file_path)
+                        progress.update(files, total=p.files_total, completed=p.files_done, description=p.file_path)
+                    elif kind == "embedding":
+                        e = event.embedding
+                        if embedding is None:
+                            embedding = progress.add_task("chunks", total=None, stage="embed")
+                        progress.update(embedding, total=e.chunks_total, completed=e.chunks_embedded)
                     else:
                         summary = event.summary
             except grpc.aio.AioRpcError as exc:
@@ -43,7 +52,8 @@ def print_summary(s: ipb.IngestSummary) -> None:
     for name, value in [
         ("files seen", s.files_seen), ("files skipped", s.files_skipped), ("files failed", len(s.failed)),
         ("chunks new", s.chunks_new), ("chunks changed", s.chunks_changed), ("chunks deleted", s.chunks_deleted),
-        ("chunks unchanged", s.chunks_unchanged), ("tokens embedded", s.tokens_embedded),
+        ("chunks unchanged", s.chunks_unchanged), ("chunks reused", s.chunks_reused),
+        ("tokens embedded", s.tokens_embedded),
         ("seconds", f"{s.seconds:.2f}"), ("embedding seconds", f"{s.embed_seconds:.2f}"),
     ]:
         table.add_row(name, str(value))
