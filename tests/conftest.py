@@ -129,7 +129,7 @@ async def ingest(stack: Stack, source: Path, book: str, dry_run: bool = False) -
         events = [e async for e in ipb_grpc.IngestServiceStub(ch).Ingest(
             ipb.IngestRequest(source_dir=str(source), book=book, dry_run=dry_run))]
     assert events[-1].WhichOneof("event") == "summary"
-    assert all(e.WhichOneof("event") == "progress" for e in events[:-1])
+    assert all(e.WhichOneof("event") in ("progress", "embedding") for e in events[:-1])
     summary: ipb.IngestSummary = events[-1].summary
     return summary
 

@@ -5,15 +5,17 @@ what the separate calls every backend has give."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from embedding.base import EmbedderSpec
-from services.retrieval.index.base import Filter, FusingIndex, IndexRecord
-from services.retrieval.index.edge import EdgeIndex
+from services.retrieval.index.base import Filter, FusingView, IndexRecord, View
+from services.retrieval.index.edge import EdgeShelf
+from services.retrieval.index.versioned import VersionedIndex
 from services.retrieval.search import Mode, Retriever
 from tests.test_index_contract import SPEC, chunk, unit
 
@@ -39,7 +41,7 @@ class AxisEmbedder:
 
 
 async def test_hits_only_keyword_search_found_report_their_real_dense_similarity(tmp_path: Path) -> None:
-    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
     try:
         # 50 chunks close to the query fill the dense search's pool; the one that holds the
         # query's rare word lies far from it, so only BM25 finds it.
@@ -59,16 +61,31 @@ async def test_hits_only_keyword_search_found_report_their_real_dense_similarity
         await index.close()
 
 
-class SeparateCalls:
-    """The same index without its one-trip hybrid search, so the retriever composes hybrid
-    search from dense, keyword, similarity and chunk reads."""
+class WithoutHybrid:
+    """A view without its one-trip hybrid search."""
 
-    def __init__(self, index: EdgeIndex) -> None:
-        self._index = index
+    def __init__(self, view: View) -> None:
+        self._view = view
 
     def __getattr__(self, name: str) -> Any:
         if name == "hybrid":
             raise AttributeError(name)
+        return getattr(self._view, name)
+
+
+class SeparateCalls:
+    """The same index whose views lack the one-trip hybrid search, so the retriever composes
+    hybrid search from dense, keyword, similarity and chunk reads."""
+
+    def __init__(self, index: VersionedIndex) -> None:
+        self._index = index
+
+    @asynccontextmanager
+    async def reading(self, book: str) -> AsyncIterator[View]:
+        async with self._index.reading(book) as view:
+            yield WithoutHybrid(view)
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
 
@@ -93,15 +110,17 @@ async def test_one_trip_hybrid_search_gives_what_the_separate_calls_give(tmp_pat
                                 " ".join(rng.choices(WORDS, k=12)), depth=2 + i % 2), vector())
                for i in range(80)]
     queries = {" ".join(rng.choices(WORDS, k=3)): vector() for _ in range(20)}
-    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
     try:
         await index.upsert(SPEC, records)
-        assert isinstance(index, FusingIndex)
+        async with index.reading("book") as view:
+            assert isinstance(view, FusingView)
+        async with SeparateCalls(index).reading("book") as view:
+            assert not isinstance(view, FusingView)
         embedder = FixedEmbedder(queries)
         one_trip = Retriever(index, embedder, Mode.HYBRID, out_of_scope_threshold=0.7)
         separate = Retriever(SeparateCalls(index), embedder, Mode.HYBRID,
                              out_of_scope_threshold=0.7)
-        assert one_trip.fusing is index and separate.fusing is None
         for flt in (Filter(book="book"), Filter(book="book", module="m1"), Filter(max_section_depth=2)):
             for query in queries:
                 for top_k in (1, 5, 12):
@@ -121,7 +140,7 @@ async def test_scope_is_judged_on_the_nearest_chunk_even_when_it_fuses_below_the
     nearest = IndexRecord(chunk("book", "near.md", "Near", "Wheels turn."), unit(1, 0.6, 0, 0))
     both = [IndexRecord(chunk("book", f"both/{i}.md", f"Both {i}", "The magnetometer reads headings."),
                         unit(1, 2 + 0.1 * i, 0, 0)) for i in range(6)]
-    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
     try:
         await index.upsert(SPEC, [nearest, *both])
         for candidate in (index, SeparateCalls(index)):
@@ -146,13 +165,13 @@ class BrokenEmbedder(AxisEmbedder):
 @pytest.mark.parametrize("one_trip", [True, False])
 async def test_without_an_embedder_search_falls_back_to_keyword_and_says_so(
         tmp_path: Path, mode: Mode, one_trip: bool) -> None:
-    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
     try:
         gyro = IndexRecord(chunk("book", "imu.md", "Gyroscope", "The gyroscope measures rotation."), unit(1, 0, 0, 0))
         lidar = IndexRecord(chunk("book", "lidar.md", "Lidar", "Lidar measures distance."), unit(0, 1, 0, 0))
         await index.upsert(SPEC, [gyro, lidar])
-        retriever = Retriever(index if one_trip else SeparateCalls(index), BrokenEmbedder(), Mode.HYBRID,
-                              out_of_scope_threshold=0.3)
+        reader = index if one_trip else SeparateCalls(index)
+        retriever = Retriever(reader, BrokenEmbedder(), Mode.HYBRID, out_of_scope_threshold=0.3)
         outcome = await retriever.search("gyroscope rotation", 5, mode, Filter(book="book"))
         assert [r.chunk.chunk_id for r in outcome.results] == [gyro.chunk.chunk_id]
         assert outcome.degraded and outcome.mode is Mode.KEYWORD
@@ -163,7 +182,7 @@ async def test_without_an_embedder_search_falls_back_to_keyword_and_says_so(
 
 
 async def test_an_index_built_by_another_embedder_is_searched_by_keyword(tmp_path: Path) -> None:
-    index = EdgeIndex(tmp_path / "edge", "docusaurus-book")
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
     try:
         other = EmbedderSpec("gemini:text-embedding", 4, 2048)
         await index.upsert(other, [IndexRecord(chunk("book", "imu.md", "Gyroscope", "The gyroscope turns."),

@@ -81,8 +81,9 @@ async def test_a_question_naming_what_the_book_never_mentions_is_out_of_scope(
     assert named_terms("Set staleTime for useQuery in TanStack Query, like Pinia's defineStore?") == [
         "staleTime", "useQuery", "TanStack", "defineStore", "Query", "Pinia"]
     assert named_terms("Which GPIO pin does the API use?") == []  # acronyms are not names
-    assert await unknown_term(index, "How do I read the VL53L0X from MicroPython?", "sample") is None
-    assert await unknown_term(index, "How do I read the VL53L0X with readRangeAsync?", "sample") == "readRangeAsync"
+    async with index.reading("sample") as view:
+        assert await unknown_term(view, "How do I read the VL53L0X from MicroPython?", "sample") is None
+        assert await unknown_term(view, "How do I read the VL53L0X with readRangeAsync?", "sample") == "readRangeAsync"
 
 
 async def test_the_second_search_keeps_the_names_the_question_was_written_with() -> None:

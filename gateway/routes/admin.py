@@ -13,7 +13,7 @@ from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 
 from gateway.routes.deps import require_admin, upstream, wants_json
-from gateway.schemas import IngestBody
+from gateway.schemas import IngestBody, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
 from runtime.status import domain_errors, from_rpc_error
@@ -28,6 +28,7 @@ def summary_dict(s: ipb.IngestSummary) -> dict[str, Any]:
         "chunks_new": s.chunks_new, "chunks_changed": s.chunks_changed, "chunks_deleted": s.chunks_deleted,
         "chunks_unchanged": s.chunks_unchanged, "tokens_embedded": s.tokens_embedded,
         "seconds": round(s.seconds, 3), "embed_seconds": round(s.embed_seconds, 3), "dry_run": s.dry_run,
+        "chunks_reused": s.chunks_reused,
     }
 
 
@@ -64,14 +65,19 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
 
 
 def _frame(event: ipb.IngestResponse) -> bytes:
-    if event.WhichOneof("event") == "summary":
+    """One SSE event: `progress` per file, `embedding` per embedded batch, then `summary`."""
+    kind = event.WhichOneof("event")
+    if kind == "summary":
         return frame("summary", summary_dict(event.summary))
+    if kind == "embedding":
+        return frame("embedding", {"chunks_embedded": event.embedding.chunks_embedded,
+                                   "chunks_total": event.embedding.chunks_total})
     return frame("progress", MessageToDict(event.progress, preserving_proto_field_name=True,
                                            always_print_fields_with_no_presence=True))
 
 
 @router.get("/v1/analytics", summary="What readers asked and how answers fared (for the book's authors)")
-async def get_analytics(days: int = Query(7, ge=1, le=3650), book: str = Query("", max_length=200),
+async def get_analytics(days: int = Query(7, ge=1, le=3650), book: Text = Query("", max_length=200),
                         limit: int = Query(10, ge=1, le=100), up: Upstream = Depends(upstream)) -> JSONResponse:
     with domain_errors():
         reply = await up.sessions.Analytics(spb.AnalyticsRequest(days=days, book=book, limit=limit))

@@ -38,13 +38,14 @@ class RetrievalIndexClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.stub = pb_grpc.RetrievalServiceStub(channel)
 
-    async def digests(self, book: str) -> tuple[list[IndexedDigest], EmbedderSpec | None]:
+    async def digests(self, book: str, generation: int = 0) -> tuple[list[IndexedDigest], EmbedderSpec | None]:
         result: list[IndexedDigest] = []
         token = ""
         embedder: EmbedderSpec | None = None
         with domain_errors():
             while True:
-                page = await self.stub.ListChunks(pb.ListChunksRequest(book=book, page_size=5000, page_token=token))
+                page = await self.stub.ListChunks(pb.ListChunksRequest(book=book, page_size=5000, page_token=token,
+                                                                       generation=generation))
                 result += [IndexedDigest(d.chunk_id, d.content_hash, d.file_path) for d in page.chunks]
                 if page.embedder.name:
                     embedder = EmbedderSpec(page.embedder.name, page.embedder.dimension, 0)
@@ -53,20 +54,29 @@ class RetrievalIndexClient:
                     return result, embedder
 
     async def upsert(self, book: str, embedder: EmbedderSpec, chunks: Sequence[Chunk],
-                     vectors: Sequence[Sequence[float]]) -> None:
+                     vectors: Sequence[Sequence[float]], generation: int = 0) -> None:
         request = pb.UpsertChunksRequest(
-            book=book,
-            embedder=common_pb2.EmbedderInfo(name=embedder.name, dimension=embedder.dimension),
+            book=book, embedder=_embedder(embedder), generation=generation,
             chunks=[common_pb2.EmbeddedChunk(chunk=chunk_to_proto(c), vector=list(v))
                     for c, v in zip(chunks, vectors, strict=True)],
         )
         with domain_errors():
             await self.stub.UpsertChunks(request)
 
-    async def delete(self, book: str, chunk_ids: Sequence[str]) -> None:
+    async def delete(self, book: str, chunk_ids: Sequence[str], generation: int = 0) -> None:
         with domain_errors():
-            await self.stub.DeleteChunks(pb.DeleteChunksRequest(book=book, chunk_ids=list(chunk_ids)))
+            await self.stub.DeleteChunks(pb.DeleteChunksRequest(book=book, chunk_ids=list(chunk_ids),
+                                                                generation=generation))
 
-    async def delete_book(self, book: str) -> None:
+    async def stage(self, book: str, embedder: EmbedderSpec) -> tuple[int, bool]:
         with domain_errors():
-            await self.stub.DeleteBook(pb.DeleteBookRequest(book=book))
+            staged = await self.stub.StageBook(pb.StageBookRequest(book=book, embedder=_embedder(embedder)))
+        return staged.generation, staged.resumed
+
+    async def commit(self, book: str, generation: int) -> None:
+        with domain_errors():
+            await self.stub.CommitBook(pb.CommitBookRequest(book=book, generation=generation))
+
+
+def _embedder(spec: EmbedderSpec) -> common_pb2.EmbedderInfo:
+    return common_pb2.EmbedderInfo(name=spec.name, dimension=spec.dimension)

@@ -12,7 +12,7 @@ from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 
 from embedding.base import Embedder
 from embedding.factory import make_embedder
-from runtime.channels import open_channel
+from runtime.channels import peer_channel
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from services.ingest.index_client import RetrievalIndexClient
@@ -34,7 +34,7 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
     async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
         # Ingest runs for minutes on a large book; its retrieval calls get the default
         # deadline each, not one deadline for the whole job.
-        channel = open_channel(server.peers["retrieval"], server.call_timeout_seconds)
+        channel = peer_channel(server, "retrieval")
         embedder = make_embedder(settings.embedder, home=server.home)
         try:
             yield Resources(Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens), embedder)

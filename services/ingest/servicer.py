@@ -10,7 +10,8 @@ from lectern.ingest.v1 import ingest_service_pb2 as pb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 
 from runtime.errors import Violations
-from services.ingest.sync import FileEvent, IngestJob, Ingestor, Summary, resolve_source
+from runtime.text import check_storable
+from services.ingest.sync import EmbedEvent, FileEvent, IngestJob, Ingestor, Summary, resolve_source
 
 STATUS = {"ingested": pb.FILE_STATUS_INGESTED, "skipped": pb.FILE_STATUS_SKIPPED, "failed": pb.FILE_STATUS_FAILED}
 
@@ -21,7 +22,7 @@ def summary_to_proto(s: Summary) -> pb.IngestSummary:
         failed=[pb.FailedFile(file_path=p, reason=r) for p, r in s.failed],
         chunks_new=s.chunks_new, chunks_changed=s.chunks_changed, chunks_deleted=s.chunks_deleted,
         chunks_unchanged=s.chunks_unchanged, tokens_embedded=s.tokens_embedded, seconds=s.seconds,
-        dry_run=s.dry_run, embed_seconds=s.embed_seconds,
+        dry_run=s.dry_run, embed_seconds=s.embed_seconds, chunks_reused=s.chunks_reused,
     )
 
 
@@ -40,6 +41,8 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             v.add("base_url", "must start with / or http(s)://")
         if not request.source_dir.strip():
             v.add("source_dir", "must not be empty")
+        for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir)):
+            check_storable(v, field, value)
         v.raise_if_any()
         job = IngestJob(resolve_source(request.source_dir, self.roots), book, base_url, request.dry_run,
                         request.reindex, request.include_drafts)
@@ -49,5 +52,8 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                     file_path=event.file_path, status=STATUS[event.status], reason=event.reason,
                     chunks=event.chunks, files_done=event.files_done, files_total=event.files_total,
                 ))
+            elif isinstance(event, EmbedEvent):
+                yield pb.IngestResponse(embedding=pb.EmbedProgress(
+                    chunks_embedded=event.chunks_embedded, chunks_total=event.chunks_total))
             else:
                 yield pb.IngestResponse(summary=summary_to_proto(event))

@@ -1,16 +1,23 @@
-"""Exact incremental sync of a book into the index.
+"""Exact incremental sync of a book into the index, and re-index beside the served version.
 
 Reads every page, compares chunk ids and content hashes with what the index holds, embeds
 only new and changed chunks, writes them, then deletes what is gone. Writing before
 deleting means a crash part-way leaves extra chunks at worst, never missing ones, and the
 next run converges. A file that fails to parse keeps its old chunks: nothing is lost.
+
+A re-index (also how the embedder is switched) writes every chunk into a staged version of
+the book while readers keep the served one, and commits it in one step when it is complete.
+A re-index that stops part-way leaves the served version untouched; the next one resumes the
+staged version and embeds only what it does not already hold. A re-index rebuilds the book
+from its files, so a file that fails to parse has no chunks in the new version (it is
+reported as failed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +25,7 @@ from typing import Protocol
 from embedding.base import Embedder, EmbedderSpec
 from embedding.tokens import count_tokens
 from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from runtime.text import UNSTORABLE_DESCRIPTION, unstorable
 from services.ingest.book.chunker import Budget, Chunk
 from services.ingest.book.discovery import discover
 from services.ingest.book.pages import PageResult, read_page
@@ -27,11 +35,17 @@ EMBED_BATCH = 64
 
 
 class Index(Protocol):
-    async def digests(self, book: str) -> tuple[list[IndexedDigest], EmbedderSpec | None]: ...
+    """The index operations ingest needs; ``generation`` 0 is the served version of the book,
+    any other a staged one from ``stage``."""
+
+    async def digests(self, book: str, generation: int = 0) -> tuple[list[IndexedDigest], EmbedderSpec | None]: ...
     async def upsert(self, book: str, embedder: EmbedderSpec, chunks: Sequence[Chunk],
-                     vectors: Sequence[Sequence[float]]) -> None: ...
-    async def delete(self, book: str, chunk_ids: Sequence[str]) -> None: ...
-    async def delete_book(self, book: str) -> None: ...
+                     vectors: Sequence[Sequence[float]], generation: int = 0) -> None: ...
+    async def delete(self, book: str, chunk_ids: Sequence[str], generation: int = 0) -> None: ...
+    async def stage(self, book: str, embedder: EmbedderSpec) -> tuple[int, bool]:
+        """(generation, resumed) of a staged version of the book to re-index into."""
+        ...
+    async def commit(self, book: str, generation: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,12 @@ class FileEvent:
     files_total: int
 
 
+@dataclass(frozen=True)
+class EmbedEvent:
+    chunks_embedded: int
+    chunks_total: int
+
+
 @dataclass
 class Summary:
     files_seen: int = 0
@@ -67,17 +87,24 @@ class Summary:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     dry_run: bool = False
+    chunks_reused: int = 0
 
 
 def resolve_source(source_dir: str, roots: Sequence[Path]) -> Path:
     """The docs folder, if it lies under an allowed root; callers never read elsewhere."""
     if not source_dir.strip():
         raise InvalidArgument.of("source_dir", "must not be empty")
+    if unstorable(source_dir):  # os refuses NUL with a ValueError of its own
+        raise InvalidArgument.of("source_dir", UNSTORABLE_DESCRIPTION)
     path = Path(source_dir).expanduser().resolve()
     allowed = [r.resolve() for r in roots]
     if not any(path == r or r in path.parents for r in allowed):
         raise PermissionDenied(f"{source_dir} is outside LECTERN_INGEST_ROOTS")
-    if not path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # a name too long, a folder we may not enter
+        raise InvalidArgument.of("source_dir", f"cannot be read ({exc.strerror})") from None
+    if not is_dir:
         raise InvalidArgument.of("source_dir", "is not a folder")
     return path
 
@@ -91,7 +118,7 @@ class Ingestor:
         self.budget = Budget(count_tokens, max_tokens, embedder.count_tokens, embedder.spec.max_input_tokens)
         self._running: set[str] = set()
 
-    async def run(self, job: IngestJob) -> AsyncIterator[FileEvent | Summary]:
+    async def run(self, job: IngestJob) -> AsyncIterator[FileEvent | EmbedEvent | Summary]:
         if job.book in self._running:
             raise Aborted(f"an ingest of book {job.book!r} is already running; try again when it ends")
         self._running.add(job.book)
@@ -101,7 +128,7 @@ class Ingestor:
         finally:
             self._running.discard(job.book)
 
-    async def _run(self, job: IngestJob) -> AsyncIterator[FileEvent | Summary]:
+    async def _run(self, job: IngestJob) -> AsyncIterator[FileEvent | EmbedEvent | Summary]:
         started = time.perf_counter()
         summary = Summary(dry_run=job.dry_run)
         files = await asyncio.to_thread(discover, job.source_dir)
@@ -124,35 +151,64 @@ class Ingestor:
             chunks += result.chunks
             yield FileEvent(file.rel, status, reason, len(result.chunks), done, len(files))
 
-        existing, built_by = await self.index.digests(job.book)
+        served, built_by = await self.index.digests(job.book)
         spec = self.embedder.spec
         if built_by is not None and built_by.name != spec.name and not job.reindex:
             raise FailedPrecondition(
                 f"book {job.book!r} was indexed with {built_by.name} ({built_by.dimension} dims) but this "
                 f"ingest embeds with {spec.name} ({spec.dimension} dims); run again with --reindex"
             )
-        if job.reindex:
-            existing = []
-        held = {d.chunk_id: d for d in existing}
         wanted = {c.chunk_id: c for c in chunks}
-        todo = [c for c in wanted.values() if c.chunk_id not in held or held[c.chunk_id].content_hash != c.content_hash]
-        summary.chunks_new = sum(1 for c in todo if c.chunk_id not in held)
-        summary.chunks_changed = len(todo) - summary.chunks_new
-        summary.chunks_unchanged = len(wanted) - len(todo)
-        stale = [d.chunk_id for d in existing if d.chunk_id not in wanted and d.file_path not in failed_files]
-        summary.chunks_deleted = len(stale)
+        generation = 0
+        if job.reindex:
+            staged: list[IndexedDigest] = []
+            if not job.dry_run:
+                generation, resumed = await self.index.stage(job.book, spec)
+                if resumed:
+                    staged, _ = await self.index.digests(job.book, generation)
+            todo, stale = _difference(wanted, staged, failed_files=set())
+            summary.chunks_reused = len(wanted) - len(todo)
+            summary.chunks_deleted = sum(1 for d in served if d.chunk_id not in wanted)
+        else:
+            todo, stale = _difference(wanted, served, failed_files)
+            summary.chunks_deleted = len(stale)
+        _count_changes(summary, wanted.values(), served)
 
         if not job.dry_run:
-            if job.reindex:
-                await self.index.delete_book(job.book)
+            yield EmbedEvent(0, len(todo))
             for start in range(0, len(todo), EMBED_BATCH):
                 batch = todo[start:start + EMBED_BATCH]
                 t0 = time.perf_counter()
                 vectors = await self.embedder.embed_documents([c.embed_text for c in batch])
                 summary.embed_seconds += time.perf_counter() - t0
                 summary.tokens_embedded += sum(c.token_count for c in batch)
-                await self.index.upsert(job.book, spec, batch, vectors)
+                await self.index.upsert(job.book, spec, batch, vectors, generation)
+                yield EmbedEvent(start + len(batch), len(todo))
             for start in range(0, len(stale), 1000):
-                await self.index.delete(job.book, stale[start:start + 1000])
+                await self.index.delete(job.book, stale[start:start + 1000], generation)
+            if job.reindex:
+                await self.index.commit(job.book, generation)
         summary.seconds = time.perf_counter() - started
         yield summary
+
+
+def _difference(wanted: dict[str, Chunk], held: Sequence[IndexedDigest],
+                failed_files: set[str]) -> tuple[list[Chunk], list[str]]:
+    """The chunks to embed (not held, or held with other content) and the held ids to delete
+    (gone from the book, unless their file failed to parse this time)."""
+    by_id = {d.chunk_id: d for d in held}
+    todo = [c for c in wanted.values() if c.chunk_id not in by_id or by_id[c.chunk_id].content_hash != c.content_hash]
+    stale = [d.chunk_id for d in held if d.chunk_id not in wanted and d.file_path not in failed_files]
+    return todo, stale
+
+
+def _count_changes(summary: Summary, chunks: Iterable[Chunk], served: Sequence[IndexedDigest]) -> None:
+    """New, changed and unchanged chunks of the book, against its served version."""
+    hashes = {d.chunk_id: d.content_hash for d in served}
+    for c in chunks:
+        if c.chunk_id not in hashes:
+            summary.chunks_new += 1
+        elif hashes[c.chunk_id] != c.content_hash:
+            summary.chunks_changed += 1
+        else:
+            summary.chunks_unchanged += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from services.retrieval.index.base import Filter, VectorIndex
+from services.retrieval.index.base import Filter, View
 
 # Identifiers with inner capitals (defineStore, staleTime, NgRx, TanStack); all-capital
 # acronyms are left out, since books often use ones they never spell out (GPIO, API).
@@ -27,7 +27,7 @@ def named_terms(query: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-async def unknown_term(index: VectorIndex, query: str, book: str) -> str | None:
+async def unknown_term(index: View, query: str, book: str) -> str | None:
     """The first named term that no chunk of the book contains, if any (one BM25 lookup each)."""
     for term in named_terms(query):
         if not await index.keyword(term, Filter(book=book), 1):

@@ -13,7 +13,7 @@ from enum import Enum
 
 from embedding.base import Embedder
 from services.retrieval.fusion import reciprocal_rank_fusion
-from services.retrieval.index.base import Filter, FusingIndex, Hit, Result, VectorIndex
+from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
 from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
@@ -64,8 +64,6 @@ class Retriever:
         self.default_mode = default_mode
         self.out_of_scope_threshold = out_of_scope_threshold
         self.cache = QueryCache()
-        # Hybrid search in one trip to the store, where the backend offers it.
-        self.fusing: FusingIndex | None = index if isinstance(index, FusingIndex) else None
 
     async def _query_vector(self, query: str) -> list[float]:
         cached = self.cache.get(query)
@@ -74,9 +72,9 @@ class Retriever:
             self.cache.put(query, cached)
         return cached
 
-    async def _vector(self, query: str) -> tuple[list[float] | None, str]:
+    async def _vector(self, view: View, query: str) -> tuple[list[float] | None, str]:
         """The query vector, or None and the reason when the embedder cannot serve this index."""
-        built_by = await self.index.embedder()
+        built_by = await view.embedder()
         if built_by is not None and built_by.name != self.embedder.spec.name:
             return None, (f"index built by {built_by.name}, queries embedded by "
                           f"{self.embedder.spec.name}; fell back to keyword search")
@@ -86,65 +84,72 @@ class Retriever:
             log.warning("embedder unavailable, falling back to keyword", extra={"error": repr(exc)})
             return None, f"embedder unavailable ({type(exc).__name__}); fell back to keyword search"
 
-    async def _dense(self, query: str, flt: Filter, limit: int) -> tuple[list[Hit], str]:
+    async def _dense(self, view: View, query: str, flt: Filter, limit: int) -> tuple[list[Hit], str]:
         """Dense hits, or none and the reason when the embedder cannot serve this index."""
-        vector, reason = await self._vector(query)
+        vector, reason = await self._vector(view, query)
         if vector is None:
             return [], reason
-        return await self.index.dense(vector, flt, limit), ""
+        return await view.dense(vector, flt, limit), ""
 
-    async def _fill_similarity(self, query: str, chunk_ids: list[str], similarity: dict[str, float]) -> None:
+    async def _fill_similarity(self, view: View, query: str, chunk_ids: list[str],
+                               similarity: dict[str, float]) -> None:
         """Hits that only keyword search found get their real dense similarity too, so every
         result reports one (the query vector is in the cache: the dense search just used it)."""
         vector = self.cache.get(query)
         if chunk_ids and vector is not None:
-            similarity.update(await self.index.similarity(vector, chunk_ids))
+            similarity.update(await view.similarity(vector, chunk_ids))
 
-    async def _read(self, scored: list[tuple[str, float]], similarity: dict[str, float]) -> list[Result]:
+    @staticmethod
+    async def _read(view: View, scored: list[tuple[str, float]], similarity: dict[str, float]) -> list[Result]:
         """Reads the payloads of the final hits only (the costly part of a search)."""
         score = dict(scored)
-        chunks = await self.index.chunks([cid for cid, _ in scored])
+        chunks = await view.chunks([cid for cid, _ in scored])
         return [Result(c, score[c.chunk_id], similarity.get(c.chunk_id, 0.0)) for c in chunks]
 
-    async def _keyword_only(self, query: str, flt: Filter, top_k: int, degraded_reason: str = "") -> Outcome:
-        hits = await self.index.keyword(query, flt, top_k)
-        results = await self._read([(h.chunk_id, h.score) for h in hits], {})
+    async def _keyword_only(self, view: View, query: str, flt: Filter, top_k: int,
+                            degraded_reason: str = "") -> Outcome:
+        hits = await view.keyword(query, flt, top_k)
+        results = await self._read(view, [(h.chunk_id, h.score) for h in hits], {})
         return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
                        degraded=bool(degraded_reason), degraded_reason=degraded_reason)
 
-    async def _out_of_scope(self, results: list[Result], best: float, query: str, flt: Filter) -> bool:
+    async def _out_of_scope(self, view: View, results: list[Result], best: float, query: str, flt: Filter) -> bool:
         """Too weak to answer from: nothing found, the nearest chunk too far, or (for middling
         evidence) a named term the book never mentions."""
         if not results or best < self.out_of_scope_threshold:
             return True
-        return best < NAMED_TERM_CEILING and await unknown_term(self.index, query, flt.book) is not None
+        return best < NAMED_TERM_CEILING and await unknown_term(view, query, flt.book) is not None
 
-    async def _fused(self, index: FusingIndex, query: str, top_k: int, flt: Filter) -> Outcome:
+    async def _fused(self, view: FusingView, query: str, top_k: int, flt: Filter) -> Outcome:
         """Hybrid search in one trip to a store that can fuse (the same results as below)."""
-        vector, degraded_reason = await self._vector(query)
+        vector, degraded_reason = await self._vector(view, query)
         if vector is None:
-            return await self._keyword_only(query, flt, top_k, degraded_reason)
-        fused = await index.hybrid(vector, query, flt, _pool(top_k), top_k)
-        out_of_scope = await self._out_of_scope(fused.results, fused.best_similarity, query, flt)
+            return await self._keyword_only(view, query, flt, top_k, degraded_reason)
+        fused = await view.hybrid(vector, query, flt, _pool(top_k), top_k)
+        out_of_scope = await self._out_of_scope(view, fused.results, fused.best_similarity, query, flt)
         return Outcome(fused.results, out_of_scope=out_of_scope, mode=Mode.HYBRID)
 
     async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
-        mode = mode or self.default_mode
+        # One version of the book for the whole search, even if a re-index commits meanwhile.
+        async with self.index.reading(flt.book) as view:
+            return await self._search(view, query, top_k, mode or self.default_mode, flt)
+
+    async def _search(self, view: View, query: str, top_k: int, mode: Mode, flt: Filter) -> Outcome:
         if mode is Mode.KEYWORD:
-            return await self._keyword_only(query, flt, top_k)
-        if mode is Mode.HYBRID and self.fusing is not None:
-            return await self._fused(self.fusing, query, top_k, flt)
+            return await self._keyword_only(view, query, flt, top_k)
+        if mode is Mode.HYBRID and isinstance(view, FusingView):
+            return await self._fused(view, query, top_k, flt)
         pool = _pool(top_k)
         if mode is Mode.HYBRID:
             # Both searches at once: the index runs them on its own threads.
             (dense_hits, degraded_reason), keyword_hits = await asyncio.gather(
-                self._dense(query, flt, pool), self.index.keyword(query, flt, pool))
+                self._dense(view, query, flt, pool), view.keyword(query, flt, pool))
         else:
-            (dense_hits, degraded_reason), keyword_hits = await self._dense(query, flt, top_k), []
+            (dense_hits, degraded_reason), keyword_hits = await self._dense(view, query, flt, top_k), []
         if degraded_reason:
             if mode is Mode.DENSE:
-                return await self._keyword_only(query, flt, top_k, degraded_reason)
-            results = await self._read([(h.chunk_id, h.score) for h in keyword_hits[:top_k]], {})
+                return await self._keyword_only(view, query, flt, top_k, degraded_reason)
+            results = await self._read(view, [(h.chunk_id, h.score) for h in keyword_hits[:top_k]], {})
             return Outcome(results, out_of_scope=not results, mode=Mode.KEYWORD,
                            degraded=True, degraded_reason=degraded_reason)
         similarity = {h.chunk_id: h.score for h in dense_hits}
@@ -153,9 +158,9 @@ class Retriever:
         else:
             scored = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
         best = max(similarity.values(), default=0.0)
-        await self._fill_similarity(query, [cid for cid, _ in scored if cid not in similarity], similarity)
-        results = await self._read(scored, similarity)
-        return Outcome(results, out_of_scope=await self._out_of_scope(results, best, query, flt), mode=mode)
+        await self._fill_similarity(view, query, [cid for cid, _ in scored if cid not in similarity], similarity)
+        results = await self._read(view, scored, similarity)
+        return Outcome(results, out_of_scope=await self._out_of_scope(view, results, best, query, flt), mode=mode)
 
 
 def _pool(top_k: int) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from lectern.common.v1 import common_pb2
 from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
 from runtime.errors import Violations
+from runtime.text import check_storable
 from services.retrieval.convert import (
     chunk_from_proto,
     chunk_to_proto,
@@ -30,6 +33,34 @@ def _require_book(violations: Violations, book: str) -> None:
         violations.add("book", "must not be empty")
     elif len(book) > 200:
         violations.add("book", "must be at most 200 characters")
+    check_storable(violations, "book", book)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_generation(violations: Violations, generation: int) -> None:
+    if generation < 0:
+        violations.add("generation", "must be 0 (the served version) or a generation from StageBook")
+
+
+def _check_embedder(violations: Violations, embedder: common_pb2.EmbedderInfo) -> None:
+    if not embedder.name or embedder.dimension <= 0:
+        violations.add("embedder", "name and a positive dimension are required")
+    check_storable(violations, "embedder.name", embedder.name)
+
+
+def _check_chunk(violations: Violations, field: str, chunk: common_pb2.Chunk) -> None:
+    # Chunk ids are the stores' point ids, which every backend keeps as UUIDs.
+    if not _is_uuid(chunk.chunk_id):
+        violations.add(f"{field}.chunk_id", "must be a UUID")
+    check_storable(violations, field, chunk.file_path, chunk.module, chunk.content, chunk.content_hash,
+                   chunk.title, chunk.url, *chunk.heading_path, *chunk.tags)
 
 
 class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
@@ -40,11 +71,10 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
     async def UpsertChunks(self, request: pb.UpsertChunksRequest, context: Any) -> pb.UpsertChunksResponse:
         v = Violations()
         _require_book(v, request.book)
-        if not request.embedder.name or request.embedder.dimension <= 0:
-            v.add("embedder", "name and a positive dimension are required")
+        _check_embedder(v, request.embedder)
+        _check_generation(v, request.generation)
         for i, item in enumerate(request.chunks):
-            if not item.chunk.chunk_id:
-                v.add(f"chunks[{i}].chunk.chunk_id", "must not be empty")
+            _check_chunk(v, f"chunks[{i}].chunk", item.chunk)
             if item.chunk.book != request.book:
                 v.add(f"chunks[{i}].chunk.book", "must equal the request's book")
             if len(item.vector) != request.embedder.dimension:
@@ -52,13 +82,17 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         v.raise_if_any()
         spec = EmbedderSpec(request.embedder.name, request.embedder.dimension, 0)
         records = [IndexRecord(chunk_from_proto(c.chunk), list(c.vector)) for c in request.chunks]
-        return pb.UpsertChunksResponse(upserted=await self.index.upsert(spec, records))
+        return pb.UpsertChunksResponse(upserted=await self.index.upsert(spec, records, request.generation))
 
     async def DeleteChunks(self, request: pb.DeleteChunksRequest, context: Any) -> pb.DeleteChunksResponse:
         v = Violations()
         _require_book(v, request.book)
+        _check_generation(v, request.generation)
+        if not all(_is_uuid(cid) for cid in request.chunk_ids):
+            v.add("chunk_ids", "must be UUIDs")
         v.raise_if_any()
-        return pb.DeleteChunksResponse(deleted=await self.index.delete(request.book, list(request.chunk_ids)))
+        deleted = await self.index.delete(request.book, list(request.chunk_ids), request.generation)
+        return pb.DeleteChunksResponse(deleted=deleted)
 
     async def DeleteBook(self, request: pb.DeleteBookRequest, context: Any) -> pb.DeleteBookResponse:
         v = Violations()
@@ -66,18 +100,39 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         v.raise_if_any()
         return pb.DeleteBookResponse(deleted=await self.index.delete_book(request.book))
 
+    async def StageBook(self, request: pb.StageBookRequest, context: Any) -> pb.StageBookResponse:
+        v = Violations()
+        _require_book(v, request.book)
+        _check_embedder(v, request.embedder)
+        v.raise_if_any()
+        staged = await self.index.stage(request.book, EmbedderSpec(request.embedder.name,
+                                                                    request.embedder.dimension, 0))
+        return pb.StageBookResponse(generation=staged.generation, resumed=staged.resumed)
+
+    async def CommitBook(self, request: pb.CommitBookRequest, context: Any) -> pb.CommitBookResponse:
+        v = Violations()
+        _require_book(v, request.book)
+        if request.generation <= 0:
+            v.add("generation", "must be a generation from StageBook")
+        v.raise_if_any()
+        return pb.CommitBookResponse(chunks=await self.index.commit(request.book, request.generation))
+
     async def ListChunks(self, request: pb.ListChunksRequest, context: Any) -> pb.ListChunksResponse:
         v = Violations()
         _require_book(v, request.book)
         if not 0 <= request.page_size <= 10_000:
             v.add("page_size", "must be between 0 and 10000")
+        if request.page_token and not _is_uuid(request.page_token):  # every backend's tokens are point ids
+            v.add("page_token", "must be a next_page_token from a previous response")
+        _check_generation(v, request.generation)
         v.raise_if_any()
-        digests, token = await self.index.digests(request.book, request.page_token, request.page_size or 1000)
+        digests, token = await self.index.digests(request.book, request.page_token, request.page_size or 1000,
+                                                  request.generation)
         return pb.ListChunksResponse(
             chunks=[pb.ChunkDigest(chunk_id=d.chunk_id, content_hash=d.content_hash, file_path=d.file_path)
                     for d in digests],
             next_page_token=token,
-            embedder=embedder_to_proto(await self.index.embedder()),
+            embedder=embedder_to_proto(await self.index.embedder(request.book, request.generation)),
         )
 
     async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
@@ -92,6 +147,11 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
             v.add("mode", "must be dense, keyword or hybrid")
         if not 0 <= request.filter.max_section_depth <= 6:
             v.add("filter.max_section_depth", "must be between 0 and 6")
+        check_storable(v, "query", request.query)
+        f = request.filter
+        for name, value in (("book", f.book), ("file_path", f.file_path), ("file_path_prefix", f.file_path_prefix),
+                            ("module", f.module)):
+            check_storable(v, f"filter.{name}", value)
         v.raise_if_any()
         outcome = await self.retriever.search(
             request.query.strip(), request.top_k or DEFAULT_TOP_K, MODES.get(request.mode),

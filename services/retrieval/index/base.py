@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -128,23 +129,36 @@ def cosine(vector: Sequence[float] | np.ndarray, stored: Sequence[float]) -> flo
     return float(q @ v / max(float(np.linalg.norm(q) * np.linalg.norm(v)), 1e-12))
 
 
-class VectorIndex(Protocol):
-    """One collection of chunks with dense and keyword (BM25) search."""
+SERVING = "serving"
+STAGING = "staging"
 
-    backend: str
+
+@dataclass(frozen=True)
+class Label:
+    """What a store holds when it is one version of one book (the shared store has none).
+
+    Kept in the store's own metadata, so the versions of every book can be read back from the
+    backend alone after a restart or a crash, whichever process wrote them."""
+
+    book: str
+    generation: int
+    state: str  # SERVING or STAGING
+
+    def to_json(self) -> dict[str, object]:
+        return {"book": self.book, "generation": self.generation, "state": self.state}
+
+    @classmethod
+    def from_json(cls, data: object) -> Label | None:
+        if not isinstance(data, dict) or "book" not in data:
+            return None
+        return cls(str(data["book"]), int(data["generation"]), str(data["state"]))
+
+
+class View(Protocol):
+    """What a search reads: one store, or several seen as one."""
 
     async def embedder(self) -> EmbedderSpec | None:
-        """The embedder that built the index, or None while it is empty."""
-        ...
-
-    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int: ...
-
-    async def delete(self, book: str, chunk_ids: Sequence[str]) -> int: ...
-
-    async def delete_book(self, book: str) -> int: ...
-
-    async def digests(self, book: str, offset: str, limit: int) -> tuple[list[Digest], str]:
-        """A page of (id, hash, file) for a book and the offset of the next page ("" at the end)."""
+        """The embedder that built the chunks read, or None while there are none."""
         ...
 
     async def dense(self, vector: Sequence[float], flt: Filter, limit: int) -> list[Hit]:
@@ -164,11 +178,94 @@ class VectorIndex(Protocol):
         search found); ids no longer stored are left out."""
         ...
 
+
+class Store(View, Protocol):
+    """One physical collection of chunks (a Qdrant shard or collection, a pgvector table) with
+    dense and keyword (BM25) search. Each backend implements it; `versioned.VersionedIndex`
+    puts the versions of books on top."""
+
+    backend: str
+    collection: str
+
+    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord]) -> int: ...
+
+    async def delete(self, book: str, chunk_ids: Sequence[str]) -> int: ...
+
+    async def delete_book(self, book: str) -> int: ...
+
+    async def digests(self, book: str, offset: str, limit: int) -> tuple[list[Digest], str]:
+        """A page of (id, hash, file) for a book and the offset of the next page ("" at the end)."""
+        ...
+
     async def stats(self) -> IndexStats: ...
 
-    async def ping(self) -> bool:
-        """True when the store answers."""
+    async def label(self) -> Label | None:
+        """The book version this store holds, or None for the shared store."""
         ...
+
+    async def create(self, embedder: EmbedderSpec, label: Label) -> None:
+        """Makes this store an empty version of a book, built by ``embedder``."""
+        ...
+
+    async def relabel(self, label: Label) -> None:
+        """Replaces the label in one atomic write to the backend."""
+        ...
+
+    async def drop(self) -> None:
+        """Removes the store from the backend; the object stays usable as an empty store."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the backend answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A staged version of a book: where a re-index writes."""
+
+    generation: int
+    resumed: bool
+
+
+class VectorIndex(Protocol):
+    """The index as retrieval serves it: books, each read from the version that serves it,
+    and re-indexes built beside it (see `versioned`)."""
+
+    backend: str
+
+    def reading(self, book: str) -> AbstractAsyncContextManager[View]:
+        """The version that serves ``book`` (every book when empty), held for one search: a
+        commit does not remove a version while a search still reads it."""
+        ...
+
+    async def embedder(self, book: str = "", generation: int = 0) -> EmbedderSpec | None: ...
+
+    async def upsert(self, embedder: EmbedderSpec, records: Sequence[IndexRecord], generation: int = 0) -> int:
+        """Writes into the served version, or into a staged one (``generation`` from ``stage``)."""
+        ...
+
+    async def delete(self, book: str, chunk_ids: Sequence[str], generation: int = 0) -> int: ...
+
+    async def delete_book(self, book: str) -> int: ...
+
+    async def digests(self, book: str, offset: str, limit: int, generation: int = 0) -> tuple[list[Digest], str]: ...
+
+    async def stage(self, book: str, embedder: EmbedderSpec) -> Staged:
+        """A new version of ``book`` beside the served one, or the one an interrupted re-index
+        left if it has the same embedder."""
+        ...
+
+    async def commit(self, book: str, generation: int) -> int:
+        """Serves the staged version from now on and removes the one it replaces; returns the
+        chunks the book now serves."""
+        ...
+
+    async def stats(self) -> IndexStats: ...
+
+    async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -183,3 +280,8 @@ class FusingIndex(Protocol):
         """The ``limit`` best chunks by reciprocal-rank fusion of the ``pool`` nearest and the
         ``pool`` best by BM25, with their payloads and dense similarities."""
         ...
+
+
+@runtime_checkable
+class FusingView(View, FusingIndex, Protocol):
+    """A view whose store runs hybrid search in one trip."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
+from runtime.errors import FailedPrecondition
 from services.retrieval.fusion import reciprocal_rank_fusion
 from services.retrieval.index.base import (
     PAYLOAD_INDEXES,
@@ -30,6 +32,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    Label,
     Result,
     StoredChunk,
     check_query_dimension,
@@ -70,19 +73,23 @@ def _dense_of(record: Any) -> Any:
 
 
 class EdgeIndex:
-    """A VectorIndex on one Qdrant Edge shard."""
+    """A Store on one Qdrant Edge shard."""
 
     backend = "qdrant-edge"
 
-    def __init__(self, root: Path, collection: str, *, auto_optimize: bool = True) -> None:
+    def __init__(self, root: Path, collection: str, *, auto_optimize: bool = True,
+                 pool: ThreadPoolExecutor | None = None) -> None:
         self.path = root / collection
         self.collection = collection
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edge")
+        # The versions of books on one shelf share the shelf's threads.
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="edge")
         self._write_lock = threading.Lock()
         self._sole_book = SoleBook(self._book_counts)
         self._shard: qe.EdgeShard | None = None
         self._spec: EmbedderSpec | None = None
+        self._label: Label | None = None
         self._since_optimize = 0
         self._indexed = 0
         self.auto_optimize = auto_optimize
@@ -98,7 +105,18 @@ class EdgeIndex:
         if meta.exists():
             data = json.loads(meta.read_text())
             self._spec = EmbedderSpec(data["embedder"], int(data["dimension"]), int(data.get("max_tokens", 0)))
+            self._label = Label.from_json(data.get("label"))
             self._shard = qe.EdgeShard.load(str(self.path / "shard"))
+
+    def _write_meta(self, spec: EmbedderSpec, label: Label | None) -> None:
+        """Replaces the meta file in one rename, so it is always whole."""
+        meta: dict[str, object] = {"embedder": spec.name, "dimension": spec.dimension,
+                                   "max_tokens": spec.max_input_tokens}
+        if label is not None:
+            meta["label"] = label.to_json()
+        tmp = self._meta_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self._meta_path())
 
     def _create(self, spec: EmbedderSpec) -> qe.EdgeShard:
         if self.path.exists():
@@ -113,10 +131,7 @@ class EdgeIndex:
             schema = qe.PayloadSchemaType.Integer if name == "section_depth" else qe.PayloadSchemaType.Keyword
             shard.update(qe.UpdateOperation.create_field_index(name, schema))
         # The meta file is written last: its presence means the shard is complete.
-        tmp = self._meta_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps({"embedder": spec.name, "dimension": spec.dimension,
-                                   "max_tokens": spec.max_input_tokens}))
-        tmp.replace(self._meta_path())
+        self._write_meta(spec, self._label)
         self._spec = spec
         self._shard = shard
         return shard
@@ -132,7 +147,43 @@ class EdgeIndex:
                 self._shard = None
 
         await self._run(close)
-        self._pool.shutdown(wait=True)
+        if self._own_pool:
+            self._pool.shutdown(wait=True)
+
+    # -- versions ----------------------------------------------------------------------
+
+    async def label(self) -> Label | None:
+        return self._label
+
+    async def create(self, embedder: EmbedderSpec, label: Label) -> None:
+        def write() -> None:
+            with self._write_lock, self._sole_book.writing():
+                if self._shard is not None:
+                    self._shard.close()
+                self._label = label
+                self._create(embedder)
+
+        await self._run(write)
+
+    async def relabel(self, label: Label) -> None:
+        def write() -> None:
+            with self._write_lock:
+                if self._spec is None:
+                    raise FailedPrecondition(f"{self.collection} holds no shard to label")
+                self._write_meta(self._spec, label)
+                self._label = label
+
+        await self._run(write)
+
+    async def drop(self) -> None:
+        def write() -> None:
+            with self._write_lock, self._sole_book.writing():
+                if self._shard is not None:
+                    self._shard.close()
+                self._shard, self._spec, self._label = None, None, None
+                shutil.rmtree(self.path, ignore_errors=True)
+
+        await self._run(write)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -333,3 +384,27 @@ class EdgeIndex:
 
     async def ping(self) -> bool:
         return await self._run(lambda: self._shard is None or self._shard.info() is not None)
+
+
+class EdgeShelf:
+    """Where Edge keeps its stores: one folder each, side by side under one root."""
+
+    backend = EdgeIndex.backend
+    replicated = False  # an embedded store belongs to one process
+
+    def __init__(self, root: Path, collection: str, *, auto_optimize: bool = True) -> None:
+        self.root = root
+        self.collection = collection
+        self.auto_optimize = auto_optimize
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edge")
+
+    async def open(self, name: str) -> EdgeIndex:
+        return EdgeIndex(self.root, name, auto_optimize=self.auto_optimize, pool=self._pool)
+
+    async def names(self, prefix: str) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(prefix))
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -27,6 +27,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    Label,
     StoredChunk,
     check_query_dimension,
     cosine,
@@ -106,13 +107,13 @@ class _Where:
 
 
 class PgVectorIndex:
-    """A VectorIndex in two tables of one Postgres schema: chunks and their BM25 terms."""
+    """A Store in two tables of one Postgres schema: chunks and their BM25 terms."""
 
     backend = "pgvector"
 
     def __init__(self, pool: asyncpg.Pool, collection: str, schema: str = DEFAULT_SCHEMA,
                  keyword_ranker: str = "bm25", ann: str = "hnsw", half_distance: bool = False) -> None:
-        self.pool = pool
+        self.pool = pool  # the shelf's, shared by its stores and closed by it
         self.ann = ann
         # Where the float operators would crash the server, candidates are ranked by halfvec
         # distance and their similarities computed here, exactly, from the stored floats.
@@ -124,29 +125,13 @@ class PgVectorIndex:
         self.terms = f'"{schema}"."{table_name(collection)}_terms"'
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
         self._spec: EmbedderSpec | None = None
-
-    @classmethod
-    async def connect(cls, url: str, collection: str, *, schema_prefix: str = "",
-                      keyword_ranker: str = "bm25", ann: str = "auto",
-                      statement_cache: int = STATEMENT_CACHE.default) -> PgVectorIndex:
-        pool = await create_pool(url, pool_min=1, pool_max=8, statement_timeout_ms=10_000,
-                                 application_name="lectern-retrieval", statement_cache=statement_cache)
-        index = cls(pool, collection, schema_prefix + DEFAULT_SCHEMA, keyword_ranker, resolve_ann(ann, url),
-                    half_distance=local_without_avx512(url))
-        await index._prepare()
-        return index
+        self._label: Label | None = None
 
     async def _prepare(self) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Two replicas starting together must not race on CREATE.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('lectern-pgvector-schema'))")
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            await conn.execute(f'''CREATE TABLE IF NOT EXISTS "{self.schema}".collections (
-                name text PRIMARY KEY, embedder text NOT NULL, dimension int NOT NULL, max_tokens int NOT NULL)''')
-            row = await conn.fetchrow(f'SELECT * FROM "{self.schema}".collections WHERE name = $1', self.collection)
+        row = await self.pool.fetchrow(f'SELECT * FROM "{self.schema}".collections WHERE name = $1', self.collection)
         if row is not None:
             self._spec = EmbedderSpec(row["embedder"], row["dimension"], row["max_tokens"])
+            self._label = Label.from_json(json.loads(row["label"]) if row["label"] else None)
 
     async def _create(self, spec: EmbedderSpec) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -169,10 +154,13 @@ class PgVectorIndex:
                 chunk_id uuid NOT NULL REFERENCES {self.chunk_table} ON DELETE CASCADE,
                 term bigint NOT NULL, weight real NOT NULL, PRIMARY KEY (term, chunk_id))""")
             await conn.execute(f'CREATE INDEX "{base}_terms_chunk" ON {self.terms} (chunk_id)')
+            label = json.dumps(self._label.to_json()) if self._label else None
             await conn.execute(
-                f"""INSERT INTO "{self.schema}".collections VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (name) DO UPDATE SET embedder = $2, dimension = $3, max_tokens = $4""",
-                self.collection, spec.name, spec.dimension, spec.max_input_tokens)
+                f"""INSERT INTO "{self.schema}".collections (name, embedder, dimension, max_tokens, label)
+                    VALUES ($1, $2, $3, $4, $5::jsonb)
+                    ON CONFLICT (name) DO UPDATE
+                    SET embedder = $2, dimension = $3, max_tokens = $4, label = $5::jsonb""",
+                self.collection, spec.name, spec.dimension, spec.max_input_tokens, label)
         self._spec = spec
 
     async def _count(self, where: _Where | None = None) -> int:
@@ -331,6 +319,81 @@ class PgVectorIndex:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
         return True
+
+    # -- versions ----------------------------------------------------------------------
+
+    async def label(self) -> Label | None:
+        return self._label
+
+    async def create(self, embedder: EmbedderSpec, label: Label) -> None:
+        self._label = label
+        await self._create(embedder)
+
+    async def relabel(self, label: Label) -> None:
+        # One UPDATE of one row: readers of the catalog see the old label or the new one.
+        await self.pool.execute(f'UPDATE "{self.schema}".collections SET label = $2::jsonb WHERE name = $1',
+                                self.collection, json.dumps(label.to_json()))
+        self._label = label
+
+    async def drop(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"DROP TABLE IF EXISTS {self.terms}, {self.chunk_table}")
+            await conn.execute(f'DELETE FROM "{self.schema}".collections WHERE name = $1', self.collection)
+        self._spec, self._label = None, None
+
+    async def close(self) -> None:
+        """Nothing to release: the pool is the shelf's."""
+
+
+class PgShelf:
+    """Where pgvector keeps its stores: table pairs of one schema, named in its collections table."""
+
+    backend = PgVectorIndex.backend
+    replicated = True
+
+    def __init__(self, pool: asyncpg.Pool, collection: str, schema: str, keyword_ranker: str, ann: str,
+                 half_distance: bool) -> None:
+        self.pool = pool
+        self.collection = collection
+        self.schema = schema
+        self.keyword_ranker = keyword_ranker
+        self.ann = ann
+        self.half_distance = half_distance
+
+    @classmethod
+    async def connect(cls, url: str, collection: str, *, schema_prefix: str = "", keyword_ranker: str = "bm25",
+                      ann: str = "auto", statement_cache: int = STATEMENT_CACHE.default) -> PgShelf:
+        pool = await create_pool(url, pool_min=1, pool_max=8, statement_timeout_ms=10_000,
+                                 application_name="lectern-retrieval", statement_cache=statement_cache)
+        shelf = cls(pool, collection, schema_prefix + DEFAULT_SCHEMA, keyword_ranker, resolve_ann(ann, url),
+                    local_without_avx512(url))
+        try:
+            await shelf._prepare()
+        except BaseException:
+            await pool.close()
+            raise
+        return shelf
+
+    async def _prepare(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Two replicas starting together must not race on CREATE.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('lectern-pgvector-schema'))")
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            await conn.execute(f'''CREATE TABLE IF NOT EXISTS "{self.schema}".collections (
+                name text PRIMARY KEY, embedder text NOT NULL, dimension int NOT NULL, max_tokens int NOT NULL)''')
+            # Schemas made before versioned books get the column in place; their rows keep no label.
+            await conn.execute(f'ALTER TABLE "{self.schema}".collections ADD COLUMN IF NOT EXISTS label jsonb')
+
+    async def open(self, name: str) -> PgVectorIndex:
+        index = PgVectorIndex(self.pool, name, self.schema, self.keyword_ranker, self.ann, self.half_distance)
+        await index._prepare()
+        return index
+
+    async def names(self, prefix: str) -> list[str]:
+        rows = await self.pool.fetch(
+            f'SELECT name FROM "{self.schema}".collections WHERE starts_with(name, $1) ORDER BY name', prefix)
+        return [r["name"] for r in rows]
 
     async def close(self) -> None:
         await self.pool.close()

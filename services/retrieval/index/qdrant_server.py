@@ -27,6 +27,7 @@ from services.retrieval.index.base import (
     Hit,
     IndexRecord,
     IndexStats,
+    Label,
     StoredChunk,
     check_query_dimension,
     embedder_mismatch,
@@ -70,31 +71,28 @@ def _spec_from_metadata(metadata: dict[str, Any] | None) -> EmbedderSpec | None:
 
 
 class QdrantServerIndex:
-    """A VectorIndex on a Qdrant collection reached through qdrant-client."""
+    """A Store on a Qdrant collection reached through qdrant-client."""
 
     backend = "qdrant-server"
 
     def __init__(self, client: AsyncQdrantClient, collection: str, layout: ClusterLayout | None = None,
-                 *, backend: str = "qdrant-server") -> None:
+                 *, backend: str = "qdrant-server", owns_client: bool = True) -> None:
         self.client = client
+        self._owns_client = owns_client
         self.collection = collection
         self.layout = layout or ClusterLayout()
         self.backend = backend
         # Tokenising BM25 the same way as the Edge backend keeps the two interchangeable.
         self._bm25 = qe.Bm25(qe.Bm25Config(language="english"))
         self._spec: EmbedderSpec | None = None
+        self._label: Label | None = None
         self._loaded = False
 
     @classmethod
     def connect(cls, url: str, api_key: str, collection: str, layout: ClusterLayout,
                 timeout_seconds: float = 10.0) -> QdrantServerIndex:
-        if url in (":memory:",) or url.startswith("path:"):
-            location = None if url.startswith("path:") else url
-            path = url.removeprefix("path:") if url.startswith("path:") else None
-            client = AsyncQdrantClient(location=location, path=path)
-            return cls(client, collection, layout, backend="qdrant-local")
-        client = AsyncQdrantClient(url=url, api_key=api_key or None, timeout=int(timeout_seconds))
-        return cls(client, collection, layout)
+        client, backend = connect_client(url, api_key, timeout_seconds)
+        return cls(client, collection, layout, backend=backend)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -114,7 +112,9 @@ class QdrantServerIndex:
             return
         if await self._call(self.client.collection_exists(self.collection)):
             info = await self._call(self.client.get_collection(self.collection))
-            self._spec = _spec_from_metadata(getattr(info.config, "metadata", None))
+            metadata = getattr(info.config, "metadata", None)
+            self._spec = _spec_from_metadata(metadata)
+            self._label = Label.from_json((metadata or {}).get("label"))
         self._loaded = True
 
     async def _create(self, spec: EmbedderSpec) -> None:
@@ -127,7 +127,8 @@ class QdrantServerIndex:
             shard_number=self.layout.shard_number,
             replication_factor=self.layout.replication_factor,
             write_consistency_factor=self.layout.write_consistency_factor,
-            metadata={"embedder": spec.name, "dimension": spec.dimension, "max_tokens": spec.max_input_tokens},
+            metadata={"embedder": spec.name, "dimension": spec.dimension, "max_tokens": spec.max_input_tokens,
+                      **({"label": self._label.to_json()} if self._label else {})},
         ))
         # Local mode keeps no payload indexes (and warns if asked); servers need them for fast filters.
         for name in PAYLOAD_INDEXES if self.backend != "qdrant-local" else ():
@@ -263,6 +264,61 @@ class QdrantServerIndex:
             # here, once; a known collection is not re-read on every search.
             self._loaded = False
         return True
+
+    # -- versions ----------------------------------------------------------------------
+
+    async def label(self) -> Label | None:
+        await self._load()
+        return self._label
+
+    async def create(self, embedder: EmbedderSpec, label: Label) -> None:
+        self._label = label
+        await self._create(embedder)
+        self._loaded = True
+
+    async def relabel(self, label: Label) -> None:
+        # One metadata update: Qdrant applies it whole (it merges keys, and "label" is one key).
+        await self._call(self.client.update_collection(self.collection, metadata={"label": label.to_json()}))
+        self._label = label
+
+    async def drop(self) -> None:
+        await self._call(self.client.delete_collection(self.collection))
+        self._spec, self._label, self._loaded = None, None, True
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.close()
+
+
+def connect_client(url: str, api_key: str, timeout_seconds: float) -> tuple[AsyncQdrantClient, str]:
+    """A client for a server URL, or for local mode (":memory:" or "path:..."), and the backend name."""
+    if url in (":memory:",) or url.startswith("path:"):
+        location = None if url.startswith("path:") else url
+        path = url.removeprefix("path:") if url.startswith("path:") else None
+        return AsyncQdrantClient(location=location, path=path), "qdrant-local"
+    return AsyncQdrantClient(url=url, api_key=api_key or None, timeout=int(timeout_seconds)), "qdrant-server"
+
+
+class QdrantShelf:
+    """Where a Qdrant deployment keeps its stores: collections of one client, side by side."""
+
+    replicated = True
+
+    def __init__(self, url: str, api_key: str, collection: str, layout: ClusterLayout,
+                 timeout_seconds: float = 10.0) -> None:
+        self.client, self.backend = connect_client(url, api_key, timeout_seconds)
+        self.collection = collection
+        self.layout = layout
+
+    async def open(self, name: str) -> QdrantServerIndex:
+        return QdrantServerIndex(self.client, name, self.layout, backend=self.backend, owns_client=False)
+
+    async def names(self, prefix: str) -> list[str]:
+        try:
+            listed = await self.client.get_collections()
+        except (ResponseHandlingException, ConnectionError, OSError) as exc:
+            raise Unavailable(f"Qdrant at the configured QDRANT_URL is unreachable: {exc}") from exc
+        return sorted(c.name for c in listed.collections if c.name.startswith(prefix))
 
     async def close(self) -> None:
         await self.client.close()
