@@ -1,0 +1,22 @@
+"""Reading a Docusaurus site root (its config, versions and translations) without Node."""
+
+from services.ingest.book.site.config import (
+    ContentDir,
+    DocsPlugin,
+    I18n,
+    SiteConfig,
+    SiteOverrides,
+    SiteRoutes,
+    Unreadable,
+    VersionOption,
+    find_config,
+    is_site_root,
+    parse_trailing_slash,
+    read_site,
+    site_routes,
+)
+
+__all__ = [
+    "ContentDir", "DocsPlugin", "I18n", "SiteConfig", "SiteOverrides", "SiteRoutes", "Unreadable",
+    "VersionOption", "find_config", "is_site_root", "parse_trailing_slash", "read_site", "site_routes",
+]

@@ -1,0 +1,593 @@
+"""A Docusaurus site root read without Node: the settings that decide where each doc is
+served, read from ``docusaurus.config.*`` (see ``literal``), ``versions.json`` and the
+folders of versions and translations.
+
+Each rule names the Docusaurus 3 source it follows, under
+https://github.com/facebook/docusaurus/blob/main/packages/ :
+
+- the config file: ``docusaurus.config`` + ``.ts .mts .cts .js .mjs .cjs``, first found
+  (``findConfig``, ``docusaurus/src/server/config.ts``); a function is called and awaited;
+- ``baseUrl`` gains a leading and trailing slash, ``routeBasePath`` a leading one
+  (``BaseUrlSchema``, ``docusaurus/src/server/configValidation.ts``; ``RouteBasePathSchema``,
+  ``docusaurus-utils-validation/src/validationSchemas.ts``);
+- the docs plugin comes from the classic preset's ``docs`` option (``false`` turns it off;
+  ``docusaurus-preset-classic/src/index.ts``) or a ``plugins`` entry; short names resolve as
+  ``getNamePatterns`` does (``docusaurus/src/server/plugins/moduleShorthand.ts``);
+- options and defaults: ``docusaurus-plugin-content-docs/src/options.ts``; versions and their
+  routes: ``versions/files.ts`` and ``versions/version.ts`` (``getVersionPathPart``,
+  ``getLastVersionName``); translated docs: ``getPluginI18nPath``
+  (``docusaurus-utils/src/i18nUtils.ts``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from runtime.errors import InvalidArgument, Violations
+from services.ingest.book.site.literal import (
+    MAX_SOURCE_BYTES,
+    UNDEFINED,
+    Computed,
+    JsArray,
+    JsObject,
+    JsValue,
+    SourceError,
+    read_module,
+)
+from services.ingest.book.slugs import RouteOptions
+
+CONFIG_NAME = "docusaurus.config"
+CONFIG_EXTENSIONS = (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs")  # Docusaurus's search order
+_TYPESCRIPT = {".ts", ".mts", ".cts"}
+_CURRENT = "current"
+_DEFAULT_ID = "default"
+_UNKNOWN_ID = "?"  # a docs plugin instance whose options (id included) cannot be read
+_DOCS_PLUGIN_DIR = "docusaurus-plugin-content-docs"
+_CLASSIC_PRESETS = {"classic", "@docusaurus/preset-classic", "docusaurus-preset-classic"}
+_DOCS_PLUGINS = {"content-docs", "@docusaurus/plugin-content-docs", "docusaurus-plugin-content-docs"}
+
+# Config keys that decide routes, and how a user gives each when the config computes it.
+_WHOLE_ROUTE = ("the docs' whole route under baseUrl, version included (e.g. docs/next), with "
+                "--route-base-path or the IngestRequest field route_base_path")
+_HINTS: dict[str, str] = {
+    "baseUrl": "give it with --base-url or the IngestRequest field base_url",
+    "trailingSlash": "give it with --trailing-slash (true, false or unset) or the IngestRequest field "
+                     "trailing_slash",
+    "docs.routeBasePath": "give it with --route-base-path or the IngestRequest field route_base_path",
+    "docs.path": "ingest the docs folder itself (its path as source_dir) and give --base-url and "
+                 "--route-base-path (IngestRequest fields base_url, route_base_path)",
+    "docs.lastVersion": "give " + _WHOLE_ROUTE,
+    "docs.onlyIncludeVersions": "give " + _WHOLE_ROUTE,
+    "docs.disableVersioning": "give " + _WHOLE_ROUTE,
+    "docs.includeCurrentVersion": "give " + _WHOLE_ROUTE,
+    "docs.versions": "give " + _WHOLE_ROUTE,
+    "docs.versions.current.path": "give " + _WHOLE_ROUTE,
+    "versions.json": "give " + _WHOLE_ROUTE,
+}
+_OVERRIDDEN_BY: dict[str, str] = {  # which override makes an unreadable key irrelevant
+    "baseUrl": "base_url", "trailingSlash": "trailing_slash", "docs.routeBasePath": "route_base_path",
+    "docs.lastVersion": "route_base_path", "docs.onlyIncludeVersions": "route_base_path",
+    "docs.disableVersioning": "route_base_path", "docs.includeCurrentVersion": "route_base_path",
+    "docs.versions": "route_base_path", "docs.versions.current.path": "route_base_path",
+    "versions.json": "route_base_path",
+}
+_FIELD_OF: dict[str, str] = {"docs.path": "source_dir"}
+_PICK_LAST = {"docs.lastVersion", "docs.onlyIncludeVersions", "docs.disableVersioning"}
+_VERSION_KEYS = _PICK_LAST | {"docs.includeCurrentVersion", "docs.versions", "docs.versions.current.path",
+                              "versions.json"}
+
+TrailingSlash = bool | Literal["unset"]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A config value only running the config would give (or one of the wrong type)."""
+
+    key: str  # "baseUrl", "docs.routeBasePath", …
+    expression: str
+    line: int
+    why: str = ""
+
+    @property
+    def affects_routes(self) -> bool:
+        return self.key in _HINTS
+
+    @property
+    def message(self) -> str:
+        why = f" ({self.why})" if self.why else ""
+        where = f"`{self.expression}` on line {self.line}" if self.line else f"`{self.expression}`"
+        hint = _HINTS.get(self.key, "ingest does not need it")
+        return f"could not read {self.key} from the site config: {where}{why}; {hint}"
+
+
+@dataclass(frozen=True)
+class VersionOption:
+    """``versions: {name: {label, path}}`` of the docs plugin."""
+
+    name: str
+    label: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class DocsPlugin:
+    """One instance of @docusaurus/plugin-content-docs, defaults filled in."""
+
+    id: str = _DEFAULT_ID
+    declared_in: str = "presets"
+    path: str = "docs"
+    route_base_path: str = "/docs"
+    edit_url: str | None = None
+    include: tuple[str, ...] | None = None  # None: Docusaurus's default, **/*.{md,mdx}
+    exclude: tuple[str, ...] | None = None  # None: Docusaurus's default, partials excluded
+    number_prefixes: bool = True
+    last_version: str | None = None
+    only_include_versions: tuple[str, ...] | None = None
+    include_current_version: bool = True
+    disable_versioning: bool = False
+    versions: tuple[VersionOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class I18n:
+    default_locale: str = "en"
+    locales: tuple[str, ...] = ("en",)
+    path: str = "i18n"
+    locale_paths: tuple[tuple[str, str], ...] = ()  # (locale, its folder under `path`) when set
+
+
+@dataclass(frozen=True)
+class ContentDir:
+    """A folder of docs for one version or locale, relative to the site root."""
+
+    path: str
+    exists: bool
+    version: str = _CURRENT
+    locale: str = ""
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    root: Path
+    config_file: Path
+    title: str | None = None
+    tagline: str | None = None
+    url: str | None = None
+    base_url: str = "/"
+    trailing_slash: bool | None = None
+    docs: DocsPlugin | None = field(default_factory=DocsPlugin)  # None: the site has no docs
+    other_docs: tuple[DocsPlugin, ...] = ()  # other docs plugin instances (ids other than default)
+    i18n: I18n = field(default_factory=I18n)
+    versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
+    version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
+    locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
+    unreadable: tuple[Unreadable, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SiteOverrides:
+    """Values the caller gives (CLI flags, IngestRequest fields); each wins over the config."""
+
+    base_url: str | None = None
+    route_base_path: str | None = None
+    trailing_slash: TrailingSlash | None = None  # "unset": as the docs plugin makes routes
+
+
+@dataclass(frozen=True)
+class SiteRoutes:
+    docs_dir: Path  # absolute, resolved
+    docs_path: str  # as the config names it, relative to the site root
+    routes: RouteOptions
+
+
+def find_config(folder: Path) -> Path | None:
+    """The config Docusaurus would load from ``folder``, or None when it is not a site root."""
+    for extension in CONFIG_EXTENSIONS:
+        candidate = folder / (CONFIG_NAME + extension)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_site_root(folder: Path) -> bool:
+    return find_config(folder) is not None
+
+
+def parse_trailing_slash(text: str) -> TrailingSlash | None:
+    """``true``/``false``/``unset`` as a CLI flag or request field gives it; ``""`` = not given."""
+    value = text.strip().lower()
+    if not value:
+        return None
+    if value in {"true", "false"}:
+        return value == "true"
+    if value == "unset":
+        return "unset"
+    raise InvalidArgument.of("trailing_slash", f"must be true, false or unset, not {text!r}")
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+class _Collector:
+    """Reads typed values out of the config, recording what it cannot read."""
+
+    def __init__(self) -> None:
+        self.unreadable: list[Unreadable] = []
+        self.notes: list[str] = []
+
+    def miss(self, key: str, value: JsValue, why: str = "") -> None:
+        if isinstance(value, Computed):
+            self.unreadable.append(Unreadable(key, value.expression, value.line, why or value.why))
+        else:
+            self.unreadable.append(Unreadable(key, _show(value), 0, why))
+
+    def string(self, key: str, value: JsValue, default: str | None = None) -> str | None:
+        if value is UNDEFINED:
+            return default
+        if isinstance(value, str):
+            return value
+        self.miss(key, value, "" if isinstance(value, Computed) else "not a string")
+        return default
+
+    def boolean(self, key: str, value: JsValue, default: bool) -> bool:
+        if value is UNDEFINED:
+            return default
+        if isinstance(value, bool):
+            return value
+        self.miss(key, value, "" if isinstance(value, Computed) else "not true or false")
+        return default
+
+    def strings(self, key: str, value: JsValue) -> tuple[str, ...] | None:
+        if value is UNDEFINED:
+            return None
+        if isinstance(value, JsArray) and all(isinstance(i, str) for i in value.items):
+            return tuple(i for i in value.items if isinstance(i, str))
+        bad = next((i for i in value.items if isinstance(i, Computed)), value) \
+            if isinstance(value, JsArray) else value
+        self.miss(key, bad, "" if isinstance(bad, Computed) else "not a list of strings")
+        return None
+
+    def object(self, key: str, value: JsValue) -> JsObject | None:
+        if value is UNDEFINED:
+            return JsObject()
+        if isinstance(value, JsObject):
+            return value
+        self.miss(key, value, "" if isinstance(value, Computed) else "not an object")
+        return None
+
+
+def _show(value: JsValue) -> str:
+    if isinstance(value, (JsObject, JsArray)):
+        return "{…}" if isinstance(value, JsObject) else "[…]"
+    return json.dumps(value) if value is not UNDEFINED else "undefined"
+
+
+def read_site(root: Path) -> SiteConfig:
+    """Read the site at ``root`` (a folder with ``docusaurus.config.*``). A config that is
+    not JavaScript, too large or too slow to parse is an InvalidArgument on ``source_dir``;
+    values it computes are listed in ``unreadable``."""
+    config_file = find_config(root)
+    if config_file is None:
+        raise InvalidArgument.of("source_dir", f"{root} has no {CONFIG_NAME}{{{','.join(CONFIG_EXTENSIONS)}}}")
+    try:
+        with config_file.open("rb") as handle:
+            source = handle.read(MAX_SOURCE_BYTES + 1)
+        module = read_module(source, config_file.suffix in _TYPESCRIPT)
+    except SourceError as exc:
+        raise InvalidArgument.of("source_dir", f"{config_file.name} {exc}") from None
+    except OSError as exc:
+        raise InvalidArgument.of("source_dir", f"{config_file.name} cannot be read ({exc.strerror})") from None
+
+    out = _Collector()
+    config = module.exported
+    if not isinstance(config, JsObject):
+        # Nothing in it can be read: say so once for each value routes need.
+        why = "the config as a whole is not a literal object"
+        for key in ("baseUrl", "trailingSlash", "docs.path", "docs.routeBasePath"):
+            out.miss(key, config if isinstance(config, Computed) else Computed(_show(config), module.export_line), why)
+        config = JsObject()
+
+    site = SiteConfig(
+        root=root, config_file=config_file,
+        title=out.string("title", config.get("title")),
+        tagline=out.string("tagline", config.get("tagline")),
+        url=out.string("url", config.get("url")),
+        base_url=_base_url(out.string("baseUrl", config.get("baseUrl"), "/") or "/"),
+        trailing_slash=_trailing_slash(out, config.get("trailingSlash")),
+        i18n=_i18n(out, config.get("i18n")),
+    )
+    plugins = _docs_plugins(out, config)
+    default = [p for p in plugins if p.id == _DEFAULT_ID]
+    if len(default) > 1:
+        out.notes.append("several docs plugin instances have the id 'default' (Docusaurus refuses that); "
+                         f"the one in {default[0].declared_in} is used")
+    others = tuple(p for p in plugins if p.id != _DEFAULT_ID)
+    if others:
+        out.notes.append("other docs plugin instances are not ingested: "
+                         + ", ".join(f"{p.id} ({p.path})" for p in others))
+    versions = _versions(out, root)
+    docs = default[0] if default else None
+    site = replace(site, docs=docs, other_docs=others, versions=versions,
+                   version_dirs=_version_dirs(root, versions),
+                   locale_dirs=_locale_dirs(root, site.i18n, versions) if docs is not None else ())
+    return replace(site, unreadable=tuple(out.unreadable), notes=tuple(out.notes))
+
+
+def _base_url(value: str) -> str:
+    """``addLeadingSlash(addTrailingSlash(baseUrl))``."""
+    value = value if value.endswith("/") else value + "/"
+    return value if value.startswith("/") else "/" + value
+
+
+def _trailing_slash(out: _Collector, value: JsValue) -> bool | None:
+    if value is UNDEFINED:
+        return None
+    if isinstance(value, bool):
+        return value
+    out.miss("trailingSlash", value, "" if isinstance(value, Computed) else "not true or false")
+    return None
+
+
+def _i18n(out: _Collector, value: JsValue) -> I18n:
+    i18n = out.object("i18n", value)
+    if i18n is None or not (i18n.entries or i18n.opaque):
+        return I18n()
+    default = out.string("i18n.defaultLocale", i18n.get("defaultLocale"), "en") or "en"
+    locales = out.strings("i18n.locales", i18n.get("locales")) or (default,)
+    configs = out.object("i18n.localeConfigs", i18n.get("localeConfigs")) or JsObject()
+    paths: list[tuple[str, str]] = []
+    for locale in locales:
+        locale_config = out.object(f"i18n.localeConfigs.{locale}", configs.get(locale)) or JsObject()
+        path = out.string(f"i18n.localeConfigs.{locale}.path", locale_config.get("path"))
+        if path is not None:
+            paths.append((locale, path))
+    return I18n(default, locales, out.string("i18n.path", i18n.get("path"), "i18n") or "i18n", tuple(paths))
+
+
+def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
+    """Every docs plugin instance, presets first (Docusaurus loads presets' plugins before
+    ``plugins``, which does not matter for which one is 'default')."""
+    found: list[DocsPlugin] = []
+    for index, name, options in _entries(out, "presets", config.get("presets")):
+        if name not in _CLASSIC_PRESETS:
+            if name is not None:
+                out.notes.append(f"preset {name!r} is not read (only the classic preset's docs options are)")
+            continue
+        preset = out.object(f"presets[{index}]", options)
+        if preset is None:
+            continue
+        docs = preset.get("docs")
+        if docs is not False:
+            found.append(_docs_plugin(out, docs, f"presets[{index}] {name} › docs"))
+    for index, name, options in _entries(out, "plugins", config.get("plugins")):
+        if name in _DOCS_PLUGINS:
+            found.append(_docs_plugin(out, options, f"plugins[{index}] {name}"))
+    unknown = [p for p in found if p.id == _UNKNOWN_ID]
+    if unknown and not any(p.id == _DEFAULT_ID for p in found):
+        # Options that cannot be read may belong to the default instance: then its folder and
+        # route are unknown too.
+        for key in ("docs.path", "docs.routeBasePath"):
+            out.unreadable.append(Unreadable(key, unknown[0].declared_in, 0, "its options could not be read"))
+        found[found.index(unknown[0])] = replace(unknown[0], id=_DEFAULT_ID)
+    return found
+
+
+def _docs_plugin(out: _Collector, options: JsValue, where: str) -> DocsPlugin:
+    if isinstance(options, JsObject):
+        return _docs_options(out, options, where)
+    if options is UNDEFINED:
+        return DocsPlugin(declared_in=where)
+    out.notes.append(f"the options of {where} could not be read ({_show_computed(options)})")
+    return DocsPlugin(id=_UNKNOWN_ID, declared_in=where)
+
+
+def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str | None, JsValue]]:
+    """``presets``/``plugins`` items as (index, module name, options): an item is a name, a
+    ``[name, options]`` pair, or false/null (skipped). An item that cannot be read might be a
+    docs plugin; it is noted."""
+    if value is UNDEFINED:
+        return []
+    if not isinstance(value, JsArray):
+        out.notes.append(f"{key} could not be read ({_show_computed(value)}); a docs plugin declared there is missed")
+        return []
+    entries: list[tuple[int, str | None, JsValue]] = []
+    for index, item in enumerate(value.items):
+        if item is False or item is None:
+            continue
+        if isinstance(item, str):
+            entries.append((index, item, UNDEFINED))
+        elif isinstance(item, JsArray) and item.items and isinstance(item.items[0], str):
+            entries.append((index, item.items[0], item.items[1] if len(item.items) > 1 else UNDEFINED))
+        else:
+            out.notes.append(f"{key}[{index}] could not be read ({_show_computed(item)}); "
+                             "if it is a docs plugin, it is missed")
+    return entries
+
+
+def _show_computed(value: JsValue) -> str:
+    if isinstance(value, Computed):
+        return f"`{value.expression}` on line {value.line}"
+    return _show(value)
+
+
+def _docs_options(out: _Collector, options: JsObject, where: str) -> DocsPlugin:
+    plugin_id = out.string(f"{where}.id", options.get("id"), _DEFAULT_ID) or _DEFAULT_ID
+    # Only the default instance's values decide routes; another instance's are informative.
+    prefix = "docs." if plugin_id == _DEFAULT_ID else f"{where}."
+    edit_url = options.get("editUrl")
+    number_prefixes = options.get("numberPrefixParser")
+    if isinstance(number_prefixes, Computed):
+        out.notes.append(f"{where}: numberPrefixParser is a custom function (line {number_prefixes.line}); "
+                         "routes follow Docusaurus's default parser")
+        number_prefixes = UNDEFINED
+    return DocsPlugin(
+        id=plugin_id, declared_in=where,
+        path=out.string(prefix + "path", options.get("path"), "docs") or "docs",
+        route_base_path=_route_base_path(out.string(prefix + "routeBasePath", options.get("routeBasePath"), "docs")),
+        edit_url=_edit_url(out, prefix + "editUrl", edit_url),
+        include=out.strings(prefix + "include", options.get("include")),
+        exclude=out.strings(prefix + "exclude", options.get("exclude")),
+        number_prefixes=out.boolean(prefix + "numberPrefixParser", number_prefixes, True),
+        last_version=out.string(prefix + "lastVersion", options.get("lastVersion")),
+        only_include_versions=out.strings(prefix + "onlyIncludeVersions", options.get("onlyIncludeVersions")),
+        include_current_version=out.boolean(prefix + "includeCurrentVersion",
+                                            options.get("includeCurrentVersion"), True),
+        disable_versioning=out.boolean(prefix + "disableVersioning", options.get("disableVersioning"), False),
+        versions=_version_options(out, prefix + "versions", options.get("versions")),
+    )
+
+
+def _edit_url(out: _Collector, key: str, value: JsValue) -> str | None:
+    """A string ``editUrl``; a function one makes each link in code, so none is kept."""
+    if isinstance(value, Computed):
+        out.miss(key, value, "edit links are made by code; none are kept")
+        return None
+    return out.string(key, value)
+
+
+def _route_base_path(value: str | None) -> str:
+    """``addLeadingSlash(routeBasePath)``; no trailing slash is added."""
+    value = "docs" if value is None else value
+    return value if value.startswith("/") else "/" + value
+
+
+def _version_options(out: _Collector, key: str, value: JsValue) -> tuple[VersionOption, ...]:
+    versions = out.object(key, value)
+    if versions is None:
+        return ()
+    if versions.opaque is not None:
+        out.miss(key, versions.opaque)
+    found: list[VersionOption] = []
+    for name, item in versions.entries.items():
+        options = out.object(f"{key}.{name}", item)
+        if options is None:
+            continue
+        label_value = options.get("label")
+        label = label_value if isinstance(label_value, str) else None  # a label is only shown
+        found.append(VersionOption(name, label, out.string(f"{key}.{name}.path", options.get("path"))))
+    return tuple(found)
+
+
+# --- Versions and translations on disk ----------------------------------------------------------
+
+def _versions(out: _Collector, root: Path) -> tuple[str, ...]:
+    """``versions.json`` of the default docs plugin: version names, newest first."""
+    path = root / "versions.json"
+    if not path.is_file():
+        return ()
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SOURCE_BYTES + 1)
+        names = json.loads(raw) if len(raw) <= MAX_SOURCE_BYTES else None
+    except (OSError, ValueError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        out.unreadable.append(Unreadable("versions.json", "versions.json", 0,
+                                         "not a JSON list of version names"))
+        return ()
+    return tuple(names)
+
+
+def _version_dirs(root: Path, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
+    return tuple(ContentDir(f"versioned_docs/version-{v}", (root / "versioned_docs" / f"version-{v}").is_dir(), v)
+                 for v in versions)
+
+
+def _locale_dirs(root: Path, i18n: I18n, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
+    """Translated docs of the default plugin, for each locale other than the default one."""
+    paths = dict(i18n.locale_paths)
+    found: list[ContentDir] = []
+    for locale in i18n.locales:
+        if locale == i18n.default_locale:
+            continue
+        base = f"{i18n.path}/{paths.get(locale, locale)}/{_DOCS_PLUGIN_DIR}"
+        for version in (_CURRENT, *versions):
+            rel = f"{base}/{_CURRENT if version == _CURRENT else 'version-' + version}"
+            found.append(ContentDir(os.path.normpath(rel), (root / rel).is_dir(), version, locale))
+    return tuple(found)
+
+
+# --- Routes ---------------------------------------------------------------------------------
+
+def site_routes(site: SiteConfig, overrides: SiteOverrides | None = None,
+                allowed_roots: Sequence[Path] = ()) -> SiteRoutes:
+    """The docs folder to ingest and the routes of its pages, from the site's config and the
+    caller's overrides. Every route value the config computes and no override gives is an
+    InvalidArgument field violation saying how to give it. The docs folder must lie inside
+    the site root or one of ``allowed_roots`` (e.g. LECTERN_INGEST_ROOTS: some sites, such as
+    Redux's, keep docs beside the site, ``path: '../docs'``)."""
+    overrides = overrides or SiteOverrides()
+    given = {name for name in ("base_url", "route_base_path", "trailing_slash")
+             if getattr(overrides, name) is not None}
+    violations = Violations()
+    if overrides.base_url is not None and ("://" in overrides.base_url or overrides.base_url.startswith("//")):
+        violations.add("base_url", "with a site root, base_url is the site's baseUrl, a path such as /book/ "
+                       f"(the host comes from the config's url), not {overrides.base_url!r}")
+    for item in _route_unreadable(site):
+        if _OVERRIDDEN_BY.get(item.key) not in given:
+            violations.add(_OVERRIDDEN_BY.get(item.key) or _FIELD_OF.get(item.key, "source_dir"), item.message)
+    docs = site.docs
+    if docs is None:
+        raise InvalidArgument.of("source_dir", f"{site.config_file.name} declares no docs plugin (the classic "
+                                 "preset with docs, or @docusaurus/plugin-content-docs); there are no docs to ingest")
+    version_path = _current_version_path(docs, site, violations)
+    docs_dir = _docs_dir(site.root, docs.path, allowed_roots, violations)
+    violations.raise_if_any()
+    assert docs_dir is not None and version_path is not None
+    trailing = overrides.trailing_slash if overrides.trailing_slash is not None else site.trailing_slash
+    routes = RouteOptions(
+        base_url=_base_url(overrides.base_url) if overrides.base_url is not None else site.base_url,
+        route_base_path=overrides.route_base_path if overrides.route_base_path is not None else docs.route_base_path,
+        trailing_slash=None if trailing == "unset" else trailing,
+        number_prefixes=docs.number_prefixes,
+        version_path=version_path,
+    )
+    return SiteRoutes(docs_dir, docs.path, routes)
+
+
+def _route_unreadable(site: SiteConfig) -> list[Unreadable]:
+    """Unreadable values that change routes: the options that pick the last version only
+    matter when versions.json lists released versions."""
+    return [u for u in site.unreadable if u.affects_routes and (site.versions or u.key not in _PICK_LAST)]
+
+
+def _current_version_path(docs: DocsPlugin, site: SiteConfig, violations: Violations) -> str | None:
+    """Where the docs folder (the ``current`` version) is served under routeBasePath: ``""``
+    when it is the last version, ``next`` when released versions exist, or its
+    ``versions.current.path`` (``getVersionPathPart``, ``getLastVersionName``). When this
+    cannot be read, a ``--route-base-path`` given is taken as the whole route."""
+    if any(u.key in _VERSION_KEYS for u in _route_unreadable(site)):
+        return ""
+    names = [] if docs.disable_versioning else list(site.versions)
+    if docs.include_current_version and _CURRENT not in names:
+        names.insert(0, _CURRENT)
+    if docs.only_include_versions is not None:
+        names = [n for n in names if n in docs.only_include_versions]
+    if _CURRENT not in names:
+        violations.add("source_dir", f"the docs plugin does not publish the docs folder {docs.path!r} "
+                       "(includeCurrentVersion: false or onlyIncludeVersions leaves it out); ingesting "
+                       "released versions comes in a later step")
+        return None
+    last = docs.last_version or next((n for n in names if n != _CURRENT), _CURRENT)
+    own = next((v.path for v in docs.versions if v.name == _CURRENT and v.path is not None), None)
+    if own is not None:
+        return own
+    return "" if last == _CURRENT else "next"
+
+
+def _docs_dir(root: Path, path: str, allowed_roots: Sequence[Path], violations: Violations) -> Path | None:
+    docs_dir = (root / path).resolve()
+    bounds = [root.resolve(), *(r.resolve() for r in allowed_roots)]
+    if not any(docs_dir == b or docs_dir.is_relative_to(b) for b in bounds):
+        violations.add("source_dir", f"the docs path {path!r} of the site config leads outside the site root "
+                       "and the folders ingest may read")
+        return None
+    if not docs_dir.is_dir():
+        violations.add("source_dir", f"the docs folder {path!r} named by the site config does not exist")
+        return None
+    return docs_dir

@@ -1,0 +1,359 @@
+"""Reading a Docusaurus site root without Node: configs in every style sites write them, values
+only Node could compute reported with the flag that gives them, and the routes that follow.
+
+The fixtures under tests/fixtures/sites were also loaded by @docusaurus/core 3.10.2's own
+``loadSiteConfig``; the values it gave are the expectations below (see the report of issue 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from embedding.tokens import count_tokens
+from runtime.errors import InvalidArgument
+from services.ingest.book import site as site_mod
+from services.ingest.book.chunker import Budget
+from services.ingest.book.discovery import discover
+from services.ingest.book.pages import read_page
+from services.ingest.book.site import (
+    ContentDir,
+    SiteOverrides,
+    find_config,
+    is_site_root,
+    literal,
+    parse_trailing_slash,
+    read_site,
+    site_routes,
+)
+from services.ingest.book.slugs import doc_slug
+from tests.conftest import FIXTURES
+
+SITES = FIXTURES / "sites"
+
+
+def write_site(root: Path, config: str, name: str = "docusaurus.config.js", docs: str = "docs") -> Path:
+    (root / docs).mkdir(parents=True, exist_ok=True)
+    (root / docs / "intro.md").write_text("# Intro\n\nHello.\n", encoding="utf-8")
+    (root / name).write_text(config, encoding="utf-8")
+    return root
+
+
+def violations(exc: pytest.ExceptionInfo[InvalidArgument]) -> dict[str, str]:
+    return {v.field: v.description for v in exc.value.violations}
+
+
+# --- Site root or docs folder -----------------------------------------------------------------
+
+def test_site_root_or_docs_folder() -> None:
+    assert is_site_root(SITES / "esm-versions")
+    assert not is_site_root(SITES / "esm-versions" / "docs")
+    assert find_config(SITES / "ts-satisfies") == SITES / "ts-satisfies" / "docusaurus.config.ts"
+    assert find_config(SITES / "ts-async") == SITES / "ts-async" / "docusaurus.config.mts"
+
+
+def test_config_found_in_docusaurus_order(tmp_path: Path) -> None:
+    """``.ts`` wins over ``.js`` as in findConfig; a folder named like a config is no config."""
+    write_site(tmp_path, "module.exports = {baseUrl: '/js/'};")
+    (tmp_path / "docusaurus.config.ts").write_text("export default {baseUrl: '/ts/'};", encoding="utf-8")
+    (tmp_path / "docusaurus.config.cjs").mkdir()
+    assert read_site(tmp_path).base_url == "/ts/"
+    assert not is_site_root(tmp_path / "docs")
+
+
+# --- Config styles ----------------------------------------------------------------------------
+
+def test_esm_export_default_with_versions_and_locales() -> None:
+    site = read_site(SITES / "esm-versions")
+    assert (site.title, site.tagline, site.url) == ("Robotics Book", 'Build, "calibrate" and drive',
+                                                     "https://books.example.org")
+    assert site.base_url == "/robotics/"  # Docusaurus adds the slashes: baseUrl: 'robotics'
+    assert site.trailing_slash is False
+    assert site.docs is not None
+    assert site.docs.route_base_path == "/manual"
+    assert site.docs.edit_url == "https://github.com/example/robotics/edit/main/"
+    assert site.docs.include == ("**/*.md",) and site.docs.exclude == ("**/drafts/**",)
+    assert site.docs.number_prefixes is False
+    assert {v.name: v.path for v in site.docs.versions} == {"current": None, "1.0": "v1"}
+    assert (site.i18n.default_locale, site.i18n.locales) == ("en", ("en", "fr"))
+    assert site.versions == ("1.0",)
+    assert site.version_dirs == (ContentDir("versioned_docs/version-1.0", True, "1.0"),)
+    assert ContentDir("i18n/fr/docusaurus-plugin-content-docs/current", True, "current", "fr") in site.locale_dirs
+    assert ContentDir("i18n/fr/docusaurus-plugin-content-docs/version-1.0", False, "1.0", "fr") in site.locale_dirs
+    assert site.unreadable == ()
+
+    found = site_routes(site)
+    assert found.docs_dir == (SITES / "esm-versions" / "docs").resolve()
+    # A released version exists and lastVersion is not set: the docs folder is "next".
+    assert found.routes.version_path == "next"
+    assert found.routes.permalink(doc_slug("guides/motion.md")) == "/robotics/manual/next/guides/motion"
+
+
+def test_commonjs_const_and_several_docs_plugins() -> None:
+    """``const config = {…}; module.exports = config``, string concatenation, the preset's docs
+    turned off and two docs plugins: the one without an id is the default."""
+    site = read_site(SITES / "cjs-plugins")
+    assert site.title == "Plugin Site"
+    assert site.base_url == "/my-site/"
+    assert site.trailing_slash is None
+    assert site.docs is not None
+    assert (site.docs.id, site.docs.path, site.docs.route_base_path) == ("default", "guide", "/")
+    assert site.docs.edit_url is None  # a function: reported, not a route value
+    assert [u.key for u in site.unreadable] == ["docs.editUrl"]
+    assert not site.unreadable[0].affects_routes
+    assert [(p.id, p.path) for p in site.other_docs] == [("api", "api")]
+    assert any("api" in note for note in site.notes)
+    found = site_routes(site)
+    assert found.docs_path == "guide"
+    assert found.routes.permalink(doc_slug("start.md")) == "/my-site/start"
+
+
+def test_typescript_satisfies_and_type_imports() -> None:
+    """The shape `create-docusaurus` writes: type-only imports, ``const config: Config``,
+    ``satisfies Preset.Options``."""
+    site = read_site(SITES / "ts-satisfies")
+    assert (site.title, site.base_url, site.trailing_slash) == ("My Site", "/", True)
+    assert site.docs is not None
+    assert site.docs.edit_url is not None and site.docs.edit_url.startswith("https://github.com/facebook/")
+    assert site.unreadable == ()
+    assert site_routes(site).routes.permalink(doc_slug("intro.md")) == "/docs/intro/"
+
+
+def test_typescript_async_function_returning_a_literal() -> None:
+    """``export default async function`` whose return uses a local ``const`` (shorthand
+    property), a module ``const`` with a type annotation, ``as Config`` and ``as const``."""
+    site = read_site(SITES / "ts-async")
+    assert (site.title, site.base_url, site.trailing_slash) == ("Async Site", "/async/", None)
+    assert site.docs is not None and (site.docs.path, site.docs.route_base_path) == ("content", "/learn")
+    found = site_routes(site)
+    assert found.docs_dir.name == "content"
+    assert found.routes.permalink(doc_slug("lesson.md")) == "/async/learn/lesson"
+
+
+@pytest.mark.parametrize("config", [
+    "export default {baseUrl: '/a/'};",
+    "module.exports = {baseUrl: '/a/'};",
+    "const config = {baseUrl: '/a/'}; export default config;",
+    "let config = {baseUrl: '/a/'}; module.exports = config;",
+    "module.exports = async () => ({baseUrl: '/a/'});",
+    "module.exports = function () { return {baseUrl: `/a/`}; };",
+    "const base = '/a'; module.exports = {baseUrl: `${base}/`};",
+    "const make = async () => { const c = {baseUrl: '/' + 'a/'}; return c; }; export default make;",
+    "export default {...{baseUrl: '/b/'}, baseUrl: '\\x2fa\\u002F'};",
+])
+def test_literal_styles(tmp_path: Path, config: str) -> None:
+    write_site(tmp_path, config)
+    site = read_site(tmp_path)
+    assert site.unreadable == ()
+    assert site.base_url == "/a/"
+
+
+def test_a_key_assigned_later_is_unknown_but_others_are_read(tmp_path: Path) -> None:
+    write_site(tmp_path, "const c = {baseUrl: '/a/', title: 'T'};\nc.title = `${1 + 1}`;\nexport default c;")
+    site = read_site(tmp_path)
+    assert site.base_url == "/a/" and site.title is None
+    assert [(u.key, u.line) for u in site.unreadable] == [("title", 2)]
+
+
+# --- Values only Node could compute -----------------------------------------------------------
+
+def test_computed_values_name_the_flag_that_gives_them() -> None:
+    site = read_site(SITES / "computed")
+    messages = {u.key: u.message for u in site.unreadable}
+    assert set(messages) == {"baseUrl", "trailingSlash", "docs.routeBasePath"}
+    assert messages["baseUrl"].startswith("could not read baseUrl from the site config: "
+                                          "`process.env.BASE_URL ?? '/'` on line 8")
+    assert "--base-url" in messages["baseUrl"] and "base_url" in messages["baseUrl"]
+    assert "--trailing-slash" in messages["trailingSlash"]
+    assert "require('./site-settings')" in messages["docs.routeBasePath"]
+    assert "--route-base-path" in messages["docs.routeBasePath"]
+
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site)
+    assert set(violations(exc)) == {"base_url", "trailing_slash", "route_base_path"}
+    assert "give it with --base-url" in violations(exc)["base_url"]
+
+    # Overrides fill exactly what could not be read; the rest still comes from the config.
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site, SiteOverrides(base_url="/b/"))
+    assert set(violations(exc)) == {"trailing_slash", "route_base_path"}
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site, SiteOverrides(base_url="https://example.com/b/", route_base_path="r", trailing_slash=True))
+    assert list(violations(exc)) == ["base_url"]
+    found = site_routes(site, SiteOverrides(base_url="b", route_base_path="reference", trailing_slash="unset"))
+    assert (found.routes.base_url, found.routes.trailing_slash) == ("/b/", None)
+    assert found.routes.permalink(doc_slug("page.md")) == "/b/reference/page"
+
+
+@pytest.mark.parametrize(("config", "key", "text"), [
+    ("module.exports = {baseUrl: getBase()};", "baseUrl", "getBase()"),
+    ("module.exports = {baseUrl: cond ? '/a/' : '/b/'};", "baseUrl", "cond ? '/a/' : '/b/'"),
+    ("import base from './base.json'; export default {baseUrl: base};", "baseUrl", "base"),
+    ("module.exports = {baseUrl: `/${process.env.X}/`};", "baseUrl", "`/${process.env.X}/`"),
+    ("let b = '/a/'; b = '/c/'; module.exports = {baseUrl: b};", "baseUrl", "b"),
+    ("const c = {baseUrl: '/a/'}; c.baseUrl = x; module.exports = c;", "baseUrl", "c.baseUrl = x"),
+    ("module.exports = {trailingSlash: 'yes'};", "trailingSlash", '"yes"'),
+    ("module.exports = {baseUrl: '/a/'};\nmodule.exports.baseUrl = b;", "baseUrl", "module.exports.baseUrl = b"),
+    ("const c = {baseUrl: '/a/'}; c['base' + 'Url'] = '/b/'; export default c;", "baseUrl", "c['base' + 'Url']"),
+    ("module.exports = {...shared, title: 'T'};", "baseUrl", "...shared"),
+    ("module.exports = require('./config');", "baseUrl", "require('./config')"),
+    ("module.exports = () => { if (x) return {}; return {}; };", "baseUrl", "() => {"),
+    ("module.exports = {presets: [['classic', {docs: {routeBasePath: r}}]]};", "docs.routeBasePath", "r"),
+    ("module.exports = {presets: [['classic', {docs: docsOptions}]]};", "docs.routeBasePath",
+     "presets[0] classic › docs"),
+    ("module.exports = {presets: [['classic', {docs: {lastVersion: v}}]]};", "docs.lastVersion", "v"),
+])
+def test_each_computed_value_is_reported(tmp_path: Path, config: str, key: str, text: str) -> None:
+    write_site(tmp_path, config)
+    (tmp_path / "versions.json").write_text('["1.0"]', encoding="utf-8")
+    found = {u.key: u for u in read_site(tmp_path).unreadable}
+    assert key in found, found
+    assert text in found[key].expression
+    assert found[key].message.startswith(f"could not read {key} from the site config")
+
+
+def test_a_computed_last_version_is_given_as_the_whole_route() -> None:
+    """Docusaurus's own site: baseUrl, trailingSlash and the last version come from the
+    environment; a second docs plugin (community) is reported, not ingested."""
+    site = read_site(SITES / "docusaurus-website")
+    assert (site.title, site.url) == ("Docusaurus", "https://docusaurus.io")
+    assert site.i18n.default_locale == "en"  # `defaultLocale` shorthand bound to a literal const
+    assert site.versions == ("3.6.0",)
+    assert [p.id for p in site.other_docs] == ["community"]
+    keys = {u.key for u in site.unreadable if u.affects_routes}
+    assert keys == {"baseUrl", "trailingSlash", "docs.lastVersion", "docs.onlyIncludeVersions",
+                    "docs.disableVersioning"}
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site)
+    assert "e.g. docs/next" in violations(exc)["route_base_path"]
+    # What @docusaurus/core loads with no environment set: baseUrl "/", trailingSlash false,
+    # lastVersion "3.6.0", so the docs folder is served at /docs/next/.
+    found = site_routes(site, SiteOverrides(base_url="/", route_base_path="docs/next", trailing_slash=False))
+    assert found.routes.permalink(doc_slug("introduction.md")) == "/docs/next/introduction"
+
+
+def test_last_version_options_do_not_matter_without_versions(tmp_path: Path) -> None:
+    write_site(tmp_path, "module.exports = {presets: [['classic', {docs: {lastVersion: v}}]]};")
+    site = read_site(tmp_path)
+    assert [u.key for u in site.unreadable] == ["docs.lastVersion"]
+    assert site_routes(site).routes.version_path == ""
+
+
+# --- Real-world shapes ------------------------------------------------------------------------
+
+def test_redux_docs_beside_the_site() -> None:
+    """reduxjs/redux: ``path: '../docs'`` served at ``/``; ``require`` in themeConfig does not
+    matter. The docs lie outside the site root, so they are read only where ingest may read."""
+    root = SITES / "redux" / "website"
+    site = read_site(root)
+    assert (site.title, site.base_url, site.url) == ("Redux", "/", "https://redux.js.org")
+    assert site.docs is not None and (site.docs.path, site.docs.route_base_path) == ("../docs", "/")
+    assert site.unreadable == ()
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site)
+    assert "outside the site root" in violations(exc)["source_dir"]
+    found = site_routes(site, allowed_roots=[SITES / "redux"])
+    assert found.docs_dir == (SITES / "redux" / "docs").resolve()
+    # Docusaurus serves index docs and docs named like their folder at the folder's route.
+    assert found.routes.permalink(doc_slug("usage/index.md")) == "/usage/"
+    assert found.routes.permalink(doc_slug("style-guide/style-guide.md")) == "/style-guide/"
+
+
+def test_routes_reach_read_page() -> None:
+    """The RouteOptions built from a site are what read_page stamps on every chunk."""
+    found = site_routes(read_site(SITES / "esm-versions"))
+    files = {f.rel: f for f in discover(found.docs_dir)}
+    page = read_page(files["guides/motion.md"], "robotics", "/ignored/", Budget(count_tokens, 512), False,
+                     routes=found.routes)
+    assert page.chunks
+    assert {c.url.split("#")[0] for c in page.chunks} == {"/robotics/manual/next/guides/motion"}
+
+
+# --- Bad input ----------------------------------------------------------------------------------
+
+def test_docs_path_escaping_the_site_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    write_site(tmp_path / "site", "module.exports = {presets: [['classic', {docs: {path: '../outside'}}]]};")
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(read_site(tmp_path / "site"))
+    assert "'../outside'" in violations(exc)["source_dir"]
+    write_site(tmp_path / "abs", "module.exports = {presets: [['classic', {docs: {path: '/etc'}}]]};")
+    with pytest.raises(InvalidArgument):
+        site_routes(read_site(tmp_path / "abs"))
+
+
+def test_missing_docs_folder_and_docs_turned_off(tmp_path: Path) -> None:
+    write_site(tmp_path / "a", "module.exports = {presets: [['classic', {docs: {path: 'nowhere'}}]]};")
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(read_site(tmp_path / "a"))
+    assert "does not exist" in violations(exc)["source_dir"]
+    write_site(tmp_path / "b", "module.exports = {presets: [['classic', {docs: false}]]};")
+    with pytest.raises(InvalidArgument, match="no docs plugin"):
+        site_routes(read_site(tmp_path / "b"))
+    write_site(tmp_path / "d", "module.exports = {title: 'No presets'};")
+    with pytest.raises(InvalidArgument, match="no docs plugin"):
+        site_routes(read_site(tmp_path / "d"))
+    write_site(tmp_path / "c", "module.exports = {presets: [['classic', {docs: {includeCurrentVersion: false}}]]};")
+    (tmp_path / "c" / "versions.json").write_text('["1.0"]', encoding="utf-8")
+    with pytest.raises(InvalidArgument, match="does not publish"):
+        site_routes(read_site(tmp_path / "c"))
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("module.exports = {baseUrl: '/a/'", "syntax error on line 1"),
+    ("const x = 1;\nconst y = ;\n", "syntax error on line 2"),
+    ("const x = {baseUrl: '/a/'};", "exports nothing"),
+])
+def test_unreadable_config_is_invalid_argument(tmp_path: Path, config: str, message: str) -> None:
+    write_site(tmp_path, config)
+    with pytest.raises(InvalidArgument, match=message) as exc:
+        read_site(tmp_path)
+    assert [v.field for v in exc.value.violations] == ["source_dir"]
+
+
+def test_config_size_and_parse_time_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = "module.exports = {a: [" + "1," * (literal.MAX_SOURCE_BYTES // 2) + "]};"
+    write_site(tmp_path / "big", big)
+    with pytest.raises(InvalidArgument, match="more than the"):
+        read_site(tmp_path / "big")
+    monkeypatch.setattr(literal, "MAX_PARSE_SECONDS", 0.0)
+    write_site(tmp_path / "slow", "module.exports = {a: [" + "{b: 'c'}," * 20000 + "]};")
+    with pytest.raises(InvalidArgument, match="to parse"):
+        read_site(tmp_path / "slow")
+
+
+def test_deep_nesting_is_reported_not_a_crash(tmp_path: Path) -> None:
+    write_site(tmp_path, "module.exports = {baseUrl: '/a/', x: " + "[" * 5000 + "]" * 5000 + ", t: "
+               + " + ".join(["'a'"] * 5000) + "};")
+    site = read_site(tmp_path)
+    assert site.base_url == "/a/"
+
+
+def test_a_cancelled_parse_leaves_the_next_one_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_site(tmp_path / "slow", "module.exports = {a: [" + "{b: 'c'}," * 20000 + "]};")
+    with monkeypatch.context() as patch:
+        patch.setattr(literal, "MAX_PARSE_SECONDS", 0.0)
+        with pytest.raises(InvalidArgument):
+            read_site(tmp_path / "slow")
+    assert read_site(SITES / "esm-versions").base_url == "/robotics/"
+
+
+def test_versions_json_must_list_names(tmp_path: Path) -> None:
+    write_site(tmp_path, "module.exports = {presets: ['classic']};")
+    (tmp_path / "versions.json").write_text('{"not": "a list"}', encoding="utf-8")
+    site = read_site(tmp_path)
+    assert [u.key for u in site.unreadable] == ["versions.json"]
+    with pytest.raises(InvalidArgument) as exc:
+        site_routes(site)
+    assert "versions.json" in violations(exc)["route_base_path"]
+
+
+def test_parse_trailing_slash() -> None:
+    assert [parse_trailing_slash(t) for t in ("", "true", "False", " unset ")] == [None, True, False, "unset"]
+    with pytest.raises(InvalidArgument) as exc:
+        parse_trailing_slash("maybe")
+    assert exc.value.violations[0].field == "trailing_slash"
+
+
+def test_package_exports_what_the_lead_wires() -> None:
+    assert set(site_mod.__all__) >= {"read_site", "site_routes", "is_site_root", "SiteOverrides"}
