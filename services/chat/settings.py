@@ -15,7 +15,7 @@ ANSWER_DEADLINE = env.declare(
 )
 RECORD_BUFFER = env.declare(
     "LECTERN_RECORD_BUFFER", 10_000, env.integer(10, 10_000_000),
-    "Turns held for sessions while it is down; beyond this the oldest is dropped and counted.",
+    "Turns waiting for sessions (each retried for about a minute); beyond this the oldest is dropped and counted.",
 )
 GEMINI_MODEL = env.declare("LECTERN_GEMINI_MODEL", "gemini-2.5-flash", env.text, "Gemini model for answers.")
 LLM_TIMEOUT = env.declare(
