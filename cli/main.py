@@ -1,4 +1,4 @@
-"""lectern run | lectern ingest DIR | lectern config-table"""
+"""lectern run | lectern ingest DIR | lectern push SITE_DIR | lectern config-table"""
 
 from __future__ import annotations
 
@@ -6,16 +6,33 @@ import argparse
 import sys
 
 
-def _query_encoders(value: str) -> str:
+def _checked(value: str, variable: str) -> str:
     """Checks each name before any server starts, with the variable's own message."""
-    from embedding.factory import QUERY_ENCODER
-    from runtime.env import SettingsError
+    from runtime.env import REGISTRY, SettingsError
 
     for name in (n.strip() for n in value.split(",") if n.strip()):
         try:
-            QUERY_ENCODER.read({QUERY_ENCODER.name: name})
+            REGISTRY[variable].read({variable: name})
         except SettingsError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _query_encoders(value: str) -> str:
+    from embedding.factory import QUERY_ENCODER
+
+    return _checked(value, QUERY_ENCODER.name)
+
+
+def _embedders(value: str) -> str:
+    from embedding.factory import EMBEDDER
+
+    return _checked(value, EMBEDDER.name)
+
+
+def _reranks(value: str) -> str:
+    if any(n.strip() not in {"on", "off"} for n in value.split(",") if n.strip()):
+        raise argparse.ArgumentTypeError("each must be on or off")
     return value
 
 
@@ -24,13 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="start the whole stack on embedded defaults and ingest a book")
-    run.add_argument("--book-dir", default="examples/book/docs", help="docs folder to ingest at start")
+    run.add_argument("--book-dir", default="examples/book",
+                     help="Docusaurus site root (or docs folder) to ingest at start")
     run.add_argument("--no-ingest", action="store_true", help="do not ingest at start")
 
-    ingest = sub.add_parser("ingest", help="ingest a docs folder through a running ingest service")
-    ingest.add_argument("dir")
+    ingest = sub.add_parser("ingest", help="ingest a docs folder or a Docusaurus site root through a running "
+                                           "ingest service")
+    ingest.add_argument("dir", help="a docs folder, or a site root (with docusaurus.config.*: its baseUrl, "
+                                    "routes, versions and locales are read from it)")
     ingest.add_argument("--book", default="default")
-    ingest.add_argument("--base-url", default="/docs/")
+    ingest.add_argument("--base-url", default="", help="a docs folder's URL (default /docs/), or a site "
+                                                       "root's baseUrl (default: its config's)")
+    ingest.add_argument("--route-base-path", default="", help="site root only: the docs plugin's routeBasePath "
+                                                              "(default: its config's)")
+    ingest.add_argument("--trailing-slash", default="", choices=["", "true", "false", "unset"],
+                        help="the site's trailingSlash (default: a site root's config's)")
+    ingest.add_argument("--last-version", default="", help="site root only: the docs plugin's lastVersion "
+                        "(current or a versions.json name), for a config that computes it")
+    ingest.add_argument("--manifest", default="", help="the site's build folder (or its lectern-manifest.json, "
+                        "from docusaurus-plugin-lectern): routes and anchors as Docusaurus built them")
     ingest.add_argument("--dry-run", action="store_true")
     ingest.add_argument("--reindex", action="store_true")
     ingest.add_argument("--include-drafts", action="store_true")
@@ -48,8 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--min-cited", type=float, default=0.0, help="fail below this share of answers citing gold")
     ev.add_argument("--query-encoders", default="", type=_query_encoders,
                     help="compare query encoders side by side, e.g. onnx,onnx-int8 (default: the configured one)")
+    ev.add_argument("--embedders", default="", type=_embedders,
+                    help="compare embedders side by side, each on its own index, e.g. local,bge-small")
+    ev.add_argument("--rerank", default="", type=_reranks,
+                    help="compare reranking off and on side by side: off,on (default: the configured one)")
 
     sub.add_parser("config-table", help="rewrite the README's configuration table from the code")
+
+    push = sub.add_parser("push", help="sync a site to a remote Lectern over HTTP, changed files only (token from "
+                                       "LECTERN_ADMIN_TOKEN; exit 0 ok, 1 failed files or push not finished, "
+                                       "2 usage or auth)")
+    push.add_argument("site_dir", help="a site root (with docusaurus.config.*) or a docs folder")
+    push.add_argument("--url", required=True, help="the Lectern gateway, such as https://lectern.example.com")
+    push.add_argument("--book", required=True)
+    push.add_argument("--dry-run", action="store_true", help="print the plan (added/changed/deleted/unchanged)")
+    push.add_argument("--json", action="store_true", help="print one JSON report on stdout")
+    push.add_argument("--yes", action="store_true", help="allow deleting pages without asking")
+    push.add_argument("--base-url", default="")
+    push.add_argument("--route-base-path", default="")
+    push.add_argument("--trailing-slash", default="", choices=["", "true", "false", "unset"])
+    push.add_argument("--include-drafts", action="store_true")
 
     args = parser.parse_args(argv)
     if args.command == "config-table":
@@ -63,14 +110,22 @@ def main(argv: list[str] | None = None) -> int:
         from evaluation.cli_eval import eval_command
 
         return eval_command(args.docs, args.qa, args.modes, args.chat, args.book, args.out, args.min_recall5,
-                            args.min_oos_accuracy, args.min_cited, args.guard_mode, args.query_encoders)
+                            args.min_oos_accuracy, args.min_cited, args.guard_mode, args.query_encoders,
+                            args.embedders, args.rerank)
+    if args.command == "push":
+        from cli.push import push_command
+
+        return push_command(args.site_dir, args.url, args.book, args.dry_run, args.json, args.yes, {
+            "base_url": args.base_url, "route_base_path": args.route_base_path,
+            "trailing_slash": args.trailing_slash, "include_drafts": args.include_drafts})
     if args.command == "run":
         from cli.supervisor import run_stack
 
         return run_stack(args.book_dir, ingest=not args.no_ingest)
     from cli.ingest import ingest_command
 
-    return ingest_command(args.dir, args.book, args.base_url, args.dry_run, args.reindex, args.include_drafts)
+    return ingest_command(args.dir, args.book, args.base_url, args.dry_run, args.reindex, args.include_drafts,
+                          args.route_base_path, args.trailing_slash, args.manifest, args.last_version)
 
 
 if __name__ == "__main__":

@@ -22,36 +22,52 @@ from evaluation.stack import local_stack
 console = Console(stderr=True)
 
 
+RERANK = {"on": "true", "off": "false"}
+
+
 async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str, home: Path | None = None,
-                   query_encoders: list[str] | None = None) -> dict[str, Any]:
-    """One fresh index; each query encoder gets its own stack on it (documents are embedded
-    by the float model whatever the query encoder, so the second ingest changes nothing)."""
+                   query_encoders: list[str] | None = None, embedders: list[str] | None = None,
+                   reranks: list[str] | None = None) -> dict[str, Any]:
+    """Every configuration side by side: each embedder gets a fresh index of its own, and each
+    reranking setting and query encoder its own stack on that index (the book is ingested once
+    per embedder: the later ingests find nothing changed). Searches leave `rerank` unset, so each
+    stack's default (LECTERN_RERANK) is what is measured, as chat uses it."""
     from cli.ingest import run_ingest
 
     items = load_qa(qa)
     encoders = query_encoders or [""]
     docs = docs.resolve()  # noqa: ASYNC240 - once, before any server starts
     reports: list[ModeReport] = []
-    chat_result = None
+    chats: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lectern-eval-") as tmp:
         root = home or Path(tmp)
-        for encoder in encoders:
-            environ = {"LECTERN_QUERY_ENCODER": encoder} if encoder else {}
-            async with local_stack(root, (docs.parent, docs), environ) as stack:
-                summary = await run_ingest(stack.address("ingest"), ipb.IngestRequest(
-                    source_dir=str(docs), book=book, base_url="/docs/"), show=sys.stderr.isatty())
-                console.print(f"ingested {summary.chunks_new + summary.chunks_unchanged} chunks from "
-                              f"{summary.files_seen} files in {summary.seconds:.1f} s")
-                async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as client:
-                    for mode in modes:
-                        console.print(f"searching {len(items)} questions, mode {mode} {encoder}".rstrip())
-                        report = await search_mode(client, items, mode, book)
-                        reports.append(dataclasses.replace(report, query_encoder=encoder))
-                    if chat and chat_result is None:  # answers are judged with the first encoder
-                        chat_result = await chat_eval(client, items, book)
+        for embedder in embedders or [""]:
+            for rerank in reranks or [""]:
+                for encoder in encoders:
+                    environ = {"LECTERN_QUERY_ENCODER": encoder} if encoder else {}
+                    if embedder:
+                        environ["LECTERN_EMBEDDER"] = embedder
+                    if rerank:
+                        environ["LECTERN_RERANK"] = RERANK[rerank]
+                    config = ModeReport("", {}, {}, query_encoder=encoder, embedder=embedder, rerank=rerank).config
+                    async with local_stack(root / (embedder or "default"), (docs.parent, docs), environ) as stack:
+                        summary = await run_ingest(stack.address("ingest"), ipb.IngestRequest(
+                            source_dir=str(docs), book=book, base_url="/docs/"), show=sys.stderr.isatty())
+                        console.print(f"ingested {summary.chunks_new + summary.chunks_unchanged} chunks from "
+                                      f"{summary.files_seen} files in {summary.seconds:.1f} s {config}".rstrip())
+                        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=120) as client:
+                            for mode in modes:
+                                console.print(f"searching {len(items)} questions, mode {mode} {config}".rstrip())
+                                report = await search_mode(client, items, mode, book)
+                                reports.append(dataclasses.replace(report, query_encoder=encoder, embedder=embedder,
+                                                                   rerank=rerank))
+                            # Answers are judged with the first query encoder of each configuration.
+                            if chat and encoder == encoders[0]:
+                                console.print(f"answering {len(items)} questions {config}".rstrip())
+                                chats.append({"config": config, **await chat_eval(client, items, book)})
     return {"docs": str(docs), "qa": str(qa), "questions": len(items),
-            "modes": [dataclasses.asdict(r) for r in reports], "chat": chat_result,
-            "markdown": markdown(reports, chat_result)}
+            "modes": [{**dataclasses.asdict(r), "config": r.config} for r in reports],
+            "chat": chats[0] if chats else None, "chats": chats, "markdown": markdown(reports, chats)}
 
 
 def _names(csv: str) -> list[str]:
@@ -60,9 +76,10 @@ def _names(csv: str) -> list[str]:
 
 def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str, min_recall5: float,
                  min_oos_accuracy: float, min_cited: float = 0.0, guard_mode: str = "hybrid",
-                 query_encoders: str = "") -> int:
+                 query_encoders: str = "", embedders: str = "", reranks: str = "") -> int:
     result = asyncio.run(evaluate(Path(docs), Path(qa), _names(modes), chat, book,
-                                  query_encoders=_names(query_encoders)))
+                                  query_encoders=_names(query_encoders), embedders=_names(embedders),
+                                  reranks=_names(reranks)))
     print(result["markdown"])
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +87,9 @@ def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str
         console.print(f"wrote {out}")
     failures = []
     # The guard judges the mode readers get by default; keyword alone cannot judge scope, by design.
-    first = result["modes"][0]["query_encoder"] if result["modes"] else ""
-    judged = [m for m in result["modes"] if m["mode"] == guard_mode and m["query_encoder"] == first]
+    # The first configuration is the one the guard judges (the defaults, unless told otherwise).
+    first = result["modes"][0]["config"] if result["modes"] else ""
+    judged = [m for m in result["modes"] if m["mode"] == guard_mode and m["config"] == first]
     for m in judged or result["modes"]:
         if m["overall"].get("recall@5", 0) < min_recall5:
             failures.append(f"{m['mode']}: section recall@5 {m['overall'].get('recall@5', 0):.3f} < {min_recall5}")

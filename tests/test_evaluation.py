@@ -56,3 +56,35 @@ def test_an_unknown_query_encoder_is_refused_before_any_server_starts(capsys: py
         main(["eval", "--query-encoders", "onnx-int8,fp16"])
     assert exited.value.code == 2
     assert "LECTERN_QUERY_ENCODER='fp16' is invalid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--embedders", "local,minilm-xl"], "LECTERN_EMBEDDER='minilm-xl' is invalid"),
+    (["--rerank", "on,sometimes"], "each must be on or off"),
+])
+def test_unknown_eval_configurations_are_refused_before_any_server_starts(
+        args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", *args])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_report_sets_configurations_side_by_side() -> None:
+    from evaluation.report import markdown
+    from evaluation.runner import ModeReport
+
+    overall = {"recall@5": 0.9, "oos_accuracy": 1.0, "false_refusals": 0.05}
+    reports = [ModeReport("hybrid", overall, {"factual": overall}, embedder=e, rerank=r)
+               for e in ("local", "bge-small") for r in ("on", "off")]
+    chat = {"cited_gold_in_first_two": 0.9, "refusal_rate_out_of_scope": 1.0, "false_refusal_rate": 0.02,
+            "grounded_rate": 1.0, "key_fact_rate": 0.75, "overview_answered_rate": None, "latency_p50_ms": 40.0}
+    table = markdown(reports, [{**chat, "config": r.config} for r in reports])
+    assert [r.label for r in reports] == ["hybrid (local, rerank on)", "hybrid (local, rerank off)",
+                                          "hybrid (bge-small, rerank on)", "hybrid (bge-small, rerank off)"]
+    rows = table.splitlines()
+    assert "false_refusals" in rows[0] and "| 0.050 |" in rows[2]
+    assert any(line.startswith("| bge-small, rerank off | 0.900 | 1.000 | 0.020 |") and "| 0.750 | – |" in line
+               for line in rows)

@@ -27,7 +27,12 @@ def search_request(body: SearchBody) -> rpb.SearchRequest:
                 flt.file_path = f.file_path
         flt.module = f.module or ""
         flt.max_section_depth = f.section_depth or 0
-    return rpb.SearchRequest(query=body.query, top_k=body.top_k, mode=MODES[body.mode], filter=flt)
+        flt.version = f.version or ""
+        flt.locale = f.locale or ""
+    request = rpb.SearchRequest(query=body.query, top_k=body.top_k, mode=MODES[body.mode], filter=flt)
+    if body.rerank is not None:  # unset stays unset: the server's default decides
+        request.rerank = body.rerank
+    return request
 
 
 @router.post("/v1/search", response_model=SearchReply, tags=["search"], summary="Search the book")
@@ -36,6 +41,10 @@ async def search(body: SearchBody, up: Upstream = Depends(upstream)) -> SearchRe
     return SearchReply(
         results=[SearchHit(chunk_id=r.chunk.chunk_id, file_path=r.chunk.file_path,
                            heading_path=list(r.chunk.heading_path), section_depth=r.chunk.section_depth,
-                           url=r.chunk.url, content=r.chunk.content, score=r.score) for r in reply.results],
-        out_of_scope=reply.out_of_scope, degraded=reply.degraded,
+                           url=r.chunk.url, content=r.chunk.content, score=r.score, version=r.chunk.version,
+                           locale=r.chunk.locale, dense_similarity=r.dense_similarity,
+                           rerank_score=r.rerank_score if r.HasField("rerank_score") else None)
+                 for r in reply.results],
+        out_of_scope=reply.out_of_scope, degraded=reply.degraded, degraded_reason=reply.degraded_reason,
+        reranked=reply.reranked,
     )

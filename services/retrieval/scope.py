@@ -7,7 +7,10 @@ Query?" from a question about Redux's own caching: both score alike against the 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from embedding.bge import MODEL_NAME as BGE_SMALL
+from embedding.local import MODEL_NAME as MINILM
 from services.retrieval.index.base import Filter, View
 
 # Identifiers with inner capitals (defineStore, staleTime, NgRx, TanStack); all-capital
@@ -19,6 +22,44 @@ NAME = re.compile(r"(?<=[a-z,] )[A-Z][a-z]{2,}\b")
 # question names (the Redux dev set's in-scope questions start at 0.36; the near-domain
 # out-of-scope ones reach 0.49).
 NAMED_TERM_CEILING = 0.55
+# bge-small's similarities sit higher; its thresholds come from the same rules on the Redux dev
+# set as MiniLM's: the floor midway between the off-topic questions' best similarity and the
+# in-scope ones' lowest (MiniLM 0.24 / 0.36 -> 0.30; bge-small 0.57 / 0.63 -> 0.60), the
+# ceiling a little over the near-domain out-of-scope questions' best (MiniLM 0.49 -> 0.55;
+# bge-small 0.73 -> 0.78).
+BGE_FLOOR = 0.60
+BGE_CEILING = 0.78
+# The best cross-encoder logit (ms-marco-MiniLM-L-12-v2) under which no reranked candidate
+# answers: midway between the lowest best score of an in-scope Redux dev question (-7.7, over
+# MiniLM's and bge-small's candidates) and the highest of the off-topic out-of-scope ones (-9.7).
+# The near-domain ones (other libraries' APIs) score like in-scope questions (-2.1 to +2.7):
+# no threshold separates them, which is what the named-term rule is kept for.
+RERANK_SCOPE_LOGIT = -8.7
+
+
+@dataclass(frozen=True)
+class DenseScope:
+    """Where one embedder's similarities say "too far": each model has its own scale."""
+
+    floor: float
+    """Best dense similarity under which nothing in the book is close enough."""
+    named_term_ceiling: float
+    """Best dense similarity under which a named term the book never mentions makes a question
+    out of scope."""
+
+
+DENSE_SCOPE = {
+    MINILM: DenseScope(0.30, NAMED_TERM_CEILING),
+    BGE_SMALL: DenseScope(BGE_FLOOR, BGE_CEILING),
+}
+# Any other embedder (Gemini) keeps MiniLM's values, as before this table.
+DEFAULT_DENSE_SCOPE = DENSE_SCOPE[MINILM]
+
+
+def dense_scope(embedder: str, floor: float | None = None) -> DenseScope:
+    """The embedder's thresholds; `floor` (LECTERN_OUT_OF_SCOPE_THRESHOLD) overrides its floor."""
+    scope = DENSE_SCOPE.get(embedder, DEFAULT_DENSE_SCOPE)
+    return scope if floor is None else DenseScope(floor, scope.named_term_ceiling)
 
 
 def named_terms(query: str) -> list[str]:

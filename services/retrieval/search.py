@@ -6,12 +6,17 @@ Knows nothing of gRPC: the servicer validates requests and maps this module's re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Generic, Protocol, TypeVar
 
 from embedding.base import Embedder
+from embedding.models import ModelUnavailable
+from embedding.reranker import passage_text
 from services.retrieval.fusion import reciprocal_rank_fusion
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
 from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
@@ -32,38 +37,82 @@ class Outcome:
     mode: Mode
     degraded: bool = False
     degraded_reason: str = ""
+    rerank_scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The cross-encoder's score of each reranked result, by chunk id; empty when none ran."""
+    best_similarity: float = 0.0
+    """The best dense similarity of any chunk (0 when no dense search ran)."""
+
+    @property
+    def reranked(self) -> bool:
+        return bool(self.rerank_scores)
 
 
-class QueryCache:
-    """Least-recently-used cache of query vectors: readers repeat questions."""
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """Least-recently-used cache: readers repeat questions, and chat searches a question again."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._items: OrderedDict[str, list[float]] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
 
-    def get(self, key: str) -> list[float] | None:
+    def get(self, key: K) -> V | None:
         value = self._items.get(key)
         if value is not None:
             self._items.move_to_end(key)
         return value
 
-    def put(self, key: str, value: list[float]) -> None:
+    def put(self, key: K, value: V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
 
+QueryCache = LruCache[str, list[float]]
+
+
+class Scorer(Protocol):
+    """A cross-encoder: one relevance score per (query, passage), higher is better. Raises
+    embedding.models.ModelUnavailable when its model cannot be used."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def ascore(self, query: str, passages: Sequence[str]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class Reranking:
+    """How fused results are rescored: by which model, over how many candidates, by default
+    or only when asked, and the score under which the best candidate cannot answer."""
+
+    scorer: Scorer
+    candidates: int
+    default: bool
+    out_of_scope_below: float
+    """A best cross-encoder logit under this means no candidate answers the question."""
+
+
 class Retriever:
-    """Dense, keyword and hybrid search over one index with one query embedder."""
+    """Dense, keyword and hybrid search over one index with one query embedder, optionally
+    reranked by a cross-encoder."""
 
     def __init__(self, index: VectorIndex, embedder: Embedder, default_mode: Mode,
-                 out_of_scope_threshold: float) -> None:
+                 out_of_scope_threshold: float, named_term_ceiling: float = NAMED_TERM_CEILING,
+                 reranking: Reranking | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.default_mode = default_mode
         self.out_of_scope_threshold = out_of_scope_threshold
+        self.named_term_ceiling = named_term_ceiling
+        self.reranking = reranking
         self.cache = QueryCache()
+        # (query, chunk id, content hash): a pair's score stays right across re-indexes that
+        # keep the chunk, and is dropped with it when its content changes.
+        self.pair_scores: LruCache[tuple[str, str, str], float] = LruCache(16384)
 
     async def _query_vector(self, query: str) -> list[float]:
         cached = self.cache.get(query)
@@ -118,7 +167,7 @@ class Retriever:
         evidence) a named term the book never mentions."""
         if not results or best < self.out_of_scope_threshold:
             return True
-        return best < NAMED_TERM_CEILING and await unknown_term(view, query, flt.book) is not None
+        return best < self.named_term_ceiling and await unknown_term(view, query, flt.book) is not None
 
     async def _fused(self, view: FusingView, query: str, top_k: int, flt: Filter) -> Outcome:
         """Hybrid search in one trip to a store that can fuse (the same results as below)."""
@@ -127,12 +176,80 @@ class Retriever:
             return await self._keyword_only(view, query, flt, top_k, degraded_reason)
         fused = await view.hybrid(vector, query, flt, _pool(top_k), top_k)
         out_of_scope = await self._out_of_scope(view, fused.results, fused.best_similarity, query, flt)
-        return Outcome(fused.results, out_of_scope=out_of_scope, mode=Mode.HYBRID)
+        return Outcome(fused.results, out_of_scope=out_of_scope, mode=Mode.HYBRID,
+                       best_similarity=fused.best_similarity)
 
-    async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter) -> Outcome:
+    async def search(self, query: str, top_k: int, mode: Mode | None, flt: Filter,
+                     rerank: bool | None = None) -> Outcome:
+        """The top_k results; `rerank` None means the service's default. A reranked search
+        fetches max(top_k, candidates) fused results, rescores the first `candidates` and cuts."""
+        rr = self.reranking
+        on = rr is not None and (rr.default if rerank is None else rerank)
+        fetch = max(top_k, rr.candidates) if on and rr is not None else top_k
         # One version of the book for the whole search, even if a re-index commits meanwhile.
         async with self.index.reading(flt.book) as view:
-            return await self._search(view, query, top_k, mode or self.default_mode, flt)
+            outcome = await self._search(view, query, fetch, mode or self.default_mode, flt)
+            if rr is not None and on:
+                return await self._rerank(view, rr, query, outcome, top_k, flt)
+            if rerank and rr is None:
+                return dataclasses.replace(outcome, degraded=True, degraded_reason=_joined(
+                    outcome.degraded_reason, "no reranker is configured; results in fused order"))
+            return outcome
+
+    async def _scores(self, scorer: Scorer, query: str, results: Sequence[Result]) -> list[float]:
+        """The cross-encoder's scores, scoring only the pairs not already cached."""
+        keys = [(query, r.chunk.chunk_id, r.chunk.content_hash) for r in results]
+        known = [self.pair_scores.get(k) for k in keys]
+        missing = [i for i, v in enumerate(known) if v is None]
+        if missing:
+            fresh = await scorer.ascore(query, [passage_text(results[i].chunk.heading_path, results[i].chunk.content)
+                                                for i in missing])
+            for i, value in zip(missing, fresh, strict=True):
+                known[i] = value
+                self.pair_scores.put(keys[i], value)
+        return [v for v in known if v is not None]
+
+    async def _rerank(self, view: View, rr: Reranking, query: str, outcome: Outcome, top_k: int,
+                      flt: Filter) -> Outcome:
+        """Reorders the first `rr.candidates` results by the cross-encoder's scores, cuts to
+        top_k, and judges scope on the best of them. When the model cannot be used the fused
+        order stands, degraded, with the reason."""
+        head = outcome.results[:rr.candidates]
+        if not head:
+            return outcome
+        try:
+            scores = await self._scores(rr.scorer, query, head)
+        except Exception as exc:  # a reranker that fails must cost the ordering, never the search
+            reason = exc.reason if isinstance(exc, ModelUnavailable) else f"{type(exc).__name__}: {exc}"
+            log.warning("reranker unavailable, keeping the fused order", extra={"reason": reason})
+            return dataclasses.replace(outcome, results=outcome.results[:top_k], degraded=True,
+                                       degraded_reason=_joined(outcome.degraded_reason,
+                                                               f"reranker unavailable ({reason}); "
+                                                               "results in fused order"))
+        reordered = [dataclasses.replace(head[i], score=scores[i]) for i in reranked_order(scores)]
+        # Results past the candidates keep their fused order, scored just under the last
+        # reranked one, so `score` still orders the whole list on one scale.
+        floor = min(scores)
+        tail = [dataclasses.replace(r, score=floor - TAIL_STEP * n)
+                for n, r in enumerate(outcome.results[rr.candidates:top_k], start=1)]
+        results = (reordered + tail)[:top_k]
+        return dataclasses.replace(
+            outcome, results=results,
+            out_of_scope=await self._reranked_out_of_scope(view, rr, outcome, max(scores), query, flt),
+            rerank_scores={r.chunk.chunk_id: r.score for r in results[:len(head)]})
+
+    async def _reranked_out_of_scope(self, view: View, rr: Reranking, outcome: Outcome, best_score: float,
+                                     query: str, flt: Filter) -> bool:
+        """Scope judged on evidence: out when no candidate reads as an answer to the
+        cross-encoder, or the question names something the book never mentions while the
+        nearest chunk is only middling (that rule still catches near-domain questions, such as
+        another library's API, that the cross-encoder scores like in-scope ones). The dense
+        floor is left out: every off-topic dev question it caught scores far under the
+        cross-encoder's threshold, and it refused in-scope ones the cross-encoder answers."""
+        if best_score < rr.out_of_scope_below:
+            return True
+        return (outcome.best_similarity < self.named_term_ceiling
+                and await unknown_term(view, query, flt.book) is not None)
 
     async def _search(self, view: View, query: str, top_k: int, mode: Mode, flt: Filter) -> Outcome:
         if mode is Mode.KEYWORD:
@@ -160,7 +277,24 @@ class Retriever:
         best = max(similarity.values(), default=0.0)
         await self._fill_similarity(view, query, [cid for cid, _ in scored if cid not in similarity], similarity)
         results = await self._read(view, scored, similarity)
-        return Outcome(results, out_of_scope=await self._out_of_scope(view, results, best, query, flt), mode=mode)
+        return Outcome(results, out_of_scope=await self._out_of_scope(view, results, best, query, flt), mode=mode,
+                       best_similarity=best)
+
+
+# A fused result past the reranked candidates scores this much under the one before it.
+TAIL_STEP = 1e-3
+
+
+def reranked_order(scores: Sequence[float]) -> list[int]:
+    """Positions of the candidates (given in fused order), best cross-encoder score first; ties
+    keep the fused order. On the Redux dev set and the sample book this beat blending the two
+    orders by reciprocal rank (k 1-60) with MiniLM candidates (Redux MRR@10 0.824 against at best
+    0.806; the book 0.892 against 0.838)."""
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def _joined(*reasons: str) -> str:
+    return "; ".join(r for r in reasons if r)
 
 
 def _pool(top_k: int) -> int:

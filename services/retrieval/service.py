@@ -3,7 +3,7 @@ and the probe behind its health status."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -12,15 +12,19 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import Embedder
-from embedding.factory import make_embedder
+from embedding.factory import make_embedder, make_reranker
+from embedding.reranker import CrossEncoder
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from services.retrieval.index.base import VectorIndex
 from services.retrieval.index.factory import open_index
-from services.retrieval.search import Mode, Retriever
+from services.retrieval.outlines import OutlineStore
+from services.retrieval.scope import dense_scope
+from services.retrieval.search import Mode, Reranking, Retriever
 from services.retrieval.servicer import RetrievalServicer
 from services.retrieval.settings import RetrievalSettings
 
+RERANKER = "reranker"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 
 
@@ -29,6 +33,16 @@ class Resources:
     index: VectorIndex
     embedder: Embedder
     retriever: Retriever
+    outlines: OutlineStore
+    reranker: CrossEncoder
+
+
+async def _ready(check: Awaitable[bool]) -> bool:
+    """One dependency's probe; a probe that raises means not ready (the others still report)."""
+    try:
+        return await check
+    except Exception:
+        return False
 
 
 def spec(settings: RetrievalSettings) -> ServiceSpec[Resources]:
@@ -36,17 +50,26 @@ def spec(settings: RetrievalSettings) -> ServiceSpec[Resources]:
     async def open_(server: ServerSettings) -> AsyncIterator[Resources]:
         index = await open_index(settings, server.home)
         embedder = make_embedder(settings.embedder, home=server.home, query_encoder=settings.query_encoder)
-        retriever = Retriever(index, embedder, Mode(settings.default_mode), settings.out_of_scope_threshold)
+        scope = dense_scope(embedder.spec.name, settings.out_of_scope_threshold)
+        # Built whatever the default, since a request may still ask for reranking; nothing is
+        # loaded until the first probe or search.
+        reranker = make_reranker()
+        retriever = Retriever(index, embedder, Mode(settings.default_mode), scope.floor, scope.named_term_ceiling,
+                              Reranking(reranker, settings.rerank_candidates, settings.rerank,
+                                        settings.rerank_out_of_scope))
         try:
-            yield Resources(index, embedder, retriever)
+            yield Resources(index, embedder, retriever, OutlineStore(server.home / "outlines"), reranker)
         finally:
+            reranker.close()
             await index.close()
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
         pb_grpc.add_RetrievalServiceServicer_to_server(
-            guarded(RetrievalServicer(res.index, res.retriever), SERVICE_NAME), server)
+            guarded(RetrievalServicer(res.index, res.retriever, res.outlines), SERVICE_NAME), server)
 
-    async def probe(res: Resources) -> bool:
-        return await res.index.ping() and await res.embedder.ready()
+    async def probe(res: Resources) -> dict[str, bool]:
+        # The reranker is optional: without it searches keep the fused order, degraded.
+        return {"vector index": await _ready(res.index.ping()), "embedder": await _ready(res.embedder.ready()),
+                RERANKER: await _ready(res.reranker.ready())}
 
-    return ServiceSpec(SERVICE_NAME, open_, register, probe)
+    return ServiceSpec(SERVICE_NAME, open_, register, probe, optional=frozenset({RERANKER}))

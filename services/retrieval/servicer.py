@@ -10,7 +10,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
-from runtime.errors import Violations
+from runtime.errors import FailedPrecondition, Violations
 from runtime.text import check_storable
 from services.retrieval.convert import (
     chunk_from_proto,
@@ -19,11 +19,14 @@ from services.retrieval.convert import (
     filter_from_proto,
 )
 from services.retrieval.index.base import IndexRecord, VectorIndex
+from services.retrieval.outline_proto import edition_from_proto, edition_to_proto
+from services.retrieval.outlines import OutlineStore
 from services.retrieval.search import Mode, Retriever
 
 MAX_QUERY_BYTES = 8 * 1024
 MAX_TOP_K = 50
 DEFAULT_TOP_K = 5
+MAX_READ_CHUNKS = 1000  # ReadChunks ids per call: one page's sections, or a batch of pages
 MODES = {pb.SEARCH_MODE_DENSE: Mode.DENSE, pb.SEARCH_MODE_KEYWORD: Mode.KEYWORD, pb.SEARCH_MODE_HYBRID: Mode.HYBRID}
 MODE_TO_PB = {mode: value for value, mode in MODES.items()}
 
@@ -60,13 +63,21 @@ def _check_chunk(violations: Violations, field: str, chunk: common_pb2.Chunk) ->
     if not _is_uuid(chunk.chunk_id):
         violations.add(f"{field}.chunk_id", "must be a UUID")
     check_storable(violations, field, chunk.file_path, chunk.module, chunk.content, chunk.content_hash,
-                   chunk.title, chunk.url, *chunk.heading_path, *chunk.tags)
+                   chunk.title, chunk.url, chunk.version, chunk.locale, chunk.edit_url, *chunk.heading_path,
+                   *chunk.tags)
+
+
+def _check_outline_text(violations: Violations, field: str, entries: Any) -> None:
+    for i, e in enumerate(entries):
+        check_storable(violations, f"{field}[{i}]", e.label, e.title, e.url, e.file_path, e.description)
+        _check_outline_text(violations, f"{field}[{i}].items", e.items)
 
 
 class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
-    def __init__(self, index: VectorIndex, retriever: Retriever) -> None:
+    def __init__(self, index: VectorIndex, retriever: Retriever, outlines: OutlineStore | None = None) -> None:
         self.index = index
         self.retriever = retriever
+        self.outlines = outlines
 
     async def UpsertChunks(self, request: pb.UpsertChunksRequest, context: Any) -> pb.UpsertChunksResponse:
         v = Violations()
@@ -98,7 +109,10 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         v = Violations()
         _require_book(v, request.book)
         v.raise_if_any()
-        return pb.DeleteBookResponse(deleted=await self.index.delete_book(request.book))
+        deleted = await self.index.delete_book(request.book)
+        if self.outlines is not None:
+            await self.outlines.delete(request.book)
+        return pb.DeleteBookResponse(deleted=deleted)
 
     async def StageBook(self, request: pb.StageBookRequest, context: Any) -> pb.StageBookResponse:
         v = Violations()
@@ -135,6 +149,18 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
             embedder=embedder_to_proto(await self.index.embedder(request.book, request.generation)),
         )
 
+    async def ReadChunks(self, request: pb.ReadChunksRequest, context: Any) -> pb.ReadChunksResponse:
+        v = Violations()
+        _require_book(v, request.book)
+        if len(request.chunk_ids) > MAX_READ_CHUNKS:
+            v.add("chunk_ids", f"must be at most {MAX_READ_CHUNKS} ids")
+        elif not all(_is_uuid(cid) for cid in request.chunk_ids):
+            v.add("chunk_ids", "must be UUIDs")
+        v.raise_if_any()
+        async with self.index.reading(request.book) as view:
+            chunks = await view.chunks(list(request.chunk_ids))
+        return pb.ReadChunksResponse(chunks=[chunk_to_proto(c) for c in chunks if c.book == request.book])
+
     async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
         v = Violations()
         if not request.query.strip():
@@ -150,16 +176,19 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         check_storable(v, "query", request.query)
         f = request.filter
         for name, value in (("book", f.book), ("file_path", f.file_path), ("file_path_prefix", f.file_path_prefix),
-                            ("module", f.module)):
+                            ("module", f.module), ("version", f.version), ("locale", f.locale)):
             check_storable(v, f"filter.{name}", value)
         v.raise_if_any()
         outcome = await self.retriever.search(
             request.query.strip(), request.top_k or DEFAULT_TOP_K, MODES.get(request.mode),
-            filter_from_proto(request.filter),
+            filter_from_proto(request.filter), request.rerank if request.HasField("rerank") else None,
         )
         return pb.SearchResponse(
             results=[pb.SearchResult(chunk=chunk_to_proto(r.chunk), score=r.score,
-                                     dense_similarity=r.dense_similarity) for r in outcome.results],
+                                     dense_similarity=r.dense_similarity,
+                                     rerank_score=outcome.rerank_scores.get(r.chunk.chunk_id))
+                     for r in outcome.results],
+            reranked=outcome.reranked,
             out_of_scope=outcome.out_of_scope, degraded=outcome.degraded,
             degraded_reason=outcome.degraded_reason, mode=MODE_TO_PB[outcome.mode],
         )
@@ -170,3 +199,27 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
             books=[pb.BookStats(book=b, chunks=n) for b, n in sorted(stats.books.items())],
             embedder=embedder_to_proto(stats.embedder), backend=stats.backend, collection=stats.collection,
         )
+
+    async def PutOutline(self, request: pb.PutOutlineRequest, context: Any) -> pb.PutOutlineResponse:
+        v = Violations()
+        _require_book(v, request.book)
+        for i, edition in enumerate(request.editions):
+            check_storable(v, f"editions[{i}]", edition.version, edition.locale)
+            _check_outline_text(v, f"editions[{i}].items", edition.items)
+        v.raise_if_any()
+        if self.outlines is None:
+            raise FailedPrecondition("this retrieval server keeps no outlines")
+        stored = await self.outlines.put(request.book, [edition_from_proto(e) for e in request.editions])
+        return pb.PutOutlineResponse(editions=stored)
+
+    async def GetOutline(self, request: pb.GetOutlineRequest, context: Any) -> pb.GetOutlineResponse:
+        v = Violations()
+        _require_book(v, request.book)
+        check_storable(v, "version", request.version)
+        check_storable(v, "locale", request.locale)
+        v.raise_if_any()
+        found = None if self.outlines is None else await self.outlines.get(request.book, request.version,
+                                                                            request.locale)
+        if found is None:
+            return pb.GetOutlineResponse(found=False)
+        return pb.GetOutlineResponse(found=True, outline=edition_to_proto(found))

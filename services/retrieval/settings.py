@@ -6,10 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from embedding.factory import EMBEDDER, QUERY_ENCODER
+from embedding.factory import EMBEDDER, QUERY_ENCODER, RERANK_CANDIDATES
 from runtime import env
 from runtime.postgres import STATEMENT_CACHE
 from runtime.settings import ServerSettings
+from services.retrieval.scope import RERANK_SCOPE_LOGIT
 
 COLLECTION = env.declare(
     "LECTERN_COLLECTION", "docusaurus-book", env.text, "Name of the single vector collection."
@@ -18,9 +19,20 @@ SEARCH_MODE = env.declare(
     "LECTERN_SEARCH_MODE", "hybrid", env.choice("dense", "keyword", "hybrid"),
     "Default search mode when a request names none.",
 )
-OUT_OF_SCOPE_THRESHOLD = env.declare(
-    "LECTERN_OUT_OF_SCOPE_THRESHOLD", 0.30, env.number(-1.0, 1.0),
-    "Best dense similarity below which the book is judged to have no answer.",
+OUT_OF_SCOPE_THRESHOLD: env.EnvVar[float | None] = env.declare(
+    "LECTERN_OUT_OF_SCOPE_THRESHOLD", None, env.number(-1.0, 1.0),
+    "Best dense similarity below which the book is judged to have no answer; each embedder has its own "
+    "scale, so the default is the embedder's (services/retrieval/scope.py).",
+    "(the embedder's: 0.30 MiniLM, 0.60 bge-small)",
+)
+RERANK = env.declare(
+    "LECTERN_RERANK", True, env.boolean,
+    "Rerank search results with the cross-encoder when a request does not say (chat leaves it to this).",
+)
+RERANK_OUT_OF_SCOPE = env.declare(
+    "LECTERN_RERANK_OUT_OF_SCOPE_THRESHOLD", RERANK_SCOPE_LOGIT, env.number(-20.0, 20.0),
+    "Best cross-encoder logit among the reranked candidates below which a reranked search is judged out of "
+    "scope.",
 )
 INDEX_BACKEND = env.declare(
     "LECTERN_INDEX_BACKEND", "auto", env.choice("auto", "edge", "qdrant", "pgvector"),
@@ -99,8 +111,14 @@ class RetrievalSettings:
     """How the local embedder runs queries: onnx (float), onnx-int8 or torch."""
     default_mode: str
     """dense, keyword or hybrid."""
-    out_of_scope_threshold: float
-    """Similarity under which evidence counts as too weak."""
+    out_of_scope_threshold: float | None
+    """Similarity under which evidence counts as too weak; None: the embedder's own."""
+    rerank: bool
+    """Whether searches that do not say are reranked."""
+    rerank_candidates: int
+    """Fused results the cross-encoder rescores."""
+    rerank_out_of_scope: float
+    """Best cross-encoder logit under which a reranked search is out of scope."""
     backend: str
     """edge, qdrant or pgvector (auto already resolved)."""
     qdrant: QdrantSettings
@@ -118,6 +136,9 @@ class RetrievalSettings:
             query_encoder=QUERY_ENCODER.read(environ),
             default_mode=SEARCH_MODE.read(environ),
             out_of_scope_threshold=OUT_OF_SCOPE_THRESHOLD.read(environ),
+            rerank=RERANK.read(environ),
+            rerank_candidates=RERANK_CANDIDATES.read(environ),
+            rerank_out_of_scope=RERANK_OUT_OF_SCOPE.read(environ),
             backend=resolve_backend(INDEX_BACKEND.read(environ), QDRANT_URL.read(environ),
                                     PGVECTOR_URL.read(environ)),
             qdrant=QdrantSettings(

@@ -12,7 +12,10 @@ import numpy as np
 from embedding.base import EmbedderSpec
 from runtime.errors import FailedPrecondition
 
-PAYLOAD_INDEXES = ("book", "file_path", "module", "section_depth")
+PAYLOAD_INDEXES = ("book", "file_path", "module", "section_depth", "version", "locale",
+                   "other_version", "other_locale")
+# Payload fields kept as integers (0/1 for the flags): Qdrant Edge matches booleans as integers.
+INTEGER_FIELDS = frozenset({"section_depth", "other_version", "other_locale"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,13 @@ class StoredChunk:
     tags: tuple[str, ...]
     position: int
     url: str
+    # Docs version and locale of the page; empty for a book without them (its only ones).
+    version: str = ""
+    locale: str = ""
+    # Not the version served at the docs root / not the default locale (see common.proto).
+    other_version: bool = False
+    other_locale: bool = False
+    edit_url: str = ""
 
     @property
     def keyword_text(self) -> str:
@@ -56,6 +66,12 @@ class Filter:
     file_path_prefix: str = ""
     module: str = ""
     max_section_depth: int = 0
+    version: str = ""
+    locale: str = ""
+    # Only the version served at the docs root / the default locale; chunks stored without
+    # versions or locales count as both.
+    default_version: bool = False
+    default_locale: bool = False
 
 
 @dataclass(frozen=True)

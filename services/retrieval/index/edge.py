@@ -25,6 +25,7 @@ from embedding.base import EmbedderSpec
 from runtime.errors import FailedPrecondition
 from services.retrieval.fusion import reciprocal_rank_fusion
 from services.retrieval.index.base import (
+    INTEGER_FIELDS,
     PAYLOAD_INDEXES,
     Digest,
     Filter,
@@ -64,7 +65,14 @@ def edge_filter(flt: Filter) -> qe.Filter | None:
         must.append(qe.FieldCondition("module", match=qe.MatchValue(flt.module)))
     if flt.max_section_depth:
         must.append(qe.FieldCondition("section_depth", range=qe.RangeFloat(lte=float(flt.max_section_depth))))
-    return qe.Filter(must=must) if must else None
+    if flt.version:
+        must.append(qe.FieldCondition("version", match=qe.MatchValue(flt.version)))
+    if flt.locale:
+        must.append(qe.FieldCondition("locale", match=qe.MatchValue(flt.locale)))
+    # "Not flagged" rather than "flagged 0": chunks stored before the flags existed lack them.
+    must_not: list[Any] = [qe.FieldCondition(name, match=qe.MatchValue(1)) for name, wanted in
+                (("other_version", flt.default_version), ("other_locale", flt.default_locale)) if wanted]
+    return qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 def _dense_of(record: Any) -> Any:
@@ -128,7 +136,7 @@ class EdgeIndex:
         )
         shard = qe.EdgeShard.create(str(self.path / "shard"), config)
         for name in PAYLOAD_INDEXES:
-            schema = qe.PayloadSchemaType.Integer if name == "section_depth" else qe.PayloadSchemaType.Keyword
+            schema = qe.PayloadSchemaType.Integer if name in INTEGER_FIELDS else qe.PayloadSchemaType.Keyword
             shard.update(qe.UpdateOperation.create_field_index(name, schema))
         # The meta file is written last: its presence means the shard is complete.
         self._write_meta(spec, self._label)

@@ -22,6 +22,11 @@ def to_payload(chunk: StoredChunk) -> dict[str, Any]:
         "tags": list(chunk.tags),
         "position": chunk.position,
         "url": chunk.url,
+        "version": chunk.version,
+        "locale": chunk.locale,
+        "other_version": int(chunk.other_version),  # see base.INTEGER_FIELDS
+        "other_locale": int(chunk.other_locale),
+        "edit_url": chunk.edit_url,
     }
 
 
@@ -40,4 +45,10 @@ def from_payload(payload: dict[str, Any]) -> StoredChunk:
         tags=tuple(payload.get("tags") or ()),
         position=int(payload.get("position", 0)),
         url=str(payload.get("url", "")),
+        # Chunks stored before versions and locales were read have none of these.
+        version=str(payload.get("version", "")),
+        locale=str(payload.get("locale", "")),
+        other_version=bool(payload.get("other_version", 0)),
+        other_locale=bool(payload.get("other_locale", 0)),
+        edit_url=str(payload.get("edit_url", "")),
     )

@@ -100,6 +100,15 @@ class _Where:
             where.add(f"{alias}.module = ?", flt.module)
         if flt.max_section_depth:
             where.add(f"{alias}.section_depth <= ?", flt.max_section_depth)
+        # Versions and locales live in the payload only: tables made before they existed
+        # need no migration, and their rows (without the keys) count as the default edition.
+        if flt.version:
+            where.add(f"{alias}.payload->>'version' = ?", flt.version)
+        if flt.locale:
+            where.add(f"{alias}.payload->>'locale' = ?", flt.locale)
+        for name, wanted in (("other_version", flt.default_version), ("other_locale", flt.default_locale)):
+            if wanted:
+                where.clauses.append(f"COALESCE(({alias}.payload->>'{name}')::int, 0) = 0")
         return where
 
     def sql(self) -> str:
@@ -150,6 +159,8 @@ class PgVectorIndex:
             await conn.execute(f"CREATE INDEX ON {self.chunk_table} USING gin (tsv)")
             for column in ("book", "file_path", "module", "section_depth"):
                 await conn.execute(f'CREATE INDEX "{base}_{column}" ON {self.chunk_table} ({column})')
+            for key in ("version", "locale"):
+                await conn.execute(f"""CREATE INDEX "{base}_{key}" ON {self.chunk_table} ((payload->>'{key}'))""")
             await conn.execute(f"""CREATE TABLE {self.terms} (
                 chunk_id uuid NOT NULL REFERENCES {self.chunk_table} ON DELETE CASCADE,
                 term bigint NOT NULL, weight real NOT NULL, PRIMARY KEY (term, chunk_id))""")

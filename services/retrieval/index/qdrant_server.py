@@ -21,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from embedding.base import EmbedderSpec
 from runtime.errors import Unavailable
 from services.retrieval.index.base import (
+    INTEGER_FIELDS,
     PAYLOAD_INDEXES,
     Digest,
     Filter,
@@ -61,7 +62,15 @@ def server_filter(flt: Filter) -> qm.Filter | None:
         must.append(qm.FieldCondition(key="module", match=qm.MatchValue(value=flt.module)))
     if flt.max_section_depth:
         must.append(qm.FieldCondition(key="section_depth", range=qm.Range(lte=flt.max_section_depth)))
-    return qm.Filter(must=must) if must else None
+    if flt.version:
+        must.append(qm.FieldCondition(key="version", match=qm.MatchValue(value=flt.version)))
+    if flt.locale:
+        must.append(qm.FieldCondition(key="locale", match=qm.MatchValue(value=flt.locale)))
+    # "Not flagged" rather than "flagged 0": chunks stored before the flags existed lack them.
+    must_not: list[qm.Condition] = [
+        qm.FieldCondition(key=name, match=qm.MatchValue(value=1)) for name, wanted in
+        (("other_version", flt.default_version), ("other_locale", flt.default_locale)) if wanted]
+    return qm.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 def _spec_from_metadata(metadata: dict[str, Any] | None) -> EmbedderSpec | None:
@@ -132,7 +141,7 @@ class QdrantServerIndex:
         ))
         # Local mode keeps no payload indexes (and warns if asked); servers need them for fast filters.
         for name in PAYLOAD_INDEXES if self.backend != "qdrant-local" else ():
-            schema = qm.PayloadSchemaType.INTEGER if name == "section_depth" else qm.PayloadSchemaType.KEYWORD
+            schema = qm.PayloadSchemaType.INTEGER if name in INTEGER_FIELDS else qm.PayloadSchemaType.KEYWORD
             await self._call(self.client.create_payload_index(self.collection, name, field_schema=schema))
         self._spec = spec
 
