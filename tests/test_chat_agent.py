@@ -20,9 +20,9 @@ from services.chat.answerers.extractive import ExtractiveAnswerer
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Meta, Sources, TokenText, Warning
 from services.chat.evidence import Evidence
-from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
+from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, SearchOutcome, TurnRecord
 from services.chat.recorder import MAX_ATTEMPTS, Recorder, RecorderStats
-from services.chat.research import MAX_TOOL_CALLS, Request, RuleResearch
+from services.chat.research import MAX_TOOL_CALLS, Request, RuleResearch, reader_scopes
 
 
 def passage(n: int, url: str, text: str = "Tune the proportional gain first.") -> Evidence:
@@ -36,7 +36,8 @@ class ScriptedSearch:
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, str]] = []
 
-    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome:
         self.calls.append((query, module))
         return self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
 
@@ -268,7 +269,8 @@ class HangingSearch:
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
 
-    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome:
         self.started.set()
         try:
             await asyncio.Event().wait()
@@ -288,3 +290,41 @@ async def test_a_reader_who_goes_away_cancels_the_search_in_flight() -> None:
     await asyncio.wait_for(search.started.wait(), 5)
     await stream.aclose()  # the reader closed the page
     await asyncio.wait_for(search.cancelled.wait(), 5)
+
+
+class EditionSearch:
+    """Holds evidence only under the scopes given; remembers every scope searched."""
+
+    def __init__(self, *holding: Scope) -> None:
+        self.holding = set(holding)
+        self.scopes: list[Scope] = []
+
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome:
+        self.scopes.append(scope)
+        return FOUND if scope in self.holding else NOTHING
+
+
+async def test_research_searches_the_readers_version_and_locale_then_falls_back() -> None:
+    mine, english, latest = Scope("1.0", "fr"), Scope("1.0", default_locale=True), \
+        Scope(default_version=True, default_locale=True)
+    assert reader_scopes("1.0", "fr") == [mine, english, latest]
+    assert reader_scopes("", "") == [latest]
+    assert reader_scopes("", "fr") == [Scope(locale="fr", default_version=True), latest]
+
+    search = EditionSearch(mine)
+    found = await RuleResearch(search).gather(Request(QUESTION_TEXT, "robots", version="1.0", locale="fr"))
+    assert (found.scope, search.scopes) == (mine, [mine])
+
+    search = EditionSearch(latest)  # a book without versions or locales: everything is the default
+    found = await RuleResearch(search).gather(Request(QUESTION_TEXT, "robots", version="1.0", locale="fr"))
+    assert found.evidence and found.scope == latest
+    assert search.scopes == [mine, english, latest]
+
+    # A scope found empty is not searched again for the same question.
+    search = EditionSearch()
+    await RuleResearch(search).gather(Request(QUESTION_TEXT, "robots", version="1.0", locale="fr"))
+    assert search.scopes.count(mine) == 1 and search.scopes.count(latest) >= 2
+
+
+QUESTION_TEXT = "How do I calibrate the gyroscope drift?"

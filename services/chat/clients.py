@@ -11,24 +11,44 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from runtime.status import domain_errors
 from services.chat.evidence import Evidence
-from services.chat.ports import PastTurn, SearchOutcome, TurnRecord
+from services.chat.overview import Node
+from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, SearchOutcome, TurnRecord
 
 
 class RetrievalSearch:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.stub = rpb_grpc.RetrievalServiceStub(channel)
 
-    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome:
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome:
+        flt = common_pb2.SearchFilter(book=book, module=module, version=scope.version, locale=scope.locale,
+                                      default_version=scope.default_version, default_locale=scope.default_locale)
         with domain_errors():
-            response = await self.stub.Search(rpb.SearchRequest(
-                query=query[:8000], top_k=top_k, filter=common_pb2.SearchFilter(book=book, module=module),
-            ))
+            response = await self.stub.Search(rpb.SearchRequest(query=query[:8000], top_k=top_k, filter=flt))
         evidence = [
             Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
                      r.chunk.content)
             for i, r in enumerate(response.results, start=1)
         ]
         return SearchOutcome(evidence, response.out_of_scope, response.degraded)
+
+
+def _node(m: rpb.OutlineEntry) -> Node:
+    return Node(m.category, m.label, m.url, m.file_path, m.description, tuple(_node(i) for i in m.items))
+
+
+class RetrievalOutlines:
+    """Books' outlines, as retrieval keeps them."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.stub = rpb_grpc.RetrievalServiceStub(channel)
+
+    async def outline(self, book: str, version: str, locale: str) -> tuple[Node, ...] | None:
+        try:
+            reply = await self.stub.GetOutline(rpb.GetOutlineRequest(book=book, version=version, locale=locale))
+        except grpc.aio.AioRpcError:
+            return None  # the question is then searched, and the search reports what is wrong
+        return tuple(_node(i) for i in reply.outline.items) if reply.found else None
 
 
 def source_to_proto(e: Evidence) -> common_pb2.SourceReference:

@@ -22,7 +22,7 @@ from runtime.errors import LecternError
 from services.chat.answerers.base import Answerer, Usage
 from services.chat.citations import CitationFilter, verify_citations
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
-from services.chat.evidence import Evidence
+from services.chat.evidence import Evidence, close_sections
 from services.chat.llm.prompts import REFUSAL
 from services.chat.ports import Conversations, PastTurn, TurnRecord
 from services.chat.recorder import Recorder
@@ -45,6 +45,8 @@ class Question:
     book: str = "default"
     page_url: str = ""
     page_title: str = ""
+    version: str = ""  # the docs version and locale the reader is on, "" when unknown
+    locale: str = ""
 
 
 def selection_evidence(question: Question, text: str) -> Evidence:
@@ -82,7 +84,7 @@ class ChatEngine:
             creating = asyncio.create_task(self.conversations.create(q.book))
         # Research starts now, beside the conversation's creation: the first token comes sooner.
         researching = None if q.mode == "selection" else asyncio.create_task(
-            self.research.gather(Request(q.message, q.book, history, q.page_url)))
+            self.research.gather(Request(q.message, q.book, history, q.page_url, q.version, q.locale)))
         try:
             async for event in self._answer(q, started, cid, token, history, creating, researching):
                 yield event
@@ -121,7 +123,8 @@ class ChatEngine:
                     timings["retrieve"] = (time.perf_counter() - t0) * 1000
                 if findings.degraded:
                     yield Warning("KEYWORD_ONLY", "semantic search is unavailable; results come from keyword search")
-                sources = findings.evidence
+                # A question the book cannot answer lists only the sections close to it, or none.
+                sources = close_sections(q.message, findings.evidence) if findings.out_of_scope else findings.evidence
                 yield Sources(sources)
                 t0 = time.perf_counter()
                 text = ""
@@ -152,7 +155,7 @@ class ChatEngine:
         out_of_scope = is_refusal(text)
         if out_of_scope:
             answer = SELECTION_REFUSAL if q.mode == "selection" else (
-                REFUSAL + (" The closest sections are listed below." if findings.evidence else ""))
+                REFUSAL + (" The closest sections are listed below." if sources else ""))
             grounded = False
             for piece in _words(answer):
                 yield TokenText(piece)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 _WORD = re.compile(r"[A-Za-z0-9_$]+(?:[.'][A-Za-z0-9_]+)*")
 STOPWORDS = frozenset("""
@@ -14,6 +16,10 @@ might must will shall not no yes so than too very just also there here any all s
 most other such only own same few both again further once up down out over under between through
 during before after above below off s t don use used using get got
 """.split())
+
+
+SECTION = "section"
+OUTLINE = "outline"  # an entry of the book's outline (a part or a page), for questions about the book
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,21 @@ class Evidence:
     url: str
     score: float
     content: str
+    kind: str = SECTION
+
+
+def one_per_section(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """One source per section (URL), renumbered: a long section stored as several chunks is one
+    source whose text is its chunks' in the order found, so no answer lists a link twice."""
+    merged: dict[str, Evidence] = {}
+    for e in evidence:
+        key = e.url or e.chunk_id
+        first = merged.get(key)
+        if first is None:
+            merged[key] = e
+        elif e.content and e.content not in first.content:
+            merged[key] = replace(first, content=f"{first.content}\n\n{e.content}")
+    return [replace(e, n=i) for i, e in enumerate(merged.values(), start=1)]
 
 
 def words(text: str) -> list[str]:
@@ -36,3 +57,28 @@ def words(text: str) -> list[str]:
 def content_words(text: str, keep_case: bool = False) -> list[str]:
     found = _WORD.findall(text) if keep_case else words(text)
     return [w for w in found if w.lower() not in STOPWORDS and len(w) > 1]
+
+
+def stem(word: str) -> str:
+    """A crude stem, enough to match "calibrate" with "calibrated" and "sensors" with "sensor"."""
+    for suffix in ("ing", "ers", "ed", "es", "er", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word  # "calibrate", "calibrating"
+
+
+# A section is close to a question the book cannot answer when it holds this share of the
+# question's content words: near enough to be worth reading, never a list of loose matches.
+CLOSE_SHARE = 0.6
+
+
+def close_sections(question: str, evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The sections that share most of the question's words (renumbered); often none."""
+    wanted = {stem(w) for w in content_words(question)}
+    if not wanted:
+        return []
+    need = max(1, math.ceil(CLOSE_SHARE * len(wanted)))
+    close = [e for e in evidence
+             if len(wanted & {stem(w) for w in content_words(" ".join((*e.heading_path, e.content)))}) >= need]
+    return [replace(e, n=i) for i, e in enumerate(close, start=1)]

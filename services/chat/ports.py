@@ -37,8 +37,24 @@ class TurnRecord:
     answer_message_id: str = ""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The version and locale a search reads ("" = any); ``default_version``/``default_locale``
+    keep to the book's version served at its docs root / its default locale (a book stored
+    without versions or locales is all default)."""
+
+    version: str = ""
+    locale: str = ""
+    default_version: bool = False
+    default_locale: bool = False
+
+
+WHOLE_BOOK = Scope()
+
+
 class Search(Protocol):
-    async def search(self, query: str, book: str, top_k: int, module: str = "") -> SearchOutcome: ...
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome: ...
 
 
 class Conversations(Protocol):

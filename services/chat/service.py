@@ -12,17 +12,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
+from embedding.reranker import CrossEncoder
 from runtime.channels import peer_channel
 from runtime.server import ServiceSpec, bounded, guarded
 from runtime.settings import ServerSettings
 from services.chat.answerers.base import Answerer
-from services.chat.answerers.extractive import ExtractiveAnswerer
+from services.chat.answerers.extractive import SENTENCE_TOKENS, ExtractiveAnswerer
 from services.chat.answerers.gemini import GeminiAnswerer
-from services.chat.clients import RetrievalSearch, SessionsConversations
+from services.chat.answerers.openai import OpenAIAnswerer
+from services.chat.clients import RetrievalOutlines, RetrievalSearch, SessionsConversations
 from services.chat.engine import ChatEngine
 from services.chat.llm.gemini import GeminiModel
+from services.chat.llm.openai import OpenAIModel
 from services.chat.recorder import Recorder
-from services.chat.research import GeminiResearch, Research, RuleResearch
+from services.chat.research import GeminiResearch, OpenAIResearch, Research, RuleResearch
 from services.chat.servicer import ChatServicer
 from services.chat.settings import ChatSettings
 
@@ -46,21 +49,34 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
         recorder = Recorder(conversations, settings.record_buffer)
         recorder.start()
         search = RetrievalSearch(retrieval)
-        model = None
+        outlines = RetrievalOutlines(retrieval)
+        scorer: CrossEncoder | None = None
+        model: GeminiModel | OpenAIModel | None = None
         research: Research
         answerer: Answerer
-        if settings.gemini.api_key:
+        if settings.llm == "gemini":
             g = settings.gemini
             model = GeminiModel(g.api_key, g.model, g.base_url, g.timeout_seconds)
-            research, answerer = GeminiResearch(model, search), GeminiAnswerer(model)
+            research, answerer = GeminiResearch(model, search, outlines), GeminiAnswerer(model)
+        elif settings.llm == "openai":
+            o = settings.openai
+            model = OpenAIModel(o.model, o.base_url, o.api_key, o.timeout_seconds, tools=o.tools,
+                                max_tokens=o.max_tokens, extra_body=o.extra_body)
+            research, answerer = OpenAIResearch(model, search, outlines), OpenAIAnswerer(model)
         else:
-            research, answerer = RuleResearch(search), ExtractiveAnswerer()
+            # The cross-encoder picks the sentences that state the answer; loaded now, off the
+            # event loop, so the first answer does not wait for it (unavailable: words decide).
+            scorer = CrossEncoder(passage_tokens=SENTENCE_TOKENS)
+            await scorer.ready()
+            research, answerer = RuleResearch(search, outlines), ExtractiveAnswerer(scorer)
         engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
         try:
             yield Resources(engine, recorder, retrieval, sessions)
         finally:
             if model is not None:
-                await bounded(model.close(), 5, "gemini client")
+                await bounded(model.close(), 5, "language model client")
+            if scorer is not None:
+                scorer.close()
             await recorder.drain(server.grace_seconds)
             await bounded(recorder.stop(), 5, "recorder")
             await bounded(retrieval.close(), 5, "retrieval channel")

@@ -65,11 +65,15 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
             v.add("selection", f"must be at most {MAX_SELECTION_CHARS} characters")
         if request.conversation_id and not request.conversation_token:
             v.add("conversation_token", "is required to continue a conversation")
+        for name, value in (("version", request.version), ("locale", request.locale)):
+            if len(value) > 200:
+                v.add(name, "must be at most 200 characters")
         v.raise_if_any()
         question = Question(
             message=request.message.strip(), mode=mode, selection=request.selection,
             conversation_id=request.conversation_id, conversation_token=request.conversation_token,
             book=request.book or "default", page_url=request.page.url, page_title=request.page.title,
+            version=request.version, locale=request.locale,
         )
         async for event in self.engine.answer(question):
             yield event_to_proto(event)

@@ -1,1 +1,1 @@
-"""Answer writers: the offline extractive answerer (and Gemini when a key is set)."""
+"""Answer writers: the offline extractive answerer, Gemini, or any OpenAI-compatible model."""

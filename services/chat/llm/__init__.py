@@ -1,1 +1,1 @@
-"""Language models the chat service can call (Gemini), with the retry policy around them."""
+"""Language models the chat service can call (Gemini, OpenAI-compatible servers), with the retry policy around them."""

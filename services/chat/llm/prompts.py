@@ -1,4 +1,4 @@
-"""What Gemini is told. Book text is framed as quoted, untrusted data: a page that says
+"""What the language model is told. Book text is framed as quoted, untrusted data: a page that says
 "ignore previous instructions" is something to quote, never something to do."""
 
 from __future__ import annotations
@@ -28,6 +28,13 @@ RESEARCH_RULES = """You find the sections of a documentation book that answer a 
 Call search_book with a standalone search query: resolve words like "it" or "that" from the conversation.
 Pass `module` only when the reader names a part of the book. Search again (at most twice more) only if the
 results clearly miss the question. When the results suffice, reply with the single word DONE."""
+
+RESEARCH_BY_PROMPT_RULES = """You find the sections of a documentation book that answer a reader's question.
+To search the book, reply with one line and nothing else:
+SEARCH: <a standalone search query; resolve words like "it" or "that" from the conversation>
+Add a second line "MODULE: <name>" only when the reader names a part of the book. You will be shown the
+results. Search again (at most twice more) only if they clearly miss the question. When the results
+suffice, reply with the single word DONE."""
 
 
 def _quote(text: str) -> str:

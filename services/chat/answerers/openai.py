@@ -1,0 +1,29 @@
+"""An OpenAI-compatible model writes the answer from the numbered sources, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from services.chat.answerers.base import Usage
+from services.chat.evidence import Evidence
+from services.chat.llm.openai import OpenAIModel, history_messages, system, user
+from services.chat.llm.prompts import ANSWER_RULES, SELECTION_RULES, answer_prompt
+from services.chat.ports import PastTurn
+
+
+class OpenAIAnswerer:
+    def __init__(self, model: OpenAIModel, temperature: float = 0.2) -> None:
+        self.model = model
+        self.temperature = temperature
+        self.name = model.name
+
+    async def stream(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
+                     selection: bool, usage: Usage) -> AsyncIterator[str]:
+        messages = [system(SELECTION_RULES if selection else ANSWER_RULES),
+                    *([] if selection else history_messages(history)), user(answer_prompt(question, sources))]
+        async for chunk in self.model.stream(messages, temperature=self.temperature):
+            if chunk.usage and chunk.usage.total_tokens:
+                usage.tokens = chunk.usage.total_tokens
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    yield choice.delta.content

@@ -1,0 +1,182 @@
+"""Questions about the book itself, answered from its outline (its sidebar, kept by retrieval).
+
+"What does this book cover?", "What will I learn?", "How is the guide organised?", "What is in
+module 2?", "What is in the sensors chapter?", "Where should I start?" name no topic of the book,
+so searching its text finds no section that answers them; its outline does. A question is about
+the book when it asks what the book (or one of its parts) covers, how it is organised, or where
+to begin, and every other content word it holds is one of those words or names a part of the
+book. The evidence is one entry per part (or per page of the part asked about, or the first
+pages for where to start), each linking to the page it names, so answers cite real pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.chat.evidence import OUTLINE, Evidence, content_words
+from services.chat.ports import PastTurn
+
+# Most parts (or pages) listed in one answer; a bigger sidebar is cut, the rest is one link away.
+MAX_ENTRIES = 10
+# Pages named after a part's label in its evidence.
+PAGES_PER_PART = 6
+START_PAGES = 2
+
+_BOOK = {"book", "books", "guide", "docs", "documentation", "manual", "handbook", "course", "tutorial",
+         "tutorials", "site", "website", "text", "textbook", "material", "content", "contents", "whole", "overall"}
+_PART = {"module", "modules", "chapter", "chapters", "part", "parts", "section", "sections", "unit", "units",
+         "lesson", "lessons", "category", "categories", "topic", "topics"}
+_COVER = {"cover", "covers", "covered", "covering", "about", "contain", "contains", "include", "includes",
+          "included", "inside", "learn", "learning", "teach", "teaches", "taught", "outline", "overview",
+          "summary", "summarise", "summarize", "organised", "organized", "organisation", "organization",
+          "structure", "structured", "table", "discuss", "discusses", "discussed", "explain", "explains",
+          "go", "goes", "list", "main", "key", "find", "read", "reading", "study", "tell", "give", "show",
+          "offer", "offers", "will", "going", "expect", "need", "know", "lectern"}
+_START = {"start", "starting", "begin", "beginning", "beginner", "beginners", "first", "new", "newcomer",
+          "started", "intro", "introduction", "prerequisites", "order"}
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+             "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_NUMBERED = re.compile(r"\b(?:module|chapter|part|section|unit|lesson)\s+(\d{1,3}|[a-z]+)\b", re.I)
+_ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+"
+                      r"(?:module|chapter|part|section|unit|lesson)\b", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WHAT = re.compile(r"\b(what|which)\b", re.I)
+_FOLLOW_UP = re.compile(r"\b(it|its|that|those|they|them|there)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A page, or a part of the book (a category) with its items, in sidebar order."""
+
+    category: bool
+    label: str
+    url: str = ""
+    file_path: str = ""
+    description: str = ""
+    items: tuple[Node, ...] = ()
+
+    def first_page(self) -> Node | None:
+        """What a citation of this node leads to: its own page, else its first page."""
+        if self.url:
+            return self
+        return next((p for p in (i.first_page() for i in self.items) if p is not None), None)
+
+    def pages(self) -> list[Node]:
+        """Its pages in order, itself first when it is one (or links to one)."""
+        out = [self] if self.url else []
+        for item in self.items:
+            out += item.pages()
+        return out
+
+
+class Outlines(Protocol):
+    async def outline(self, book: str, version: str, locale: str) -> tuple[Node, ...] | None:
+        """The book's top-level sidebar items in that edition; None when no outline is kept."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ask:
+    kind: str  # "book", "part" or "start"
+    number: int = 0  # the part asked for by number (-1: the last), else 0
+    words: tuple[str, ...] = ()  # words that may name the part asked for
+
+
+def _number(token: str) -> int:
+    token = token.lower()
+    return int(token) if token.isdigit() else _ORDINALS.get(token, 0)
+
+
+def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
+    """The overview the message asks for, or None when it asks about a topic of the book."""
+    words = [w.lower() for w in content_words(message)]
+    if not words or len(words) > 12:
+        return None
+    found = set(words)
+    numbered = next((n for n in (_number(m.group(1)) for m in _NUMBERED.finditer(message)) if n), 0)
+    ordinal = _ORDINAL.search(message)
+    if not numbered and ordinal:
+        numbered = -1 if ordinal.group(1).lower() == "last" else _ORDINALS[ordinal.group(1).lower()]
+    rest = [w for w in words if w not in _BOOK | _PART | _COVER | _START | _ORDINALS.keys() | {"last"}
+            and not w.isdigit()]
+    names_book = bool(found & (_BOOK | _PART))
+    if history and not names_book and _FOLLOW_UP.search(message):
+        return None  # "what does it cover?" continues the last answer's topic
+    if numbered:
+        return Ask("part", numbered) if not rest else None
+    if found & _PART and rest and len(rest) <= 3 and (found & _COVER or _WHAT.search(message)):
+        return Ask("part", 0, tuple(rest))  # "what is in the sensors chapter?": the name is checked later
+    if rest:
+        return None
+    if found & _START and not found & {"cover", "covers", "covered", "about"}:
+        return Ask("start")
+    if found & _COVER or names_book:
+        return Ask("book")
+    return None
+
+
+def _part(ask: Ask, top: Sequence[Node]) -> Node | None:
+    parts = [n for n in top if n.category] or list(top)
+    if ask.number > 0:  # a part labelled with the number ("Module 2", "2. Sensors"), else the n-th
+        named = re.compile(rf"^(?:(?:module|chapter|part|unit|lesson)\s*)?0*{ask.number}\b(?![.,]\d)", re.I)
+        labelled = next((n for n in parts if named.match(n.label)), None)
+        if labelled is not None:
+            return labelled
+    if ask.number:
+        index = ask.number - 1 if ask.number > 0 else len(parts) - 1
+        return parts[index] if 0 <= index < len(parts) else None
+    wanted = set(ask.words)
+    for node in parts:
+        label = {w.lower() for w in content_words(node.label)}
+        stems = {w.rstrip("s") for w in label}
+        if wanted <= label or {w.rstrip("s") for w in wanted} <= stems:
+            return node
+    return None
+
+
+def _entry(node: Node, lead: str = "") -> tuple[str, Node | None, str]:
+    """(heading, the page it cites, text) of one node as evidence."""
+    text = f"{lead}{node.label}"
+    if node.description:
+        text += f": {node.description.rstrip('.')}"
+    pages = [p.label for p in node.pages() if p is not node][:PAGES_PER_PART]
+    if node.category and pages:
+        text += f" (pages: {', '.join(pages)})" if node.description else f": {', '.join(pages)}"
+    return node.label, node.first_page(), text + "."
+
+
+def evidence(ask: Ask, top: Sequence[Node]) -> list[Evidence]:
+    """The outline entries that answer the ask, numbered for citation; [] when the part asked
+    for does not exist (the question is then searched like any other)."""
+    if ask.kind == "part":
+        part = _part(ask, top)
+        if part is None:
+            return []
+        entries = [_entry(part, "This part is ")] + [_entry(p) for p in part.pages() if p is not part]
+    elif ask.kind == "start":
+        pages = [p for node in top for p in node.pages()][:START_PAGES]
+        entries = [_entry(p, "Start with " if i == 0 else "Then read ") for i, p in enumerate(pages)]
+    else:
+        entries = [_entry(node) for node in top]
+    out: list[Evidence] = []
+    seen: set[str] = set()
+    for heading, page, text in entries:
+        if page is None or page.url in seen:
+            continue
+        seen.add(page.url)
+        out.append(Evidence(len(out) + 1, "", page.file_path, (heading,), page.url, 1.0, text, OUTLINE))
+        if len(out) == MAX_ENTRIES:
+            break
+    return out
+
+
+def compose(sources: Sequence[Evidence]) -> str:
+    """The extractive answer from outline evidence: one cited line per entry."""
+    # Every sentence keeps its citation (a description may hold several).
+    lines = ["- " + " ".join(f"{part.rstrip('.')} [{s.n}]." for part in _SENTENCE_END.split(s.content.strip()))
+             for s in sources]
+    return "From the book's outline:\n\n" + "\n".join(lines) if lines else ""

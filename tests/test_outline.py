@@ -1,0 +1,162 @@
+"""The book's outline: built in Docusaurus's sidebar order at ingest, kept by retrieval, read by
+the gateway (llms.txt) and by chat, which answers questions about the book itself from it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
+from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
+
+from runtime.errors import InvalidArgument
+from services.chat.overview import detect
+from services.ingest.book.outline import PageFacts, SidebarItem, build_outline
+from services.retrieval.outlines import MAX_DEPTH, EditionOutline, Entry, OutlineStore
+from tests.conftest import Stack, ingest
+
+# A book whose sidebar order differs from its file names' order at every level: positions from
+# _category_.json, _category_.yml and sidebar_position, labels from the category files and
+# sidebar_label, an index page that becomes its category's link, and unpositioned items last.
+FILES = {
+    "welcome.md": "---\ntitle: Welcome\nsidebar_position: 1\n---\n\nThis course teaches you to fly drones.\n",
+    "zz-glossary.md": "---\ntitle: Glossary\nsidebar_position: 9\n---\n\nWords used in the course.\n",
+    "another.md": "---\ntitle: Another page\n---\n\nAn unpositioned page at the root.\n",
+    "advanced/_category_.json": json.dumps({"label": "Flying well", "position": 3,
+                                            "description": "Wind, batteries and cameras."}),
+    "advanced/wind.md": "---\ntitle: Flying in wind\nsidebar_position: 2\n---\n\nWind pushes small drones around.\n",
+    "advanced/batteries.md": "---\ntitle: Batteries\nsidebar_label: Battery care\nsidebar_position: 1\n"
+                             "description: Charging and storing LiPo packs.\n---\n\nLiPo packs need care.\n",
+    "advanced/camera.md": "---\ntitle: Cameras\n---\n\nA gimbal steadies the picture.\n",
+    "basics/_category_.yml": "label: First flights\nposition: 2\n",
+    "basics/index.md": "---\ntitle: The basics\n---\n\nEverything for a first flight.\n",
+    "basics/02-takeoff.md": "---\ntitle: Take-off\n---\n\nArm the motors, then raise the throttle slowly.\n",
+    "basics/01-controls.md": "---\ntitle: The controls\n---\n\nThe left stick sets the throttle and the yaw.\n",
+}
+ORDER = [("Welcome", False), ("First flights", True), ("The controls", False), ("Take-off", False),
+         ("Flying well", True), ("Battery care", False), ("Flying in wind", False), ("Cameras", False),
+         ("Glossary", False), ("Another page", False)]
+
+
+def write_book(root: Path) -> Path:
+    for rel, text in FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def flatten(items: object) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    for item in items:  # type: ignore[attr-defined]
+        out.append((item.label, item.category))
+        out += flatten(item.items)
+    return out
+
+
+async def test_ingest_stores_the_sidebar_and_retrieval_reads_it_back_in_order(stack: Stack, home: Path) -> None:
+    book = f"drones-{uuid.uuid4().hex[:6]}"
+    await ingest(stack, write_book(home / "books" / book), book)
+    async with grpc.aio.insecure_channel(stack.retrieval.address) as ch:
+        stub = rpb_grpc.RetrievalServiceStub(ch)
+        reply = await stub.GetOutline(rpb.GetOutlineRequest(book=book))
+        assert reply.found
+        assert flatten(reply.outline.items) == ORDER
+        basics = reply.outline.items[1]
+        # The index page is the category's link, not one of its items.
+        assert basics.url.rstrip("/").endswith("/basics") and basics.title == "The basics"
+        flying = reply.outline.items[2]
+        assert flying.description == "Wind, batteries and cameras." and flying.url == ""
+        battery = flying.items[0]
+        assert battery.description == "Charging and storing LiPo packs."  # front matter first
+        assert flying.items[1].description == "Wind pushes small drones around."  # else the first paragraph
+        assert not (await stub.GetOutline(rpb.GetOutlineRequest(book=book, version="9.9"))).found
+
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.PutOutline(rpb.PutOutlineRequest(book=book, editions=[
+                rpb.EditionOutline(items=[rpb.OutlineEntry(label="a\x00b")])]))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+        await stub.DeleteBook(rpb.DeleteBookRequest(book=book))
+        assert not (await stub.GetOutline(rpb.GetOutlineRequest(book=book))).found
+
+
+async def test_llms_txt_follows_the_sidebar(stack: Stack, gateway: str, home: Path) -> None:
+    book = f"drones-{uuid.uuid4().hex[:6]}"
+    await ingest(stack, write_book(home / "books" / book), book)
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+        reply = await client.get(f"/books/{book}/llms.txt")
+    assert reply.status_code == 200, reply.text
+    titles = [line.split("](")[0].lstrip("- [") for line in reply.text.splitlines() if line.startswith("- [")]
+    assert titles == ["Welcome", "The basics", "The controls", "Take-off", "Batteries", "Flying in wind", "Cameras",
+                      "Glossary", "Another page"]
+    assert "## Flying well" in reply.text and "## First flights" in reply.text
+    assert "Charging and storing LiPo packs." in reply.text
+
+
+def test_build_outline_uses_docusaurus_positions_and_labels(tmp_path: Path) -> None:
+    from services.ingest.book.chunker import SOLE_EDITION, Budget
+    from services.ingest.book.discovery import discover
+    from services.ingest.book.pages import read_page
+
+    root = write_book(tmp_path / "docs")
+    budget = Budget(len, 512, len, 512)
+    facts = []
+    for f in discover(root):
+        result = read_page(f, "b", "/docs/", budget, False)
+        facts.append(PageFacts(f.rel, result.frontmatter, result.chunks))
+    outline = build_outline(facts, SOLE_EDITION, root)
+    assert flatten(outline.items) == ORDER
+    assert all(isinstance(i, SidebarItem) for i in outline.items)
+
+
+async def test_the_store_keeps_one_outline_per_edition_and_refuses_what_is_out_of_bounds(tmp_path: Path) -> None:
+    store = OutlineStore(tmp_path / "outlines")
+    page = Entry(False, "Intro", "Intro", "/docs/intro", "intro.md")
+    await store.put("b", [EditionOutline("2.0", "en", items=(page,)),
+                          EditionOutline("1.0", "en", other_version=True, items=(Entry(False, "Old"),)),
+                          EditionOutline("2.0", "fr", other_locale=True, items=(Entry(False, "Intro fr"),))])
+    assert (await store.get("b")) is not None and (await store.get("b")).items == (page,)  # type: ignore[union-attr]
+    assert (await store.get("b", "1.0")).items[0].label == "Old"  # type: ignore[union-attr]
+    assert (await store.get("b", "", "fr")).items[0].label == "Intro fr"  # type: ignore[union-attr]
+    assert await store.get("other") is None
+    deep = Entry(False, "leaf")
+    for _ in range(MAX_DEPTH + 1):
+        deep = Entry(True, "c", items=(deep,))
+    with pytest.raises(InvalidArgument):
+        await store.put("b", [EditionOutline(items=(deep,))])
+    assert (await store.get("b")) is not None  # a refused put leaves the stored outlines
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("What does this book cover?", "book"), ("What will I learn?", "book"), ("How is the guide organised?", "book"),
+    ("What is in module 2?", "part"), ("What is in the sensors chapter?", "part"), ("Where should I start?", "start"),
+    ("How do I calibrate the gyroscope?", None), ("What does store.subscribe() return?", None),
+    ("What is Redux?", None), ("Where do I start the motors?", None),
+])
+def test_questions_about_the_book_are_told_from_questions_about_a_topic(question: str, kind: str | None) -> None:
+    ask = detect(question)
+    assert (ask.kind if ask else None) == kind
+
+
+@pytest.mark.parametrize("question", ["What does this book cover?", "What will I learn?", "What is in module 2?",
+                                      "Where should I start?", "How is the book organised?"])
+async def test_overview_questions_are_answered_from_the_outline_with_citations(
+        gateway: str, ingested: dict[str, object], question: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+        reply = await client.post("/v1/chat", json={"message": question}, headers={"Accept": "application/json"})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert not body["out_of_scope"] and body["grounded"], body["answer"]
+    urls = [s["url"] for s in body["sources"]]
+    assert urls and len(urls) == len(set(urls))
+    assert "[1]" in body["answer"]
+    if question == "What is in module 2?":  # the second part of the sample book is Sensors
+        assert any(u.endswith("/sensors/imu") for u in urls) and "Distance sensors" in body["answer"]
+    if question == "What does this book cover?":
+        for part in ("Getting started", "Sensors", "Motion"):
+            assert part in body["answer"]
