@@ -60,15 +60,22 @@ def print_summary(s: ipb.IngestSummary) -> None:
     console.print(table)
     for f in s.failed:
         console.print(f"[red]failed[/red] {f.file_path}: {f.reason}")
+    for warning in s.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
 
 
 def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, reindex: bool,
-                   include_drafts: bool) -> int:
+                   include_drafts: bool, route_base_path: str = "", trailing_slash: str = "",
+                   manifest: str = "", last_version: str = "") -> int:
+    """``base_url``, ``route_base_path``, ``trailing_slash`` and ``manifest`` are "" when not given."""
     from runtime.errors import LecternError
 
     target = peer_addresses(os.environ)["ingest"]
     request = ipb.IngestRequest(source_dir=str(Path(directory).resolve()), book=book, base_url=base_url,
-                                dry_run=dry_run, reindex=reindex, include_drafts=include_drafts)
+                                dry_run=dry_run, reindex=reindex, include_drafts=include_drafts,
+                                route_base_path=route_base_path, trailing_slash=trailing_slash,
+                                manifest=str(Path(manifest).resolve()) if manifest else "",
+                                last_version=last_version)
     try:
         summary = asyncio.run(run_ingest(target, request))
     except LecternError as exc:

@@ -511,3 +511,72 @@ async def test_a_replica_picks_up_another_replicas_commit_at_its_next_health_che
     await first.commit("book", staged.generation)
     assert await second.ping()
     assert await book_state(second) == await book_state(first) != before
+
+
+# --- Versions and locales -----------------------------------------------------------------
+
+_EDITION_KEYS = ("version", "locale", "other_version", "other_locale", "edit_url")
+
+
+def edition(heading: str, vector: list[float], version: str = "", locale: str = "", other_version: bool = False,
+            other_locale: bool = False) -> IndexRecord:
+    # The same file in each version and locale, as a versioned and translated site has it.
+    base = chunk("site", "intro.md", heading, f"Calibrate the gyroscope ({heading}).")
+    return IndexRecord(replace(base, version=version, locale=locale, other_version=other_version,
+                               other_locale=other_locale, edit_url=f"https://edit.example/{heading}"), vector)
+
+
+NEXT = edition("next", unit(1, 0, 0, 0), "current", "en", other_version=True)
+LAST = edition("last", unit(0.9, 0.1, 0, 0), "1.0", "en")
+FRENCH = edition("fr", unit(0.8, 0.2, 0, 0), "1.0", "fr", other_locale=True)
+# Written as an ingest before versions and locales existed wrote it: no such keys at all.
+OLD = IndexRecord(chunk("site", "old.md", "old", "Calibrate the gyroscope (old)."), unit(0.7, 0.3, 0, 0))
+
+
+async def test_versions_and_locales_filter_searches_and_old_chunks_count_as_the_default(
+        index: VersionedIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.retrieval.index import edge as edge_module
+    from services.retrieval.index import pgvector as pg_module
+    from services.retrieval.index import qdrant_server as server_module
+    from services.retrieval.index.payload import to_payload
+
+    stripped: list[str] = []
+
+    def old_payload(c: StoredChunk) -> dict[str, object]:
+        payload = to_payload(c)
+        if c.chunk_id == OLD.chunk.chunk_id:
+            for key in _EDITION_KEYS:
+                del payload[key]
+            stripped.append(c.chunk_id)
+        return payload
+
+    for module in (edge_module, pg_module, server_module):
+        monkeypatch.setattr(module, "to_payload", old_payload)
+    await index.upsert(SPEC, [NEXT, LAST, FRENCH, OLD])
+    assert stripped == [OLD.chunk.chunk_id]  # the backend really stored the old shape
+    names = {r.chunk.chunk_id: r.chunk.heading_path[-1] for r in (NEXT, LAST, FRENCH, OLD)}
+
+    async def found(flt: Filter) -> set[str]:
+        flt = replace(flt, book="site")
+        dense = {names[h.chunk_id] for h in await read_dense(index, unit(1, 0, 0, 0), flt, 10)}
+        keyword = {names[h.chunk_id] for h in await read_keyword(index, "gyroscope", flt, 10)}
+        assert dense == keyword, flt
+        async with index.reading("site") as view:
+            if isinstance(view, FusingIndex):
+                fused = await view.hybrid(unit(1, 0, 0, 0), "gyroscope", flt, 10, 10)
+                assert {names[r.chunk.chunk_id] for r in fused.results} == dense, flt
+        return dense
+
+    assert await found(Filter()) == {"next", "last", "fr", "old"}
+    assert await found(Filter(version="1.0")) == {"last", "fr"}
+    assert await found(Filter(version="1.0", locale="fr")) == {"fr"}
+    assert await found(Filter(locale="en")) == {"next", "last"}
+    assert await found(Filter(version="2.0")) == set()
+    assert await found(Filter(default_version=True)) == {"last", "fr", "old"}
+    assert await found(Filter(default_locale=True)) == {"next", "last", "old"}
+    assert await found(Filter(default_version=True, default_locale=True)) == {"last", "old"}
+    assert await found(Filter(version="current", default_locale=True)) == {"next"}
+
+    stored = await read_chunks(index, [FRENCH.chunk.chunk_id, OLD.chunk.chunk_id])
+    assert stored[0] == FRENCH.chunk  # every field comes back
+    assert (stored[1].version, stored[1].locale, stored[1].other_version, stored[1].edit_url) == ("", "", False, "")

@@ -120,7 +120,7 @@ def test_make_run_answers_and_restarts_without_duplicates(tmp_path: Path) -> Non
             assert r.status_code == 200
             done = json.loads(body.split("event: done\ndata: ")[1].split("\n")[0])
             sources = json.loads(body.split("event: sources\ndata: ")[1].split("\n")[0])["sources"]
-            assert done["grounded"] and sources[0]["url"].startswith("/docs/getting-started/first-boot")
+            assert done["grounded"] and sources[0]["url"].startswith("/robot/docs/getting-started/first-boot")
         assert (tmp_path / "admin-token").exists()
         children = first.children()
         assert set(children) == {"postgres", *SERVICES}

@@ -239,6 +239,35 @@ def test_last_version_options_do_not_matter_without_versions(tmp_path: Path) -> 
     assert site_routes(site).routes.version_path == ""
 
 
+
+def test_a_computed_last_version_alone_is_given_with_last_version(tmp_path: Path) -> None:
+    """Prettier's site shape: lastVersion depends on its CI's environment. --last-version gives
+    it without giving up the site's other versions (a route override would keep only one)."""
+    import shutil
+
+    from services.ingest.book.editions import plan_site
+
+    shutil.copytree(SITES / "esm-versions", tmp_path / "site")
+    config = tmp_path / "site" / "docusaurus.config.mjs"
+    config.write_text(config.read_text().replace(
+        "numberPrefixParser: false,",
+        "numberPrefixParser: false,\n"
+        "          lastVersion: process.env.PULL_REQUEST === 'true' ? 'current' : undefined,"))
+    site = read_site(tmp_path / "site")
+    assert [u.key for u in site.unreadable if u.affects_routes] == ["docs.lastVersion"]
+    with pytest.raises(InvalidArgument) as exc:
+        plan_site(site, SiteOverrides())
+    assert "--last-version" in violations(exc)["route_base_path"]
+    with pytest.raises(InvalidArgument) as exc:
+        plan_site(site, SiteOverrides(last_version="2.0"))
+    assert "versions.json" in violations(exc)["last_version"]
+    released = plan_site(site, SiteOverrides(last_version="1.0"))  # what its build does without the variable
+    current = plan_site(site, SiteOverrides(last_version="current"))
+    by_version = {s.edition.version: s.routes.version_path for s in released.sources if not s.edition.locale
+                  or s.edition.locale == "en"}
+    assert by_version == {"current": "next", "1.0": "v1"}
+    assert {s.routes.version_path for s in current.sources if s.edition.version == "current"} == {""}
+
 # --- Real-world shapes ------------------------------------------------------------------------
 
 def test_redux_docs_beside_the_site() -> None:

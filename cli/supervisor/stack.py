@@ -294,14 +294,15 @@ async def supervise(book_dir: str, ingest: bool, home: Path, gateway_port: int) 
         watchers = [asyncio.create_task(stack.watch(n)) for n in stack.parts]
         if ingest:
             source = str(Path(book_dir).resolve())  # noqa: ASYNC240 - one stat before the stack serves anyone
-            request = ipb.IngestRequest(source_dir=source, book="default", base_url="/docs/")
+            # No base URL: a site root brings its own baseUrl; a docs folder gets /docs/.
+            request = ipb.IngestRequest(source_dir=source, book="default")
             _, summary = await stack.unless_stopped(run_ingest(peer_addresses(env)["ingest"], request))
             if summary is not None:
                 print_summary(summary)
         if not (await stack.unless_stopped(stack.whole.wait()))[0]:
             return 1 if stack.failure else 0
         url = f"http://127.0.0.1:{gateway_port}"
-        shout(f"\nLectern is running at {url}  (API docs: {url}/docs)\n")
+        shout(f"\nLectern is running at {url}  (API docs: {url}/api/docs)\n")
         shout("Try:\n  curl -N -X POST " + url + "/v1/chat -H 'Content-Type: application/json' "
               "-d '{\"message\": \"How do I install the sample robot kit?\"}'\n")
         shout(f"Admin token (for /v1/ingest): {token}\nPress Ctrl-C to stop.")

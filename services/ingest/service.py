@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from runtime.channels import peer_channel
 from runtime.server import ServiceSpec, guarded
 from runtime.settings import ServerSettings
 from services.ingest.index_client import RetrievalIndexClient
-from services.ingest.servicer import IngestServicer
+from services.ingest.push.servicer import PushingIngestServicer
+from services.ingest.push.store import PushStore
 from services.ingest.settings import IngestSettings
 from services.ingest.sync import Ingestor
 
@@ -27,6 +29,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IngestService"].full_name
 class Resources:
     ingestor: Ingestor
     embedder: Embedder
+    pushes: PushStore
 
 
 def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
@@ -36,14 +39,18 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
         # deadline each, not one deadline for the whole job.
         channel = peer_channel(server, "retrieval")
         embedder = make_embedder(settings.embedder, home=server.home)
+        ingestor = Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens)
+        pushes = PushStore(server.home, settings.push, ingestor)
+        await asyncio.to_thread(pushes.sweep)  # what a crash or lapsed pushes left under $LECTERN_HOME/pushes
         try:
-            yield Resources(Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens), embedder)
+            yield Resources(ingestor, embedder, pushes)
         finally:
+            await pushes.close()
             await channel.close()
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
         pb_grpc.add_IngestServiceServicer_to_server(
-            guarded(IngestServicer(res.ingestor, settings.roots), SERVICE_NAME), server)
+            guarded(PushingIngestServicer(res.ingestor, settings.roots, res.pushes), SERVICE_NAME), server)
 
     async def probe(res: Resources) -> bool:
         return await res.embedder.ready()

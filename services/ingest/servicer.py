@@ -9,10 +9,12 @@ from typing import Any
 from lectern.ingest.v1 import ingest_service_pb2 as pb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 
-from runtime.errors import Violations
+from runtime.errors import InvalidArgument, Violations
 from runtime.text import check_storable
-from services.ingest.sync import EmbedEvent, FileEvent, IngestJob, Ingestor, Summary, resolve_source
+from services.ingest.book.site import SiteOverrides, parse_trailing_slash
+from services.ingest.sync import EmbedEvent, FileEvent, Ingestor, Summary, plan_job
 
+MAX_ROUTE_CHARS = 2000
 STATUS = {"ingested": pb.FILE_STATUS_INGESTED, "skipped": pb.FILE_STATUS_SKIPPED, "failed": pb.FILE_STATUS_FAILED}
 
 
@@ -22,7 +24,7 @@ def summary_to_proto(s: Summary) -> pb.IngestSummary:
         failed=[pb.FailedFile(file_path=p, reason=r) for p, r in s.failed],
         chunks_new=s.chunks_new, chunks_changed=s.chunks_changed, chunks_deleted=s.chunks_deleted,
         chunks_unchanged=s.chunks_unchanged, tokens_embedded=s.tokens_embedded, seconds=s.seconds,
-        dry_run=s.dry_run, embed_seconds=s.embed_seconds, chunks_reused=s.chunks_reused,
+        dry_run=s.dry_run, embed_seconds=s.embed_seconds, chunks_reused=s.chunks_reused, warnings=s.warnings,
     )
 
 
@@ -36,16 +38,31 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         book = request.book or "default"
         if len(book) > 200 or not book.strip():
             v.add("book", "must be 1 to 200 characters")
-        base_url = request.base_url or "/docs/"
-        if not (base_url.startswith("/") or base_url.startswith(("http://", "https://"))):
+        base_url = request.base_url  # "" = not given: a site's own baseUrl, or /docs/ for a docs folder
+        if base_url and not (base_url.startswith("/") or base_url.startswith(("http://", "https://"))):
             v.add("base_url", "must start with / or http(s)://")
+        if len(request.route_base_path) > MAX_ROUTE_CHARS:
+            v.add("route_base_path", f"must be at most {MAX_ROUTE_CHARS} characters")
+        if len(request.last_version) > 200:
+            v.add("last_version", "must be at most 200 characters")
+        if len(base_url) > MAX_ROUTE_CHARS:
+            v.add("base_url", f"must be at most {MAX_ROUTE_CHARS} characters")
         if not request.source_dir.strip():
             v.add("source_dir", "must not be empty")
-        for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir)):
+        for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir),
+                             ("route_base_path", request.route_base_path), ("manifest", request.manifest),
+                             ("last_version", request.last_version)):
             check_storable(v, field, value)
+        trailing_slash = None
+        try:
+            trailing_slash = parse_trailing_slash(request.trailing_slash)
+        except InvalidArgument as exc:
+            v.items += exc.violations
         v.raise_if_any()
-        job = IngestJob(resolve_source(request.source_dir, self.roots), book, base_url, request.dry_run,
-                        request.reindex, request.include_drafts)
+        overrides = SiteOverrides(route_base_path=request.route_base_path or None, trailing_slash=trailing_slash,
+                                  last_version=request.last_version or None)
+        job = await plan_job(request.source_dir, self.roots, book, base_url or None, overrides, request.dry_run,
+                             request.reindex, request.include_drafts, request.manifest)
         async for event in self.ingestor.run(job):
             if isinstance(event, FileEvent):
                 yield pb.IngestResponse(progress=pb.FileProgress(

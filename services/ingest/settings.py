@@ -10,6 +10,7 @@ from pathlib import Path
 from embedding.factory import EMBEDDER
 from runtime import env
 from runtime.settings import ServerSettings
+from services.ingest.push.limits import DEFAULT_PUSH_LIMITS, PushLimits
 
 DEFAULT_ROOTS: tuple[Path, ...] = (Path("."),)
 INGEST_ROOTS = env.declare(
@@ -32,6 +33,8 @@ class IngestSettings:
     """Document embedder; must match the one retrieval embeds queries with."""
     max_chunk_tokens: int
     """Chunk size limit in cl100k_base tokens."""
+    push: PushLimits = DEFAULT_PUSH_LIMITS
+    """What one `lectern push` may hold, and how long it holds its book."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
@@ -41,4 +44,5 @@ class IngestSettings:
             roots=tuple(p.resolve() for p in INGEST_ROOTS.read(environ)),
             embedder=EMBEDDER.read(environ),
             max_chunk_tokens=MAX_CHUNK_TOKENS.read(environ),
+            push=PushLimits.from_env(environ),
         )

@@ -24,11 +24,16 @@ from typing import Protocol
 
 from embedding.base import Embedder, EmbedderSpec
 from embedding.tokens import count_tokens
-from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, LecternError, PermissionDenied
 from runtime.text import UNSTORABLE_DESCRIPTION, unstorable
 from services.ingest.book.chunker import Budget, Chunk
-from services.ingest.book.discovery import discover
+from services.ingest.book.discovery import SourceFile, discover
+from services.ingest.book.editions import DOCS_FOLDER_ROUTES, DocsSource, plan_source
+from services.ingest.book.manifest import MANIFEST_FILE, apply_manifest, load_manifest
+from services.ingest.book.outline import BookOutline, PageFacts, build_outline
 from services.ingest.book.pages import PageResult, read_page
+from services.ingest.book.site import SiteOverrides
+from services.ingest.book.slugs import RouteOptions
 from services.ingest.index_client import IndexedDigest
 
 EMBED_BATCH = 64
@@ -46,16 +51,28 @@ class Index(Protocol):
         """(generation, resumed) of a staged version of the book to re-index into."""
         ...
     async def commit(self, book: str, generation: int) -> None: ...
+    async def put_outlines(self, book: str, outlines: Sequence[BookOutline]) -> None:
+        """Replaces the book's outlines (one per version and locale)."""
+        ...
 
 
 @dataclass(frozen=True)
 class IngestJob:
     source_dir: Path
     book: str = "default"
-    base_url: str = "/docs/"
+    routes: RouteOptions = DOCS_FOLDER_ROUTES
     dry_run: bool = False
     reindex: bool = False
     include_drafts: bool = False
+    # A site root's versions and locales (from `plan_job`); empty: source_dir is a docs folder
+    # served by `routes`.
+    sources: tuple[DocsSource, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # The site's build manifest (docusaurus-plugin-lectern): routes and anchors as built.
+    manifest: Path | None = None
+
+    def all_sources(self) -> tuple[DocsSource, ...]:
+        return self.sources or (DocsSource(self.source_dir, self.routes),)
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,7 @@ class Summary:
     embed_seconds: float = 0.0
     dry_run: bool = False
     chunks_reused: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_source(source_dir: str, roots: Sequence[Path]) -> Path:
@@ -96,10 +114,7 @@ def resolve_source(source_dir: str, roots: Sequence[Path]) -> Path:
         raise InvalidArgument.of("source_dir", "must not be empty")
     if unstorable(source_dir):  # os refuses NUL with a ValueError of its own
         raise InvalidArgument.of("source_dir", UNSTORABLE_DESCRIPTION)
-    path = Path(source_dir).expanduser().resolve()
-    allowed = [r.resolve() for r in roots]
-    if not any(path == r or r in path.parents for r in allowed):
-        raise PermissionDenied(f"{source_dir} is outside LECTERN_INGEST_ROOTS")
+    path = _inside_roots(source_dir, roots)
     try:
         is_dir = path.is_dir()
     except OSError as exc:  # a name too long, a folder we may not enter
@@ -107,6 +122,52 @@ def resolve_source(source_dir: str, roots: Sequence[Path]) -> Path:
     if not is_dir:
         raise InvalidArgument.of("source_dir", "is not a folder")
     return path
+
+
+def _inside_roots(value: str, roots: Sequence[Path]) -> Path:
+    path = Path(value).expanduser().resolve()
+    allowed = [r.resolve() for r in roots]
+    if not any(path == r or r in path.parents for r in allowed):
+        raise PermissionDenied(f"{value} is outside LECTERN_INGEST_ROOTS")
+    return path
+
+
+def resolve_manifest(manifest: str, roots: Sequence[Path]) -> Path | None:
+    """The build manifest (a build folder or the file itself) under an allowed root, or None."""
+    if not manifest:
+        return None
+    if unstorable(manifest):
+        raise InvalidArgument.of("manifest", UNSTORABLE_DESCRIPTION)
+    path = _inside_roots(manifest, roots)
+    try:
+        found = path.is_file() or (path / MANIFEST_FILE).is_file()
+    except OSError as exc:
+        raise InvalidArgument.of("manifest", f"cannot be read ({exc.strerror})") from None
+    if not found:
+        raise InvalidArgument.of("manifest", f"is neither {MANIFEST_FILE} nor a build folder holding one")
+    return path
+
+
+async def plan_job(source_dir: str, roots: Sequence[Path], book: str = "default", base_url: str | None = None,
+                   overrides: SiteOverrides | None = None, dry_run: bool = False, reindex: bool = False,
+                   include_drafts: bool = False, manifest: str = "") -> IngestJob:
+    """The job for ``source_dir``: a docs folder, or a site root with its config read (off
+    the event loop). A config value that decides routes and cannot be read is an
+    InvalidArgument naming the flag that gives it."""
+    path = resolve_source(source_dir, roots)
+    plan = await asyncio.to_thread(plan_source, path, base_url, overrides, roots)
+    return IngestJob(path, book, plan.sources[0].routes, dry_run, reindex, include_drafts, plan.sources,
+                     plan.warnings, resolve_manifest(manifest, roots))
+
+
+def _pages(source: DocsSource) -> tuple[list[SourceFile], list[str]]:
+    """The page files of a source, and the translations Docusaurus never builds (no original)."""
+    originals = discover(source.docs_dir)
+    if source.translated_dir is None:
+        return originals, []
+    translated = {f.rel: f for f in discover(source.translated_dir)}
+    wanted = {f.rel for f in originals}
+    return [translated[f.rel] for f in originals if f.rel in translated], sorted(set(translated) - wanted)
 
 
 class Ingestor:
@@ -130,17 +191,31 @@ class Ingestor:
 
     async def _run(self, job: IngestJob) -> AsyncIterator[FileEvent | EmbedEvent | Summary]:
         started = time.perf_counter()
-        summary = Summary(dry_run=job.dry_run)
-        files = await asyncio.to_thread(discover, job.source_dir)
-        summary.files_seen = len(files)
+        summary = Summary(dry_run=job.dry_run, warnings=list(job.warnings))
+        work: list[tuple[DocsSource, SourceFile]] = []
+        for source in job.all_sources():
+            files, orphans = await asyncio.to_thread(_pages, source)
+            work += [(source, f) for f in files]
+            if orphans:
+                summary.warnings.append(
+                    f"{len(orphans)} page(s) in {source.label} have no original in the version's docs folder, so "
+                    f"Docusaurus does not build them; not ingested: {', '.join(orphans[:5])}"
+                    + ("…" if len(orphans) > 5 else ""))
+        summary.files_seen = len(work)
         chunks: list[Chunk] = []
+        # Stored chunks know their file's path within its version, not the version: a failed
+        # file protects the chunks of that path in every version and locale (keeps, never loses).
         failed_files: set[str] = set()
-        for done, file in enumerate(files, start=1):
+        facts: dict[int, list[PageFacts]] = {}  # per source (by its place in work's order)
+        sources = list(job.all_sources())
+        for done, (source, file) in enumerate(work, start=1):
             result: PageResult = await asyncio.to_thread(
-                read_page, file, job.book, job.base_url, self.budget, job.include_drafts
+                read_page, file, job.book, "", self.budget, job.include_drafts, source.routes, source.edition,
+                source.edit_base,
             )
+            shown = f"{source.label}/{file.rel}" if source.label else file.rel
             if result.failed:
-                summary.failed.append((file.rel, result.failed))
+                summary.failed.append((shown, result.failed))
                 failed_files.add(file.rel)
                 status, reason = "failed", result.failed
             elif result.skipped:
@@ -149,7 +224,18 @@ class Ingestor:
             else:
                 status, reason = "ingested", ""
             chunks += result.chunks
-            yield FileEvent(file.rel, status, reason, len(result.chunks), done, len(files))
+            if result.chunks:
+                facts.setdefault(sources.index(source), []).append(
+                    PageFacts(file.rel, result.frontmatter, result.chunks))
+            yield FileEvent(shown, status, reason, len(result.chunks), done, len(work))
+
+        if job.manifest is not None:
+            built = await asyncio.to_thread(load_manifest, job.manifest)
+            chunks, lacking = apply_manifest(built, chunks)
+            if lacking:
+                summary.warnings.append(
+                    f"{len(lacking)} chunk(s) cite an anchor the built site lacks: "
+                    + ", ".join(c.url for c in lacking[:5]) + ("…" if len(lacking) > 5 else ""))
 
         served, built_by = await self.index.digests(job.book)
         spec = self.embedder.spec
@@ -188,8 +274,22 @@ class Ingestor:
                 await self.index.delete(job.book, stale[start:start + 1000], generation)
             if job.reindex:
                 await self.index.commit(job.book, generation)
+            await self._put_outlines(job.book, sources, facts, summary)
         summary.seconds = time.perf_counter() - started
         yield summary
+
+
+    async def _put_outlines(self, book: str, sources: Sequence[DocsSource], facts: dict[int, list[PageFacts]],
+                            summary: Summary) -> None:
+        """Stores the book's sidebar outlines after its chunks; a failure costs the outline (readers
+        fall back to file order), never the ingest."""
+        outlines = [await asyncio.to_thread(build_outline, facts.get(i, []), s.edition, s.docs_dir,
+                                            s.routes.number_prefixes)
+                    for i, s in enumerate(sources)]
+        try:
+            await self.index.put_outlines(book, outlines)
+        except LecternError as exc:
+            summary.warnings.append(f"the book's outline was not stored: {exc.message}")
 
 
 def _difference(wanted: dict[str, Chunk], held: Sequence[IndexedDigest],

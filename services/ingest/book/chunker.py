@@ -27,6 +27,20 @@ Counter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
+class Edition:
+    """Which version and locale of the site a page belongs to (all empty for a docs folder:
+    the book's only version and locale)."""
+
+    version: str = ""
+    locale: str = ""
+    other_version: bool = False  # not the version served at the docs root
+    other_locale: bool = False  # a translation
+
+
+SOLE_EDITION = Edition()  # a docs folder: the book's only version and locale
+
+
+@dataclass(frozen=True)
 class PageInfo:
     book: str
     file_path: str
@@ -34,6 +48,8 @@ class PageInfo:
     title: str
     tags: tuple[str, ...]
     page_url: str  # route under the base URL, no anchor
+    edition: Edition = SOLE_EDITION
+    edit_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,8 @@ class Chunk:
     position: int
     url: str
     embed_text: str
+    edition: Edition = SOLE_EDITION
+    edit_url: str = ""
 
 
 @dataclass
@@ -214,30 +232,47 @@ def heading_prefix(heading_path: Sequence[str]) -> str:
     return " > ".join(h for h in heading_path if h) + "\n\n"
 
 
-def chunk_id(book: str, file_path: str, heading_path: Sequence[str], ordinal: int) -> str:
-    key = "\x1f".join([book, file_path, " > ".join(heading_path), str(ordinal)])
-    return str(uuid.uuid5(CHUNK_NAMESPACE, key))
+def chunk_id(book: str, file_path: str, heading_path: Sequence[str], ordinal: int,
+             edition: Edition | None = None, repeat: int = 0) -> str:
+    """The same file in two versions or locales gives two chunks, and so does a heading path
+    repeated within a page (``repeat``: how many sections with it came before); a book without
+    versions or locales, and a section whose heading path is unique, keep the ids they had."""
+    parts = [book, file_path, " > ".join(heading_path), str(ordinal)]
+    if repeat:
+        parts.append(f"repeat {repeat}")
+    if edition is not None and (edition.version or edition.locale):
+        parts += [edition.version, edition.locale]
+    return str(uuid.uuid5(CHUNK_NAMESPACE, "\x1f".join(parts)))
 
 
 def content_hash(embed_text: str, info: PageInfo, url: str, depth: int) -> str:
-    material = json.dumps([embed_text, info.file_path, info.module, info.title, list(info.tags), url, depth])
-    return hashlib.sha256(material.encode()).hexdigest()
+    """Covers every stored field, so a change of any is written; the material of a page
+    without version, locale or edit link is what it was before they existed (no re-embedding)."""
+    material: list[object] = [embed_text, info.file_path, info.module, info.title, list(info.tags), url, depth]
+    e = info.edition
+    if e != SOLE_EDITION or info.edit_url:
+        material += [e.version, e.locale, e.other_version, e.other_locale, info.edit_url]
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
 
 
 def chunk_page(page: ParsedPage, info: PageInfo, budget: Budget) -> list[Chunk]:
     chunks: list[Chunk] = []
+    seen: dict[tuple[str, ...], int] = {}
     for section in sections(page, info.title):
+        repeat = seen.get(section.heading_path, 0)
+        seen[section.heading_path] = repeat + 1
         prefix = heading_prefix(section.heading_path)
         pieces = _merge_tiny(_pack(section.blocks, budget, prefix, "\n\n"), budget, prefix)
         url = f"{info.page_url}#{section.anchor}" if section.anchor else info.page_url
         for ordinal, piece in enumerate(pieces):
             embed_text = prefix + piece
             chunks.append(Chunk(
-                chunk_id=chunk_id(info.book, info.file_path, section.heading_path, ordinal),
+                chunk_id=chunk_id(info.book, info.file_path, section.heading_path, ordinal, info.edition, repeat),
                 book=info.book, file_path=info.file_path, module=info.module,
                 heading_path=section.heading_path, section_depth=section.depth, content=piece,
                 token_count=budget.count(embed_text),
                 content_hash=content_hash(embed_text, info, url, section.depth),
                 title=info.title, tags=info.tags, position=len(chunks), url=url, embed_text=embed_text,
+                edition=info.edition, edit_url=info.edit_url,
             ))
     return chunks

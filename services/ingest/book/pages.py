@@ -6,10 +6,10 @@ import datetime
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from services.ingest.book.chunker import Budget, Chunk, PageInfo, chunk_page, page_title
+from services.ingest.book.chunker import SOLE_EDITION, Budget, Chunk, Edition, PageInfo, chunk_page, page_title
 from services.ingest.book.discovery import SourceFile
 from services.ingest.book.parser import PageError, decode, parse_page
-from services.ingest.book.slugs import RouteError, RouteOptions, doc_slug, strip_number_prefix
+from services.ingest.book.slugs import RouteError, RouteOptions, doc_slug, normalize_url, strip_number_prefix
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_LINE_CHARS = 100_000
@@ -24,6 +24,7 @@ class PageResult:
     chunks: list[Chunk] = field(default_factory=list)
     skipped: str = ""  # reason, when left out on purpose
     failed: str = ""  # reason, when it could not be read
+    frontmatter: dict[str, object] = field(default_factory=dict)  # for the book's outline
 
 
 def _tags(value: object) -> tuple[str, ...]:
@@ -85,9 +86,22 @@ def visibility(fm: dict[str, object]) -> str:
     return "draft" if draft else "unlisted" if unlisted else ""
 
 
+def _edit_url(fm: dict[str, object], edit_base: str, rel: str) -> str:
+    """Front matter ``custom_edit_url`` (null: none), else the folder's edit link and the file's
+    path (``getDocEditUrl`` in docusaurus-plugin-content-docs/src/docs.ts, ``getEditUrl`` in
+    docusaurus-utils/src/urlUtils.ts)."""
+    if "custom_edit_url" in fm:
+        custom = fm["custom_edit_url"]
+        if custom is not None and not isinstance(custom, str):
+            raise PageError("frontmatter custom_edit_url must be a URL or null")
+        return custom or ""
+    return normalize_url([edit_base, rel]) if edit_base else ""
+
+
 def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, include_drafts: bool,
-              routes: RouteOptions | None = None) -> PageResult:
-    """``routes`` carries the site's URL rules; without it ``base_url`` is the docs' own URL."""
+              routes: RouteOptions | None = None, edition: Edition = SOLE_EDITION, edit_base: str = "") -> PageResult:
+    """``routes`` carries the site's URL rules; without it ``base_url`` is the docs' own URL.
+    ``edition`` is the page's version and locale; ``edit_base`` the edit link of its folder."""
     routes = routes or RouteOptions.under(base_url)
     try:
         size = file.path.stat().st_size
@@ -103,6 +117,7 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         prefixes = routes.number_prefixes and _flag(fm, "parse_number_prefixes", True)
         doc_id = _string(fm, "id")
         slug = doc_slug(file.rel, doc_id, _string(fm, "slug"), prefixes)
+        edit_url = _edit_url(fm, edit_base, file.rel)
     except (PageError, RouteError) as exc:
         return PageResult(file, failed=str(exc))
     except OSError as exc:
@@ -112,6 +127,6 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
     info = PageInfo(
         book=book, file_path=file.rel, module=file.module,
         title=page_title(page, doc_id or strip_number_prefix(PurePosixPath(file.rel).stem)),
-        tags=tags, page_url=routes.permalink(slug),
+        tags=tags, page_url=routes.permalink(slug), edition=edition, edit_url=edit_url,
     )
-    return PageResult(file, chunk_page(page, info, budget))
+    return PageResult(file, chunk_page(page, info, budget), frontmatter=fm)

@@ -254,7 +254,6 @@ def parse_page(text: str) -> ParsedPage:
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     tokens = _MD.parse(body)
-    lines = body.split("\n")
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -283,8 +282,8 @@ def parse_page(text: str) -> ParsedPage:
                     lead = outer + "  "
                 page.blocks.append(Block("text", lead + content.replace("\n", "\n" + " " * len(lead))))
         elif t in {"fence", "code_block"}:
-            if t == "fence":
-                _require_closed(tok, lines)
+            # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
+            # have it and Docusaurus builds it: refusing the page would drop a page that is served.
             lang = (tok.info or "").strip().split(" ", 1)[0]
             page.blocks.append(Block("code", tok.content.rstrip("\n"), lang=lang))
         elif t == "html_block":
@@ -315,15 +314,6 @@ def parse_page(text: str) -> ParsedPage:
             page.blocks.append(Block("text", f"{label}: {title.strip()}" if title.strip() else f"{label}:"))
         i += 1
     return page
-
-
-def _require_closed(tok: Token, lines: list[str]) -> None:
-    """markdown-it lets an unclosed fence swallow the rest of the page; we refuse the page."""
-    start, end = tok.map or (0, 0)
-    last = lines[end - 1].strip() if 0 < end <= len(lines) else ""
-    fence = tok.markup
-    if end - start < 2 or not (last.startswith(fence) and set(last) <= set(fence[0])):
-        raise PageError(f"code fence opened at line {start + 1} is never closed")
 
 
 def _table(tokens: list[Token], start: int) -> tuple[list[str], int]:

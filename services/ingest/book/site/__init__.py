@@ -14,9 +14,12 @@ from services.ingest.book.site.config import (
     parse_trailing_slash,
     read_site,
     site_routes,
+    versions_known,
+    with_given,
 )
 
 __all__ = [
     "ContentDir", "DocsPlugin", "I18n", "SiteConfig", "SiteOverrides", "SiteRoutes", "Unreadable",
     "VersionOption", "find_config", "is_site_root", "parse_trailing_slash", "read_site", "site_routes",
+    "versions_known", "with_given",
 ]

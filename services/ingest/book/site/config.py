@@ -61,7 +61,8 @@ _HINTS: dict[str, str] = {
     "docs.routeBasePath": "give it with --route-base-path or the IngestRequest field route_base_path",
     "docs.path": "ingest the docs folder itself (its path as source_dir) and give --base-url and "
                  "--route-base-path (IngestRequest fields base_url, route_base_path)",
-    "docs.lastVersion": "give " + _WHOLE_ROUTE,
+    "docs.lastVersion": "give the version served at the docs' root with --last-version (IngestRequest field "
+                        "last_version), e.g. current or a versions.json name, or " + _WHOLE_ROUTE,
     "docs.onlyIncludeVersions": "give " + _WHOLE_ROUTE,
     "docs.disableVersioning": "give " + _WHOLE_ROUTE,
     "docs.includeCurrentVersion": "give " + _WHOLE_ROUTE,
@@ -177,6 +178,21 @@ class SiteOverrides:
     base_url: str | None = None
     route_base_path: str | None = None
     trailing_slash: TrailingSlash | None = None  # "unset": as the docs plugin makes routes
+    last_version: str | None = None  # the docs plugin's lastVersion, e.g. when the config computes it
+
+
+def with_given(site: SiteConfig, overrides: SiteOverrides) -> SiteConfig:
+    """``site`` with the values the caller gives for docs plugin options; a given value replaces
+    what the config holds or could not be read (Prettier's site computes ``lastVersion`` from
+    an environment variable of its CI)."""
+    if overrides.last_version is None or site.docs is None:
+        return site
+    last = overrides.last_version
+    if last != _CURRENT and last not in site.versions:
+        raise InvalidArgument.of("last_version", f"{last!r} is neither {_CURRENT!r} nor a version in versions.json "
+                                 f"({', '.join(site.versions) or 'none'})")
+    return replace(site, docs=replace(site.docs, last_version=last),
+                   unreadable=tuple(u for u in site.unreadable if u.key != "docs.lastVersion"))
 
 
 @dataclass(frozen=True)
@@ -548,6 +564,12 @@ def site_routes(site: SiteConfig, overrides: SiteOverrides | None = None,
         version_path=version_path,
     )
     return SiteRoutes(docs_dir, docs.path, routes)
+
+
+def versions_known(site: SiteConfig) -> bool:
+    """False when a value that decides which versions exist or where they are served could not
+    be read (then only the docs folder is ingested, at the route the caller gives)."""
+    return not any(u.key in _VERSION_KEYS for u in _route_unreadable(site))
 
 
 def _route_unreadable(site: SiteConfig) -> list[Unreadable]:

@@ -1,0 +1,45 @@
+// The sample book as a real Docusaurus site (tests/test_docusaurus_build.py builds it).
+// A base URL other than "/" and trailingSlash: false are on purpose: citations must follow them.
+// The current docs stay the last version (served at /robot/docs/), 1.0 is at /robot/docs/1.0/,
+// French at /robot/fr/docs/.
+
+/** @type {import('@docusaurus/types').Config} */
+export default {
+  title: 'Build a Home Robot',
+  tagline: 'From an empty workbench to a robot that drives itself home',
+  url: 'https://robot.example.com',
+  baseUrl: '/robot/',
+  trailingSlash: false,
+  onBrokenLinks: 'throw',
+  i18n: {
+    defaultLocale: 'en',
+    locales: ['en', 'fr'],
+  },
+  presets: [
+    [
+      'classic',
+      {
+        docs: {
+          routeBasePath: 'docs',
+          lastVersion: 'current',
+          versions: {
+            current: {label: '2.x'},
+          },
+        },
+        blog: false,
+      },
+    ],
+  ],
+  plugins: [
+    ['docusaurus-plugin-lectern', {url: 'http://127.0.0.1:8080', book: 'default'}],
+  ],
+  themeConfig: {
+    navbar: {
+      title: 'Build a Home Robot',
+      items: [
+        {type: 'docsVersionDropdown', position: 'right'},
+        {type: 'localeDropdown', position: 'right'},
+      ],
+    },
+  },
+};

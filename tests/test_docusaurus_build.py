@@ -1,0 +1,266 @@
+"""Proof on a real Docusaurus build: examples/book is built with the pinned @docusaurus/core
+and preset-classic from its package-lock.json, with docusaurus-plugin-lectern installed, and
+every chunk URL Lectern stores for it (ingested from the site root by the real services) must
+land on a built page and an element id on it.
+
+Needs Node.js 20+ and npm (`make test` installs them); the npm install is kept in
+examples/book/node_modules and redone only when the lock file or the plugin's package.json
+changes. Deselect with ``-m "not build"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import grpc
+import pytest
+from lectern.common.v1 import common_pb2 as cpb
+from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
+from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
+
+from services.ingest.book.manifest import MANIFEST_FILE, ChunkRef, load_manifest, missing_anchors, resolve
+from tests.conftest import ROOT, Stack, ingest
+
+pytestmark = [pytest.mark.build, pytest.mark.timeout(900)]
+
+SITE = ROOT / "examples" / "book"
+PLUGIN = ROOT / "clients" / "docusaurus-plugin-lectern"
+BASE_URL = "/robot/"  # docusaurus.config.js
+WIDGET = "http://127.0.0.1:8080"  # the plugin's url option there
+MIN_NODE = 20  # @docusaurus/core 3.10's engines
+STAMP = SITE / "node_modules" / ".lectern-installed"
+
+
+def _run(command: list[str], cwd: Path, timeout: float) -> None:
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+                              env={**os.environ, "CI": "true", "NO_COLOR": "1"})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(command)} took more than {timeout} s")
+    if done.returncode:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{(done.stdout + done.stderr)[-4000:]}")
+
+
+def _node() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("building the sample site needs Node.js and npm: `make test` installs them "
+                    "(or deselect this test with -m 'not build')")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    if int(version.lstrip("v").split(".")[0]) < MIN_NODE:
+        pytest.fail(f"Docusaurus 3 needs Node.js {MIN_NODE}+, found {version.strip()}: `make test` installs one")
+    return node
+
+
+def _install() -> None:
+    """`npm ci` from the committed lock file, skipped while node_modules matches it."""
+    wanted = hashlib.sha256((SITE / "package-lock.json").read_bytes()
+                            + (PLUGIN / "package.json").read_bytes()).hexdigest()
+    if STAMP.is_file() and STAMP.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    assert npm is not None
+    _run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], SITE, 600)
+    STAMP.write_text(wanted)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    node = _node()
+    started = time.monotonic()
+    _install()
+    installed = time.monotonic()
+    out = tmp_path_factory.mktemp("site") / "build"
+    _run([node, str(SITE / "node_modules/@docusaurus/core/bin/docusaurus.mjs"), "build", "--out-dir", str(out)],
+         SITE, 600)
+    print(f"npm ci {installed - started:.0f} s, docusaurus build {time.monotonic() - installed:.0f} s")
+    return out
+
+
+class Page(HTMLParser):
+    """What a test needs of a built page: element ids, <html lang>, <meta name> in <head>,
+    script tags."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.lang = ""
+        self.meta: dict[str, str] = {}
+        self.scripts: list[dict[str, str | None]] = []
+        self._in_head = False
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id") is not None:
+            self.ids.add(str(values["id"]))
+        if tag == "html":
+            self.lang = values.get("lang") or ""
+        elif tag == "head":
+            self._in_head = True
+        elif tag == "meta" and self._in_head and values.get("name"):
+            self.meta[str(values["name"])] = values.get("content") or ""
+        elif tag == "script":
+            self.scripts.append(values)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "head":
+            self._in_head = False
+
+
+_pages: dict[Path, Page] = {}
+
+
+def page_at(out: Path, path: str) -> Page | None:
+    """The page a static host serves for a URL path (``/robot/docs/a`` -> ``docs/a.html`` or
+    ``docs/a/index.html``), or None."""
+    if not path.startswith(BASE_URL.rstrip("/")):
+        return None
+    rel = path[len(BASE_URL):].strip("/")
+    for candidate in (f"{rel}.html", f"{rel}/index.html" if rel else "index.html"):
+        file = out / candidate
+        if file.is_file():
+            if file not in _pages:
+                _pages[file] = Page(file.read_text(encoding="utf-8"))
+            return _pages[file]
+    return None
+
+
+async def stored_chunks(stack: Stack, book: str) -> list[cpb.Chunk]:
+    async with grpc.aio.insecure_channel(stack.retrieval.address) as channel:
+        retrieval = rpb_grpc.RetrievalServiceStub(channel)
+        ids: list[str] = []
+        token = ""
+        while True:
+            listed = await retrieval.ListChunks(rpb.ListChunksRequest(book=book, page_token=token))
+            ids += [d.chunk_id for d in listed.chunks]
+            token = listed.next_page_token
+            if not token:
+                break
+        chunks: list[cpb.Chunk] = []
+        for start in range(0, len(ids), 1000):
+            read = await retrieval.ReadChunks(rpb.ReadChunksRequest(book=book, chunk_ids=ids[start:start + 1000]))
+            chunks += read.chunks
+    return chunks
+
+
+async def test_every_stored_chunk_url_lands_on_a_built_page_and_id(build: Path, stack: Stack) -> None:
+    summary = await ingest(stack, SITE, "docusaurus-site")  # the site root, not its docs folder
+    assert not summary.failed and summary.chunks_new > 0
+    chunks = await stored_chunks(stack, "docusaurus-site")
+    assert len(chunks) == summary.chunks_new
+    landed: list[str] = []
+    lost: list[str] = []
+    for chunk in chunks:
+        path, _, anchor = chunk.url.partition("#")
+        page = page_at(build, path)
+        (landed if page is not None and (not anchor or anchor in page.ids) else lost).append(chunk.url)
+    assert not lost, f"{len(lost)} of {len(chunks)} stored URLs do not land: {lost[:20]}"
+    # Every version and locale of the book is stored, each at its own routes.
+    editions = {(c.version, c.locale) for c in chunks}
+    assert editions == {("current", "en"), ("1.0", "en"), ("current", "fr")}
+    urls = {c.url for c in chunks}
+    assert "/robot/docs/1.0/sensors/imu#calibrating-the-magnetometer" in urls
+    assert "/robot/fr/docs/sensors/imu#étalonner-le-gyroscope" in urls
+    assert "/robot/docs/community/help/translating#हिन्दी-अनुवाद" in urls
+    # The plugin's manifest agrees with every stored URL, and lacks none of their anchors.
+    manifest = load_manifest(build)
+    refs = [ChunkRef(c.file_path, c.version, c.locale, c.url.partition("#")[2]) for c in chunks]
+    assert [resolve(manifest, r) for r in refs] == [c.url for c in chunks]
+    assert missing_anchors(manifest, refs) == []
+
+
+
+async def test_ingest_with_the_build_manifest_keeps_the_urls_and_reports_a_missing_anchor(
+        build: Path, stack: Stack, home: Path) -> None:
+    """The manifest wiring end to end: ingest takes routes from the build (here identical to its
+    own, so nothing changes) and warns about a chunk whose anchor the built page lacks."""
+    import json
+
+    from lectern.ingest.v1 import ingest_service_pb2 as ipb
+    from lectern.ingest.v1 import ingest_service_pb2_grpc as ipb_grpc
+
+    copy = home / "books" / "manifest-build"  # under the stack's LECTERN_INGEST_ROOTS
+    for manifest_file in (build / MANIFEST_FILE, build / "fr" / MANIFEST_FILE):
+        target = copy / manifest_file.relative_to(build)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(manifest_file, target)
+
+    async def run(book: str) -> ipb.IngestSummary:
+        async with grpc.aio.insecure_channel(stack.ingest.address) as channel:
+            events = [e async for e in ipb_grpc.IngestServiceStub(channel).Ingest(
+                ipb.IngestRequest(source_dir=str(SITE), book=book, manifest=str(copy)))]
+        summary: ipb.IngestSummary = events[-1].summary
+        return summary
+
+    plain = await ingest(stack, SITE, "manifest-site")
+    with_manifest = await run("manifest-site")
+    assert with_manifest.chunks_unchanged == plain.chunks_new and with_manifest.chunks_changed == 0
+    assert not [w for w in with_manifest.warnings if "anchor the built site lacks" in w]
+
+    data = json.loads((copy / MANIFEST_FILE).read_text())
+    doc = next(d for d in data["docs"] if d["source"] == "docs/sensors/imu.md")
+    doc["ids"] = [i for i in doc["ids"] if i != "calibrating-the-gyroscope"]
+    (copy / MANIFEST_FILE).write_text(json.dumps(data))
+    tampered = await run("manifest-site")
+    warning = next(w for w in tampered.warnings if "anchor the built site lacks" in w)
+    assert "/robot/docs/sensors/imu#calibrating-the-gyroscope" in warning
+
+def _html_files(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.html"))
+
+
+def test_the_plugin_puts_the_widget_on_every_page(build: Path) -> None:
+    files = _html_files(build)
+    assert len(files) > 60 and any("fr" in f.relative_to(build).parts for f in files)
+    for file in files:
+        tags = [s for s in Page(file.read_text(encoding="utf-8")).scripts if s.get("src") == f"{WIDGET}/widget.js"]
+        assert len(tags) == 1, file
+        assert tags[0]["data-lectern-url"] == WIDGET and tags[0]["data-lectern-book"] == "default", file
+
+
+def test_the_manifest_lists_every_built_doc_with_its_heading_ids(build: Path) -> None:
+    assert (build / MANIFEST_FILE).is_file() and (build / "fr" / MANIFEST_FILE).is_file()
+    manifest = load_manifest(build)
+    assert {(k.version, k.locale) for k in manifest.docs} == {
+        ("current", "en"), ("1.0", "en"), ("current", "fr"), ("1.0", "fr")}
+    for key, doc in manifest.docs.items():
+        page = page_at(build, doc.permalink)
+        assert page is not None, (key, doc.permalink)
+        assert doc.ids <= page.ids, key
+    roadmap = manifest.doc("community/roadmap.md", "current", "en")
+    assert roadmap is not None and roadmap.unlisted  # built, but hidden
+    assert manifest.doc("community/ideas.md", "current", "en") is None  # a draft is not built
+    release = manifest.doc("2.1-firmware/01-release-notes.md", "", "")
+    assert release is not None and release.permalink == "/robot/docs/2.1-firmware/release-notes"
+    assert {"-faster-start-up", "the-roverlog-module", "known-issues", "known-issues-2-1-0"} <= release.ids
+    french = manifest.doc("sensors/imu.md", "current", "fr")
+    assert french is not None and "étalonner-le-gyroscope" in french.ids
+    assert french.source == "i18n/fr/docusaurus-plugin-content-docs/current/sensors/imu.md"
+
+
+@pytest.mark.parametrize(("path", "version", "locale"), [
+    ("/robot/docs/sensors/imu", "current", "en"),
+    ("/robot/docs/1.0/sensors/imu", "1.0", "en"),
+    ("/robot/fr/docs/sensors/imu", "current", "fr"),
+    ("/robot/fr/docs/1.0/sensors/imu", "1.0", "fr"),
+])
+def test_version_and_locale_are_where_the_widget_reads_them(build: Path, path: str, version: str,
+                                                             locale: str) -> None:
+    # gateway/static/widget.js reads <meta name="docusaurus_version|docusaurus_locale"> in the head
+    # and <html lang>.
+    page = page_at(build, path)
+    assert page is not None
+    assert page.meta.get("docusaurus_version") == version
+    assert page.meta.get("docusaurus_locale") == locale
+    assert page.lang == locale  # tests/test_widget.py checks the widget sends what it reads there
+
+
+def test_the_plugin_unit_tests_pass() -> None:
+    _run([_node(), "--test", "test/"], PLUGIN, 120)
