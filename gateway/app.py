@@ -14,8 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import errors
 from gateway.envelope import Envelope
 from gateway.limits import RateLimiter
+from gateway.mcp import McpEndpoint
 from gateway.metrics import GatewayMetrics
-from gateway.routes import admin, chat, conversations, health, search, widget
+from gateway.outline import OutlineCache
+from gateway.routes import admin, chat, conversations, health, llms, preview, push, search, widget
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
 
@@ -25,7 +27,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.upstream = Upstream.connect(settings)
         try:
-            yield
+            async with mcp.running():  # the MCP SDK's session manager, which serves /mcp
+                yield
         finally:
             await app.state.upstream.close()
 
@@ -35,21 +38,31 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         # spans, metrics and logs would duplicate it and cost about a millisecond per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         description="Answers readers' questions from a Docusaurus book, with citations to the exact section.",
+        # Not FastAPI's /docs: that is where a Docusaurus book's pages live (its default route base
+        # path), and the sample book's pages are previewed there (routes/preview.py).
+        docs_url="/api/docs", redoc_url="/api/redoc",
     )
     app.state.settings = settings
     app.state.metrics = metrics = GatewayMetrics()
-    limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+    app.state.limiter = limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+    app.state.pages = preview.PageTable()
+    app.state.outlines = OutlineCache()
     errors.install(app)
-    for module in (health, search, chat, conversations, admin, widget):
+    for module in (health, search, chat, conversations, admin, push, widget, llms):
         app.include_router(module.router)
+    mcp = McpEndpoint(settings, app.state)
+    mcp.install(app)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus() -> Response:
         await metrics.chat.refresh(app.state.upstream.chat)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # Last: it takes any GET no other route took (a book page's route).
+    app.include_router(preview.router)
+
     app.add_middleware(Envelope, max_body_bytes=settings.max_body_bytes, limiter=limiter, metrics=metrics,
-                       read_seconds=settings.read_seconds)
+                       read_seconds=settings.read_seconds, upload_limit=push.upload_limit(settings.push))
     if settings.cors_origins:
         # Added last so it wraps everything: preflights are answered before limits and routes.
         app.add_middleware(

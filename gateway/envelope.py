@@ -38,7 +38,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 tracer = trace.get_tracer("lectern.gateway")
 
 # Routes readers reach; admin, health and metrics are not rate-limited.
-PUBLIC_PREFIXES = ("/v1/search", "/v1/chat", "/v1/conversations", "/v1/feedback")
+PUBLIC_PREFIXES = ("/v1/search", "/v1/chat", "/v1/conversations", "/v1/feedback", "/mcp", "/llms", "/books/")
 
 SECURITY_HEADERS = {
     b"x-content-type-options": b"nosniff",
@@ -59,9 +59,12 @@ class BodyRefused(HTTPException):
 
 class Envelope:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, limiter: RateLimiter, metrics: GatewayMetrics,
-                 read_seconds: float = 10.0) -> None:
+                 read_seconds: float = 10.0, upload_limit: Callable[[str, str], int | None] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Uploads (method, path) -> their own size limit; their body may take as long as it keeps
+        # arriving: read_seconds bounds each wait for the next part, not the whole body.
+        self.upload_limit = upload_limit or (lambda method, path: None)
         self.read_seconds = read_seconds
         self.limiter = limiter
         self.metrics = metrics
@@ -74,10 +77,12 @@ class Envelope:
         rid = accepted_request_id(headers.get(REQUEST_ID_HEADER.lower()))
         request_id.set(rid)
         path: str = scope["path"]
+        upload_limit = self.upload_limit(scope["method"], path)
+        max_body_bytes = self.max_body_bytes if upload_limit is None else upload_limit
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
             await self._error(send, rid, 413, "PAYLOAD_TOO_LARGE",
-                              f"bodies are limited to {self.max_body_bytes} bytes", [(b"connection", b"close")])
+                              f"bodies are limited to {max_body_bytes} bytes", [(b"connection", b"close")])
             return
         if path.startswith(PUBLIC_PREFIXES) and (wait := self.limiter.take(_client(scope))):
             self.metrics.rate_limited.inc()
@@ -94,7 +99,7 @@ class Envelope:
         async def receive_bounded() -> Message:
             """The body as it arrives, cut at the size limit and at the read deadline; once it is
             complete, receive as is (a stream waits on it for the client's disconnect)."""
-            nonlocal body_bytes, body_done
+            nonlocal body_bytes, body_done, body_deadline
             if body_done:
                 return await receive()
             try:
@@ -106,8 +111,10 @@ class Envelope:
             if message["type"] == "http.request":
                 body_bytes += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
-                if body_bytes > self.max_body_bytes:
-                    raise BodyRefused(413, f"bodies are limited to {self.max_body_bytes} bytes", _CLOSE)
+                if body_bytes > max_body_bytes:
+                    raise BodyRefused(413, f"bodies are limited to {max_body_bytes} bytes", _CLOSE)
+                if upload_limit is not None:
+                    body_deadline = asyncio.get_running_loop().time() + self.read_seconds
             else:
                 body_done = True
             return message

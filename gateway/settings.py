@@ -15,6 +15,7 @@ from runtime.settings import (
     Keepalive,
     peer_addresses,
 )
+from services.ingest.push.limits import DEFAULT_PUSH_LIMITS, PushLimits
 
 GATEWAY_HOST = env.declare("LECTERN_GATEWAY_HOST", "127.0.0.1", env.text, "Interface the HTTP gateway listens on.")
 GATEWAY_PORT = env.declare("LECTERN_GATEWAY_PORT", 8080, env.integer(0, 65535), "Port of the HTTP gateway.")
@@ -42,6 +43,10 @@ HTTP_READ_SECONDS = env.declare(
 HTTP_IDLE_SECONDS = env.declare(
     "LECTERN_HTTP_IDLE_SECONDS", 5, env.integer(1, 3600),
     "How long a kept-alive HTTP connection may sit idle between requests before it is closed.",
+)
+MCP_TOKEN = env.declare(
+    "LECTERN_MCP_TOKEN", "", env.text,
+    "Bearer token the MCP endpoint (/mcp) asks for; unset, it is open like the public API.", "(none)",
 )
 _NO_ORIGINS: tuple[str, ...] = ()
 CORS_ORIGINS = env.declare(
@@ -93,6 +98,10 @@ class GatewaySettings:
     """Time a kept-alive connection may idle between requests."""
     keepalive: Keepalive = DEFAULT_KEEPALIVE
     """Keepalive of the channels to the services."""
+    push: PushLimits = DEFAULT_PUSH_LIMITS
+    """Ingest's push limits, which bound the push routes' bodies."""
+    mcp_token: str = ""
+    """Bearer token of /mcp; empty leaves it open."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -106,4 +115,6 @@ class GatewaySettings:
             rate_burst=RATE_BURST.read(environ), max_header_bytes=MAX_HEADER_BYTES.read(environ),
             max_headers=MAX_HEADERS.read(environ), read_seconds=HTTP_READ_SECONDS.read(environ),
             idle_seconds=HTTP_IDLE_SECONDS.read(environ), keepalive=Keepalive.from_env(environ),
+            push=PushLimits.from_env(environ),
+            mcp_token=MCP_TOKEN.read(environ),
         )

@@ -82,10 +82,11 @@ async def test_search_contract(gateway: str, ingested: dict[str, object]) -> Non
         reply = await client.post("/v1/search", json={"query": "A* heuristic", "top_k": 3,
                                                       "filters": {"module": "motion"}})
     body = reply.json()
-    assert reply.status_code == 200 and set(body) == {"results", "out_of_scope", "degraded"}
+    assert reply.status_code == 200 and set(body) == {"results", "out_of_scope", "degraded", "degraded_reason",
+                                                      "reranked"}
     assert body["results"][0]["url"] == "/docs/motion/path-planning#a-search"
     assert set(body["results"][0]) == {"chunk_id", "file_path", "heading_path", "section_depth", "url", "content",
-                                       "score"}
+                                       "score", "version", "locale", "dense_similarity", "rerank_score"}
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "code"), [

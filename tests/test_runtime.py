@@ -133,7 +133,8 @@ async def test_domain_errors_become_rich_statuses(tmp_path: Path) -> None:
 
 async def test_request_id_and_default_deadline_travel_on_outgoing_calls(tmp_path: Path) -> None:
     async with start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc:
-        channel = open_channel(svc.address, timeout_seconds=0.3)
+        # 1 s: room for the first call to connect on a loaded machine, well under Slow's 2 s.
+        channel = open_channel(svc.address, timeout_seconds=1.0)
         try:
             request_id.set("req-123")
             assert await call(channel, "WhoAmI")(b"") == b"req-123"

@@ -28,15 +28,19 @@ def summary_dict(s: ipb.IngestSummary) -> dict[str, Any]:
         "chunks_new": s.chunks_new, "chunks_changed": s.chunks_changed, "chunks_deleted": s.chunks_deleted,
         "chunks_unchanged": s.chunks_unchanged, "tokens_embedded": s.tokens_embedded,
         "seconds": round(s.seconds, 3), "embed_seconds": round(s.embed_seconds, 3), "dry_run": s.dry_run,
-        "chunks_reused": s.chunks_reused,
+        "chunks_reused": s.chunks_reused, "warnings": list(s.warnings),
     }
 
 
-@router.post("/v1/ingest", summary="Ingest a docs folder (SSE progress, or the summary as JSON)")
+@router.post("/v1/ingest",
+             summary="Ingest a docs folder or a Docusaurus site root (SSE progress, or the summary as JSON)")
 async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upstream)) -> Response:
     # Ingesting a large book takes minutes: no per-call deadline beyond an hour.
-    call = up.ingest.Ingest(ipb.IngestRequest(source_dir=body.source_dir, book=body.book, base_url=body.base_url,
-                                              dry_run=body.dry_run, reindex=body.reindex), timeout=3600)
+    call = up.ingest.Ingest(ipb.IngestRequest(
+        source_dir=body.source_dir, book=body.book, base_url=body.base_url or "",
+        route_base_path=body.route_base_path or "", trailing_slash=body.trailing_slash or "",
+        manifest=body.manifest or "", last_version=body.last_version or "",
+        dry_run=body.dry_run, reindex=body.reindex), timeout=3600)
     stream = call.__aiter__()
     try:
         first = await stream.__anext__()

@@ -27,6 +27,7 @@ def chat_request(body: ChatBody, token: str | None) -> cpb.ChatRequest:
         selection=body.context or "", conversation_id=body.conversation_id or "",
         conversation_token=token or "", book=body.book,
         page=cpb.PageContext(url=body.page.url, title=body.page.title) if body.page else None,
+        version=body.version or "", locale=body.locale or "",
     )
 
 

@@ -33,6 +33,10 @@
     ".vote{margin-top:6px;display:flex;gap:6px}.vote button{border:1px solid #ccc;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}",
     ".vote button[aria-pressed=true]{background:#2e8555;color:#fff}",
     ".error{color:#b00020}",
+    ".text p{margin:0 0 6px}.text p:last-child{margin-bottom:0}.text ul,.text ol{margin:4px 0 6px;padding-left:20px;white-space:normal}",
+    ".text code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:#e4e6eb;border-radius:4px;padding:0 3px}",
+    ".text pre{background:#e4e6eb;border-radius:6px;padding:6px 8px;overflow-x:auto;margin:4px 0}.text pre code{background:none;padding:0}",
+    ".text a{color:#1a6b43}",
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e5e5}",
     "textarea{flex:1;resize:none;height:44px;font:inherit;padding:8px;border:1px solid #ccc;border-radius:8px}",
     "form button{border:0;background:#2e8555;color:#fff;border-radius:8px;padding:0 14px;cursor:pointer}",
@@ -105,12 +109,60 @@
       .catch(function () { save(null); });
   }
 
+  // Answers are Markdown from the book. They are rendered by building DOM nodes from a small
+  // subset (paragraphs, lists, code, inline code, bold, links), never through innerHTML, so no
+  // text can become markup; a link is kept only when it leads to http(s) or a relative address.
+  var SAFE_URL = /^(https?:\/\/|\/(?!\/)|\.{1,2}\/|#)|^[^:\/?#]+(\/|$)/i;
+  function inline(parent, text) {
+    var re = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(([^()\s]+)\)/g, last = 0, m;
+    function plain(t) { if (t) parent.appendChild(document.createTextNode(t.replace(/`/g, ""))); }
+    while ((m = re.exec(text))) {
+      plain(text.slice(last, m.index));
+      var node;
+      if (m[1] !== undefined) { node = document.createElement("code"); node.textContent = m[1]; }
+      else if (m[2] !== undefined) { node = document.createElement("strong"); inline(node, m[2]); }
+      else if (SAFE_URL.test(m[4])) { node = document.createElement("a"); node.href = m[4]; inline(node, m[3]); }
+      else { node = document.createTextNode(m[3].replace(/`/g, "")); }
+      parent.appendChild(node);
+      last = re.lastIndex;
+    }
+    plain(text.slice(last));
+  }
+  function renderMarkdown(el, text) {
+    while (el.firstChild) el.removeChild(el.firstChild);
+    var lines = String(text || "").split("\n"), i = 0, LIST = /^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$/;
+    while (i < lines.length) {
+      var line = lines[i];
+      if (!line.trim()) { i++; continue; }
+      if (/^\s*(```|~~~)/.test(line)) {
+        var fence = line.trim().slice(0, 3), code = [];
+        for (i++; i < lines.length && lines[i].trim().slice(0, 3) !== fence; i++) code.push(lines[i]);
+        i++;
+        var pre = document.createElement("pre"), c = document.createElement("code");
+        c.textContent = code.join("\n"); pre.appendChild(c); el.appendChild(pre);
+        continue;
+      }
+      var item = LIST.exec(line);
+      if (item) {
+        var list = document.createElement(item[1] ? "ul" : "ol");
+        for (; i < lines.length && (item = LIST.exec(lines[i])); i++) {
+          var li = document.createElement("li"); inline(li, item[3]); list.appendChild(li);
+        }
+        el.appendChild(list);
+        continue;
+      }
+      var para = [];
+      for (; i < lines.length && lines[i].trim() && !LIST.test(lines[i]) && !/^\s*(```|~~~)/.test(lines[i]); i++) para.push(lines[i]);
+      var p = document.createElement("p"); inline(p, para.join("\n")); el.appendChild(p);
+    }
+  }
+
   function bubble(kind, text) {
     var el = document.createElement("div");
     el.className = "msg " + kind;
     var body = document.createElement("div");
     body.className = "text";
-    body.textContent = text || "";
+    if (kind === "bot") renderMarkdown(body, text); else body.textContent = text || "";
     el.appendChild(body);
     log.appendChild(el);
     log.scrollTop = log.scrollHeight;
@@ -186,12 +238,28 @@
     ask(text);
   });
 
+  // The reader's docs version and locale, as Docusaurus renders them on every doc page
+  // (<meta name="docusaurus_version">, <meta name="docusaurus_locale">, <html lang>). Read when
+  // asking, not at load: client-side navigation changes them without reloading the widget.
+  function edition() {
+    function meta(name) {
+      var el = document.querySelector('meta[name="' + name + '"]');
+      return (el && el.getAttribute("content") || "").trim();
+    }
+    return { version: meta("docusaurus_version"),
+             locale: meta("docusaurus_locale") || (document.documentElement.getAttribute("lang") || "").trim() };
+  }
+
   function ask(text) {
     busy = true;
     bubble("user", text);
     var el = bubble("bot", "");
     var body = el.querySelector(".text");
+    var streamed = "";
     var payload = { message: text, book: BOOK, page: { url: location.pathname, title: document.title } };
+    var here = edition();
+    if (here.version) payload.version = here.version;
+    if (here.locale) payload.locale = here.locale;
     if (selection) { payload.mode = "selection"; payload.context = selection; }
     var headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
     if (saved && saved.conversation_id) { payload.conversation_id = saved.conversation_id; headers["X-Conversation-Token"] = saved.conversation_token; }
@@ -214,9 +282,9 @@
               if (!data) return;
               var d = JSON.parse(data);
               if (ev === "meta") { messageId = d.message_id; save({ conversation_id: d.conversation_id, conversation_token: d.conversation_token }); }
-              else if (ev === "token") { body.textContent += d.text; log.scrollTop = log.scrollHeight; }
+              else if (ev === "token") { streamed += d.text; renderMarkdown(body, streamed); log.scrollTop = log.scrollHeight; }
               else if (ev === "sources") { el._sources = d.sources; }
-              else if (ev === "done") { body.textContent = d.answer; if (el._sources && el._sources.length) showSources(el, el._sources); addVotes(el, messageId); }
+              else if (ev === "done") { renderMarkdown(body, d.answer); if (el._sources && el._sources.length) showSources(el, el._sources); addVotes(el, messageId); }
               else if (ev === "error") { body.classList.add("error"); body.textContent = d.message; }
             });
             return pump();
