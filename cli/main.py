@@ -1,4 +1,4 @@
-"""lectern run | lectern ingest DIR | lectern push SITE_DIR | lectern config-table"""
+"""lectern run | lectern ingest DIR | lectern push SITE_DIR | lectern gaps | lectern config-table"""
 
 from __future__ import annotations
 
@@ -98,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--trailing-slash", default="", choices=["", "true", "false", "unset"])
     push.add_argument("--include-drafts", action="store_true")
 
+    gaps = sub.add_parser("gaps", help="questions answered badly, grouped into topics, with the closest sections "
+                                       "(token from LECTERN_ADMIN_TOKEN)")
+    gaps.add_argument("--url", required=True, help="the Lectern gateway, such as https://lectern.example.com")
+    gaps.add_argument("--days", type=int, default=30, help="days back from now (1 to 3650)")
+    gaps.add_argument("--book", default="", help="only this book")
+    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     if args.command == "config-table":
         from pathlib import Path
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return eval_command(args.docs, args.qa, args.modes, args.chat, args.book, args.out, args.min_recall5,
                             args.min_oos_accuracy, args.min_cited, args.guard_mode, args.query_encoders,
                             args.embedders, args.rerank)
+    if args.command == "gaps":
+        from cli.gaps import gaps_command
+
+        return gaps_command(args.url, args.days, args.book, args.json)
     if args.command == "push":
         from cli.push import push_command
 

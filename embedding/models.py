@@ -108,15 +108,18 @@ def model_dir(model: BundledModel, root: Path | None = None) -> Path:
 
 
 def open_session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime CPU session tuned as the query encoder's (embedding/onnx_query.py)."""
+    """An ONNX Runtime CPU session, as every bundled model (query encoder, bge-small, reranker)
+    opens one."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Idle threads sleep rather than spin: the machine's cores are shared by every service.
+    # Idle worker threads sleep instead of spinning: spinning shaves a fraction of a
+    # millisecond off a lone query but burns a core the other services need under load.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Shapes change with every input; an arena sized for the longest would stay allocated.
+    # Input shapes change with every call; an arena sized for the largest one would stay
+    # allocated for the life of the service.
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

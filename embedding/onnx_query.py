@@ -129,19 +129,9 @@ class OnnxQueryEncoder:
         self.variant = ""
 
     def _open(self, path: Path, threads: int) -> Any:
-        import onnxruntime as ort
+        from embedding.models import open_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spinning: spinning shaves a fraction of a
-        # millisecond off a lone query but burns a core the other services need under load.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Input shapes change with every batch; an arena sized for the largest one would stay
-        # allocated for the life of the service.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return open_session(path, threads)
 
     def load(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from gateway.limits import RateLimiter
 from gateway.mcp import McpEndpoint
 from gateway.metrics import GatewayMetrics
 from gateway.outline import OutlineCache
-from gateway.routes import admin, chat, conversations, health, llms, preview, push, search, widget
+from gateway.routes import admin, chat, conversations, gaps, health, llms, preview, push, search, widget
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
 
@@ -48,7 +48,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.pages = preview.PageTable()
     app.state.outlines = OutlineCache()
     errors.install(app)
-    for module in (health, search, chat, conversations, admin, push, widget, llms):
+    for module in (health, search, chat, conversations, admin, gaps, push, widget, llms):
         app.include_router(module.router)
     mcp = McpEndpoint(settings, app.state)
     mcp.install(app)

@@ -34,6 +34,7 @@ async def test_healthz_reports_every_service(gateway: str) -> None:
     body = reply.json()
     assert reply.status_code == 200, body
     assert body["status"] == "ok" and body["llm"] == "extractive"
+    assert body["llm_answers"] is True and "llm_error" not in body  # the extractive answerer is local
     assert set(body["services"]) == {"retrieval", "sessions", "ingest", "chat"}
     assert reply.headers["x-request-id"] and reply.headers["x-content-type-options"] == "nosniff"
 

@@ -121,3 +121,55 @@ async def test_every_503_carries_retry_after() -> None:
     assert search.json()["error"]["message"] == "retrieval is unreachable; try again shortly"
     assert not ADDRESS.search(search.text) and not ADDRESS.search(health.text)
     assert errors.Unavailable.code == "UNAVAILABLE"
+
+
+async def _models_server(delay: float) -> tuple[asyncio.Server, str, list[str]]:
+    """A loopback HTTP server answering an OpenAI-compatible GET /models after ``delay`` seconds."""
+    paths: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        paths.append(request.split()[1].decode())
+        await asyncio.sleep(delay)
+        body = b'{"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/v1", paths
+
+
+async def test_llm_liveness_answers_times_out_and_caches() -> None:
+    from services.chat.llm import liveness as lv
+    from services.chat.llm.openai import OpenAIModel
+
+    server, url, paths = await _models_server(0.0)
+    model = OpenAIModel("m", url)
+    try:
+        check = lv.Liveness(model.ping)
+        first, second = await asyncio.gather(check.check(), check.check())
+        assert first == second == lv.LlmHealth(True) and paths == ["/v1/models"]  # one shared call
+        assert await check.check() == lv.LlmHealth(True) and len(paths) == 1  # cached
+    finally:
+        await model.close()
+        server.close()
+    slow, slow_url, _ = await _models_server(lv.CHECK_SECONDS + 3)
+    model = OpenAIModel("m", slow_url)
+    try:
+        started = asyncio.get_running_loop().time()
+        health = await lv.Liveness(model.ping).check()
+        assert health.answers is False and health.error  # bounded, never a hang
+        assert asyncio.get_running_loop().time() - started < lv.CHECK_SECONDS + 1
+    finally:
+        await model.close()
+        slow.close()
+    gone = OpenAIModel("m", url)  # the first server is closed: nothing listens there now
+    try:
+        health = await lv.Liveness(gone.ping).check()
+        assert health.answers is False and health.error == "APIConnectionError"
+    finally:
+        await gone.close()
+    assert await lv.Liveness(None, unchecked=True).check() == lv.LlmHealth(None)

@@ -56,9 +56,9 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
     async def frames() -> AsyncIterator[bytes]:
         try:
             for event in [first]:
-                yield _frame(event)
+                yield ingest_frame(event)
             async for event in stream:
-                yield _frame(event)
+                yield ingest_frame(event)
         except grpc.aio.AioRpcError as exc:
             err = from_rpc_error(exc)
             yield frame("error", {"code": err.code, "message": err.message})
@@ -68,8 +68,9 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
     return sse_response(frames(), request.app.state.metrics.open_streams)
 
 
-def _frame(event: ipb.IngestResponse) -> bytes:
-    """One SSE event: `progress` per file, `embedding` per embedded batch, then `summary`."""
+def ingest_frame(event: ipb.IngestResponse | ipb.ApplyPushResponse) -> bytes:
+    """One SSE event of an ingest or a push's apply (the same events): `progress` per file,
+    `embedding` per embedded batch, then `summary`."""
     kind = event.WhichOneof("event")
     if kind == "summary":
         return frame("summary", summary_dict(event.summary))

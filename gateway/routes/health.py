@@ -1,5 +1,6 @@
-"""GET /healthz: each service's health, that of each dependency its calls need, and the active
-answerer."""
+"""GET /healthz: each service's health, that of each dependency its calls need, the active
+answerer (``llm``, as before) and whether its model server answers (``llm_answers``: true, false
+with ``llm_error``, or null when unchecked)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,17 @@ async def _check(up: Upstream, name: str) -> dict[str, Any]:
     return {"status": status, "dependencies": dict(sorted(dependencies.items()))}
 
 
-async def _llm(up: Upstream) -> str:
+async def _llm(up: Upstream) -> dict[str, Any]:
+    """The active model and whether its server answers (chat checks it cheaply and caches the
+    result; null when it cannot be checked cheaply)."""
     try:
-        reply = await up.chat.DescribeAnswerer(chat_pb.DescribeAnswererRequest(), timeout=2)
+        reply = await up.chat.DescribeAnswerer(chat_pb.DescribeAnswererRequest(), timeout=3)
     except grpc.aio.AioRpcError:
-        return "unknown"
-    return str(reply.llm)
+        return {"llm": "unknown", "llm_answers": None}
+    out: dict[str, Any] = {"llm": str(reply.llm), "llm_answers": reply.answers if reply.HasField("answers") else None}
+    if reply.error:
+        out["llm_error"] = reply.error
+    return out
 
 
 @router.get("/healthz", tags=["health"], summary="Health of every service and datastore")
@@ -52,5 +58,6 @@ async def healthz(up: Upstream = Depends(upstream)) -> JSONResponse:
     llm, *results = await asyncio.gather(_llm(up), *(_check(up, n) for n in names))
     services = dict(zip(names, results, strict=True))
     ok = all(r["status"] == "SERVING" for r in results)
-    body = {"status": "ok" if ok else "degraded", "services": services, "llm": llm}
+    # A model server that does not answer leaves status alone: chat still answers "busy" cleanly.
+    body = {"status": "ok" if ok else "degraded", "services": services, **llm}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -27,7 +27,7 @@ from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from pydantic import Field
 
 from gateway.errors import domain_error_response, error_body
-from gateway.routes.admin import summary_dict
+from gateway.routes.admin import ingest_frame, summary_dict
 from gateway.routes.deps import require_admin, upstream, wants_json
 from gateway.schemas import Strict, Text
 from gateway.sse import frame, sse_response
@@ -169,9 +169,9 @@ async def apply(request: Request, book: str = Book, push_id: str = PushId,
 
     async def frames() -> AsyncIterator[bytes]:
         try:
-            yield _frame(first)
+            yield ingest_frame(first)
             async for event in stream:
-                yield _frame(event)
+                yield ingest_frame(event)
         except grpc.aio.AioRpcError as exc:
             err = from_rpc_error(exc)
             yield frame("error", {"code": err.code, "message": err.message})
@@ -179,16 +179,3 @@ async def apply(request: Request, book: str = Book, push_id: str = PushId,
             call.cancel()  # the apply itself goes on in ingest
 
     return sse_response(frames(), request.app.state.metrics.open_streams)
-
-
-def _frame(event: ipb.ApplyPushResponse) -> bytes:
-    kind = event.WhichOneof("event")
-    if kind == "summary":
-        return frame("summary", summary_dict(event.summary))
-    if kind == "embedding":
-        return frame("embedding", {"chunks_embedded": event.embedding.chunks_embedded,
-                                   "chunks_total": event.embedding.chunks_total})
-    p = event.progress
-    return frame("progress", {"file_path": p.file_path, "status": ipb.FileStatus.Name(p.status),
-                              "reason": p.reason, "chunks": p.chunks, "files_done": p.files_done,
-                              "files_total": p.files_total})

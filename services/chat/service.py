@@ -23,6 +23,7 @@ from services.chat.answerers.openai import OpenAIAnswerer
 from services.chat.clients import RetrievalOutlines, RetrievalSearch, SessionsConversations
 from services.chat.engine import ChatEngine
 from services.chat.llm.gemini import GeminiModel
+from services.chat.llm.liveness import Liveness
 from services.chat.llm.openai import OpenAIModel
 from services.chat.recorder import Recorder
 from services.chat.research import GeminiResearch, OpenAIResearch, Research, RuleResearch
@@ -35,6 +36,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ChatService"].full_name
 @dataclass
 class Resources:
     engine: ChatEngine
+    liveness: Liveness
     recorder: Recorder
     retrieval: grpc.aio.Channel
     sessions: grpc.aio.Channel
@@ -70,8 +72,10 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             await scorer.ready()
             research, answerer = RuleResearch(search, outlines), ExtractiveAnswerer(scorer)
         engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
+        # Gemini has no check as cheap as a model list: reported as unchecked.
+        liveness = Liveness(model.ping if isinstance(model, OpenAIModel) else None, unchecked=model is not None)
         try:
-            yield Resources(engine, recorder, retrieval, sessions)
+            yield Resources(engine, liveness, recorder, retrieval, sessions)
         finally:
             if model is not None:
                 await bounded(model.close(), 5, "language model client")
@@ -83,7 +87,7 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             await bounded(sessions.close(), 5, "sessions channel")
 
     def register(server: grpc.aio.Server, res: Resources) -> None:
-        pb_grpc.add_ChatServiceServicer_to_server(guarded(ChatServicer(res.engine), SERVICE_NAME), server)
+        pb_grpc.add_ChatServiceServicer_to_server(guarded(ChatServicer(res.engine, res.liveness), SERVICE_NAME), server)
 
     async def probe(res: Resources) -> Mapping[str, bool]:
         # Every chat needs both: retrieval for evidence, sessions for the conversation and its record.

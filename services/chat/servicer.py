@@ -13,6 +13,7 @@ from runtime.text import check_message
 from services.chat.clients import source_to_proto
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
+from services.chat.llm.liveness import Liveness
 
 MAX_MESSAGE_BYTES = 8 * 1024
 MAX_SELECTION_CHARS = 64 * 1024
@@ -37,12 +38,15 @@ def event_to_proto(event: Event) -> pb.ChatResponse:
 
 
 class ChatServicer(pb_grpc.ChatServiceServicer):
-    def __init__(self, engine: ChatEngine) -> None:
+    def __init__(self, engine: ChatEngine, liveness: Liveness | None = None) -> None:
         self.engine = engine
+        self.liveness = liveness or Liveness(None, unchecked=True)
 
     async def DescribeAnswerer(self, request: pb.DescribeAnswererRequest, context: Any
                                ) -> pb.DescribeAnswererResponse:
-        return pb.DescribeAnswererResponse(llm=self.engine.answerer.name)
+        health = await self.liveness.check()
+        return pb.DescribeAnswererResponse(llm=self.engine.answerer.name, answers=health.answers,
+                                           error=health.error)
 
     async def GetStats(self, request: pb.GetStatsRequest, context: Any) -> pb.GetStatsResponse:
         s = self.engine.recorder.stats()

@@ -10,7 +10,8 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
-from runtime.errors import FailedPrecondition, Violations
+from embedding.models import ModelUnavailable
+from runtime.errors import FailedPrecondition, Unavailable, Violations
 from runtime.text import check_storable
 from services.retrieval.convert import (
     chunk_from_proto,
@@ -27,6 +28,7 @@ MAX_QUERY_BYTES = 8 * 1024
 MAX_TOP_K = 50
 DEFAULT_TOP_K = 5
 MAX_READ_CHUNKS = 1000  # ReadChunks ids per call: one page's sections, or a batch of pages
+MAX_EMBED_QUERIES = 5000  # EmbedQueries per call: a gap report's questions
 MODES = {pb.SEARCH_MODE_DENSE: Mode.DENSE, pb.SEARCH_MODE_KEYWORD: Mode.KEYWORD, pb.SEARCH_MODE_HYBRID: Mode.HYBRID}
 MODE_TO_PB = {mode: value for value, mode in MODES.items()}
 
@@ -223,3 +225,22 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         if found is None:
             return pb.GetOutlineResponse(found=False)
         return pb.GetOutlineResponse(found=True, outline=edition_to_proto(found))
+
+    async def EmbedQueries(self, request: pb.EmbedQueriesRequest, context: Any) -> pb.EmbedQueriesResponse:
+        v = Violations()
+        if not 1 <= len(request.queries) <= MAX_EMBED_QUERIES:
+            v.add("queries", f"must hold 1 to {MAX_EMBED_QUERIES} queries")
+        for i, query in enumerate(request.queries):
+            if not query.strip():
+                v.add(f"queries[{i}]", "must not be empty or whitespace")
+            elif len(query.encode()) > MAX_QUERY_BYTES:
+                v.add(f"queries[{i}]", f"must be at most {MAX_QUERY_BYTES} bytes")
+            check_storable(v, f"queries[{i}]", query)
+        v.raise_if_any()
+        embedder = self.retriever.embedder
+        try:
+            vectors = [await embedder.embed_query(q.strip()) for q in request.queries]
+        except ModelUnavailable as exc:
+            raise Unavailable(f"query encoder unavailable: {exc.reason}") from None
+        return pb.EmbedQueriesResponse(vectors=[pb.QueryVector(values=x) for x in vectors],
+                                       embedder=embedder_to_proto(embedder.spec))

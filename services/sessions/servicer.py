@@ -17,11 +17,13 @@ from runtime.batching import Batcher
 from runtime.errors import Violations
 from runtime.text import check_message
 from services.sessions.analytics import analytics
+from services.sessions.gaps import gap_questions
 from services.sessions.retention import run_retention
 from services.sessions.store import ConversationStore, Source, Turn
 
 MAX_TEXT = 64 * 1024
 MAX_COMMENT = 2000
+MAX_GAP_QUESTIONS = 5000  # a gap report's questions per call: what the gateway embeds in one go
 
 
 def _ts(value: datetime) -> timestamp_pb2.Timestamp:
@@ -164,3 +166,17 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         return pb.RunRetentionResponse(conversations_deleted=report.conversations_deleted,
                                        partitions_dropped=report.partitions_dropped,
                                        days_rolled_up=report.days_rolled_up)
+
+    async def GapQuestions(self, request: pb.GapQuestionsRequest, context: Any) -> Any:
+        v = Violations()
+        check_message(v, request)
+        if not 1 <= request.days <= 3650:
+            v.add("days", "must be between 1 and 3650")
+        if not 0 <= request.limit <= MAX_GAP_QUESTIONS:
+            v.add("limit", f"must be between 0 and {MAX_GAP_QUESTIONS}")
+        v.raise_if_any()
+        found = await gap_questions(self.store.pool, request.days, request.book, request.limit or 1000,
+                                    self.store.clock)
+        return pb.GapQuestionsResponse(questions=[
+            pb.GapQuestion(question=q.question, book=q.book, asked_at=_ts(q.asked_at), out_of_scope=q.out_of_scope,
+                           ungrounded=q.ungrounded, downvoted=q.downvoted) for q in found])

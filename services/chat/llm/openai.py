@@ -28,6 +28,7 @@ from openai.types.chat import (
 )
 
 from runtime.retry import Failure, ModelCalls, RetryPolicy, parse_retry_after
+from services.chat.llm.liveness import CHECK_SECONDS
 from services.chat.ports import PastTurn
 
 log = logging.getLogger("lectern.chat.openai")
@@ -133,6 +134,10 @@ class OpenAIModel:
                     yield chunk
 
         return self.calls.stream(open_)
+
+    async def ping(self) -> None:
+        """Lists the server's models: cheap, and it answers only when the server is up (for health)."""
+        await self.client.models.list(timeout=CHECK_SECONDS)
 
     async def close(self) -> None:
         await self.client.close()
