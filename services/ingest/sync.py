@@ -162,10 +162,10 @@ async def plan_job(source_dir: str, roots: Sequence[Path], book: str = "default"
 
 def _pages(source: DocsSource) -> tuple[list[SourceFile], list[str]]:
     """The page files of a source, and the translations Docusaurus never builds (no original)."""
-    originals = discover(source.docs_dir)
+    originals = discover(source.docs_dir, source.include, source.exclude)
     if source.translated_dir is None:
         return originals, []
-    translated = {f.rel: f for f in discover(source.translated_dir)}
+    translated = {f.rel: f for f in discover(source.translated_dir, source.include, source.exclude)}
     wanted = {f.rel for f in originals}
     return [translated[f.rel] for f in originals if f.rel in translated], sorted(set(translated) - wanted)
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from runtime.errors import InvalidArgument
 from services.ingest.book.chunker import SOLE_EDITION, Edition
+from services.ingest.book.globs import GlobError, PageGlobs
 from services.ingest.book.site import (
     DocsPlugin,
     SiteConfig,
@@ -63,6 +64,8 @@ class DocsSource:
     translated_dir: Path | None = None  # a locale's translations of docs_dir's pages
     label: str = ""  # the folder read, relative to the site root, for progress ("" for a docs folder)
     edit_base: str = ""  # edit link of the folder; a page's is this plus its path
+    include: tuple[str, ...] | None = None  # the docs plugin's globs; None: Docusaurus's defaults
+    exclude: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,18 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
     warnings = [*site.notes, *(u.message for u in site.unreadable if not u.affects_routes)]
     default_locale = site.i18n.default_locale
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
+    try:  # refused here, before any page is read, rather than mid-ingest
+        PageGlobs(found.docs_dir, docs.include, docs.exclude)
+    except GlobError as exc:
+        raise InvalidArgument.of("source_dir", f"the docs plugin's include/exclude in {site.config_file.name}: "
+                                 f"{exc}") from None
     if not versions_known(site):
         # The caller's route is the docs folder's whole route; no other version can be placed.
         warnings.append("only the docs folder is ingested: the site's versions could not be read")
         edition = Edition(CURRENT, default_locale)
         return Plan((DocsSource(found.docs_dir, found.routes, edition, label=docs_label,
-                                edit_base=_edit_base(docs, docs_label)),), tuple(warnings))
+                                edit_base=_edit_base(docs, docs_label), include=docs.include,
+                                exclude=docs.exclude),), tuple(warnings))
 
     names, last = version_names(docs, site.versions)
     originals: list[tuple[str, Path, str]] = []  # (version, folder, label)
@@ -122,7 +131,7 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
         routes = replace(found.routes, version_path=version_path(docs, name, last))
         edit_base = _edit_base(docs, label)
         sources.append(DocsSource(folder, routes, Edition(name, default_locale, name != last), label=label,
-                                  edit_base=edit_base))
+                                  edit_base=edit_base, include=docs.include, exclude=docs.exclude))
         # Translations of this version (site.locale_dirs covers every locale but the default);
         # a locale without any serves the original pages, which are not ingested twice.
         for translated in (d for d in site.locale_dirs if d.version == name and d.exists):
@@ -130,7 +139,7 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
             locale_routes = replace(routes, base_url=locale_base)
             sources.append(DocsSource(folder, locale_routes, Edition(name, translated.locale, name != last, True),
                                       (site.root / translated.path).resolve(), Path(translated.path).as_posix(),
-                                      edit_base))
+                                      edit_base, docs.include, docs.exclude))
     return Plan(tuple(sources), tuple(warnings))
 
 

@@ -52,7 +52,7 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
         for folder in (source.docs_dir, source.translated_dir):
             if folder is None:
                 continue
-            for page in discover(folder):
+            for page in discover(folder, source.include, source.exclude):
                 add(page.path, _relative(root, folder, page.rel))
     return [LocalFile(p, found[p]) for p in sorted(found)]
 
