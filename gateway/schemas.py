@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
+from runtime import limits
 from runtime.text import UNSTORABLE_DESCRIPTION, unstorable
 
 
@@ -28,19 +29,21 @@ class Strict(BaseModel):
 
 
 class SearchFilters(Strict):
-    file_path: Text | None = Field(None, max_length=1000, description="Exact file, or a prefix ending in '/'.")
-    module: Text | None = Field(None, max_length=200)
+    file_path: Text | None = Field(None, max_length=limits.FILE_PATH_CHARS,
+                                   description="Exact file, or a prefix ending in '/'.")
+    module: Text | None = Field(None, max_length=limits.MODULE_CHARS)
     section_depth: int | None = Field(None, ge=1, le=6, description="Deepest section level to include.")
-    version: Text | None = Field(None, max_length=200, description="Docs version, such as 'current' or '1.0'.")
-    locale: Text | None = Field(None, max_length=50, description="Locale, such as 'en' or 'fr'.")
+    version: Text | None = Field(None, max_length=limits.VERSION_CHARS,
+                                 description="Docs version, such as 'current' or '1.0'.")
+    locale: Text | None = Field(None, max_length=limits.LOCALE_CHARS, description="Locale, such as 'en' or 'fr'.")
 
 
 class SearchBody(Strict):
-    query: Text = Field(..., min_length=1, max_length=8192)
-    top_k: int = Field(5, ge=1, le=50)
+    query: Text = Field(..., min_length=1, max_length=limits.QUESTION_CHARS)
+    top_k: int = Field(5, ge=1, le=limits.TOP_K)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     filters: SearchFilters | None = None
-    book: Text = Field("default", min_length=1, max_length=200)
+    book: Text = Field("default", min_length=1, max_length=limits.BOOK_CHARS)
     rerank: StrictBool | None = Field(
         None, description="Rescore the best candidates with the cross-encoder; unset: the server's default "
                           "(LECTERN_RERANK).")
@@ -70,21 +73,22 @@ class SearchReply(BaseModel):
 
 
 class Page(Strict):
-    url: Text = Field("", max_length=2000)
-    title: Text = Field("", max_length=500)
+    url: Text = Field("", max_length=limits.URL_CHARS)
+    title: Text = Field("", max_length=limits.PAGE_TITLE_CHARS)
 
 
 class ChatBody(Strict):
-    message: Text = Field(..., min_length=1, max_length=8192)
+    message: Text = Field(..., min_length=1, max_length=limits.QUESTION_CHARS)
     mode: Literal["general", "selection"] = "general"
-    context: Text | None = Field(None, max_length=60_000, description="The selected text (selection mode).")
-    conversation_id: Text | None = Field(None, max_length=64)
-    book: Text = Field("default", min_length=1, max_length=200)
+    context: Text | None = Field(None, max_length=limits.SELECTION_CHARS,
+                                 description="The selected text (selection mode).")
+    conversation_id: Text | None = Field(None, max_length=limits.ID_CHARS)
+    book: Text = Field("default", min_length=1, max_length=limits.BOOK_CHARS)
     page: Page | None = None
-    version: Text | None = Field(None, max_length=200, description=(
+    version: Text | None = Field(None, max_length=limits.VERSION_CHARS, description=(
         "Docs version the reader is on (the page's docusaurus_version meta); answers come from it, or from "
         "the latest version when it holds nothing."))
-    locale: Text | None = Field(None, max_length=50, description=(
+    locale: Text | None = Field(None, max_length=limits.LOCALE_CHARS, description=(
         "Locale the reader is on (docusaurus_locale meta or <html lang>); answers come from it, or from the "
         "default locale when it holds nothing."))
 
@@ -121,24 +125,24 @@ class ConversationReply(BaseModel):
 
 
 class FeedbackBody(Strict):
-    conversation_id: Text = Field(..., min_length=1, max_length=64)
-    message_id: Text = Field(..., min_length=1, max_length=64)
+    conversation_id: Text = Field(..., min_length=1, max_length=limits.ID_CHARS)
+    message_id: Text = Field(..., min_length=1, max_length=limits.ID_CHARS)
     rating: Literal["up", "down"]
-    comment: Text | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=limits.COMMENT_CHARS)
 
 
 class IngestBody(Strict):
-    source_dir: Text = Field(..., min_length=1, max_length=4096)
-    book: Text = Field("default", min_length=1, max_length=200)
-    base_url: Text | None = Field(None, min_length=1, max_length=2000, description=(
+    source_dir: Text = Field(..., min_length=1, max_length=limits.SOURCE_PATH_CHARS)
+    book: Text = Field("default", min_length=1, max_length=limits.BOOK_CHARS)
+    base_url: Text | None = Field(None, min_length=1, max_length=limits.URL_CHARS, description=(
         "A docs folder's URL (default /docs/), or a site root's baseUrl (default: its config's)."))
-    route_base_path: Text | None = Field(None, min_length=1, max_length=2000,
+    route_base_path: Text | None = Field(None, min_length=1, max_length=limits.URL_CHARS,
                                          description="Site root only: the docs plugin's routeBasePath.")
     trailing_slash: Literal["true", "false", "unset"] | None = Field(
         None, description="Site root only: the site's trailingSlash (default: its config's).")
-    last_version: Text | None = Field(None, min_length=1, max_length=200, description=(
+    last_version: Text | None = Field(None, min_length=1, max_length=limits.VERSION_CHARS, description=(
         "Site root only: the docs plugin's lastVersion, for a config that computes it."))
-    manifest: Text | None = Field(None, min_length=1, max_length=4096, description=(
+    manifest: Text | None = Field(None, min_length=1, max_length=limits.SOURCE_PATH_CHARS, description=(
         "The site's build folder or its lectern-manifest.json: routes and anchors as Docusaurus built them."))
     dry_run: bool = False
     reindex: bool = False

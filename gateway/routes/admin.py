@@ -16,6 +16,7 @@ from gateway.routes.deps import require_admin, upstream, wants_json
 from gateway.schemas import IngestBody, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
+from runtime import limits
 from runtime.status import domain_errors, from_rpc_error
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
@@ -82,7 +83,7 @@ def ingest_frame(event: ipb.IngestResponse | ipb.ApplyPushResponse) -> bytes:
 
 
 @router.get("/v1/analytics", summary="What readers asked and how answers fared (for the book's authors)")
-async def get_analytics(days: int = Query(7, ge=1, le=3650), book: Text = Query("", max_length=200),
+async def get_analytics(days: int = Query(7, ge=1, le=3650), book: Text = Query("", max_length=limits.BOOK_CHARS),
                         limit: int = Query(10, ge=1, le=100), up: Upstream = Depends(upstream)) -> JSONResponse:
     with domain_errors():
         reply = await up.sessions.Analytics(spb.AnalyticsRequest(days=days, book=book, limit=limit))

@@ -14,6 +14,7 @@ from gateway.routes.deps import upstream, wants_json
 from gateway.schemas import ChatBody, ChatReply, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
+from runtime import limits
 from runtime.errors import BY_CODE, Internal
 from runtime.status import from_rpc_error
 
@@ -61,7 +62,7 @@ def event_payload(event: cpb.ChatResponse) -> tuple[str, dict[str, Any]]:
                      "model": ChatReply}},
 )
 async def chat(body: ChatBody, request: Request, up: Upstream = Depends(upstream),
-               x_conversation_token: Text | None = Header(None, max_length=200)) -> Response:
+               x_conversation_token: Text | None = Header(None, max_length=limits.TOKEN_CHARS)) -> Response:
     call = up.chat.Chat(chat_request(body, x_conversation_token))
     stream = call.__aiter__()
     try:

@@ -10,6 +10,7 @@ from gateway.routes.chat import source_dict
 from gateway.routes.deps import upstream
 from gateway.schemas import ConversationReply, FeedbackBody, Message, Source, Text
 from gateway.upstream import Upstream
+from runtime import limits
 from runtime.errors import Unauthenticated
 
 router = APIRouter(tags=["conversations"])
@@ -24,8 +25,8 @@ def _token(value: str | None) -> str:
 
 @router.get("/v1/conversations/{conversation_id}", response_model=ConversationReply, summary="Read a conversation")
 async def get_conversation(
-    conversation_id: Text = Path(..., max_length=64),
-    x_conversation_token: Text | None = Header(None, max_length=200),
+    conversation_id: Text = Path(..., max_length=limits.ID_CHARS),
+    x_conversation_token: Text | None = Header(None, max_length=limits.TOKEN_CHARS),
     up: Upstream = Depends(upstream),
 ) -> ConversationReply:
     token = _token(x_conversation_token)
@@ -47,8 +48,8 @@ async def get_conversation(
 
 @router.delete("/v1/conversations/{conversation_id}", status_code=204, summary="Erase a conversation")
 async def delete_conversation(
-    conversation_id: Text = Path(..., max_length=64),
-    x_conversation_token: Text | None = Header(None, max_length=200),
+    conversation_id: Text = Path(..., max_length=limits.ID_CHARS),
+    x_conversation_token: Text | None = Header(None, max_length=limits.TOKEN_CHARS),
     up: Upstream = Depends(upstream),
 ) -> Response:
     await up.sessions.DeleteConversation(spb.DeleteConversationRequest(
@@ -59,7 +60,7 @@ async def delete_conversation(
 @router.post("/v1/feedback", status_code=204, summary="Rate an answer")
 async def feedback(
     body: FeedbackBody,
-    x_conversation_token: Text | None = Header(None, max_length=200),
+    x_conversation_token: Text | None = Header(None, max_length=limits.TOKEN_CHARS),
     up: Upstream = Depends(upstream),
 ) -> Response:
     await up.sessions.RecordFeedback(spb.RecordFeedbackRequest(

@@ -19,6 +19,7 @@ from gateway.gap_report import Asked, Topic, group, similarity_for
 from gateway.routes.deps import require_admin, upstream
 from gateway.schemas import Text
 from gateway.upstream import Upstream
+from runtime import limits
 from runtime.status import domain_errors
 
 router = APIRouter(tags=["admin"])
@@ -32,7 +33,7 @@ SECTIONS = 3  # closest sections shown per topic
 
 @router.get("/v1/analytics/gaps", dependencies=[Depends(require_admin)],
             summary="Questions answered badly (refused, not grounded, rated down), grouped into topics")
-async def get_gaps(days: int = Query(30, ge=1, le=3650), book: Text = Query("", max_length=200),
+async def get_gaps(days: int = Query(30, ge=1, le=3650), book: Text = Query("", max_length=limits.BOOK_CHARS),
                    limit: int = Query(20, ge=1, le=100, description="most topics returned"),
                    similarity: float | None = Query(None, ge=0.0, le=1.0,
                                                     description="grouping threshold; default: the embedder's"),

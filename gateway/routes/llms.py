@@ -25,6 +25,7 @@ from gateway import errors
 from gateway.outline import Outline, OutlineCache, Page
 from gateway.routes.deps import upstream
 from gateway.schemas import Text
+from runtime import limits
 from services.ingest.book.slugs import is_category_index, strip_number_prefix
 
 router = APIRouter(tags=["llms"])
@@ -32,9 +33,11 @@ DEFAULT_BOOK = "default"
 ROOT_SECTION = "Docs"
 MEDIA_TYPE = "text/plain; charset=utf-8"
 
-BookParam = Path(..., min_length=1, max_length=200, description="Book name, as ingested.")
-VersionParam = Query(None, max_length=200, description="Docs version ('current', '1.0'); default: the served one.")
-LocaleParam = Query(None, max_length=50, description="Locale ('en', 'fr'); default: the site's default locale.")
+BookParam = Path(..., min_length=1, max_length=limits.BOOK_CHARS, description="Book name, as ingested.")
+VersionParam = Query(None, max_length=limits.VERSION_CHARS,
+                     description="Docs version ('current', '1.0'); default: the served one.")
+LocaleParam = Query(None, max_length=limits.LOCALE_CHARS,
+                    description="Locale ('en', 'fr'); default: the site's default locale.")
 
 
 def _link_url(base: str, url: str) -> str:

@@ -32,6 +32,7 @@ from gateway.routes.deps import require_admin, upstream, wants_json
 from gateway.schemas import Strict, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
+from runtime import limits
 from runtime.errors import LecternError
 from runtime.status import from_rpc_error
 from services.ingest.push.limits import PushLimits
@@ -45,7 +46,7 @@ PUSH_CALL_SECONDS = 6 * 3600
 _TAR_TYPES = ("application/x-tar", "application/tar")
 _GZIP_TYPES = ("application/gzip", "application/x-gzip")
 
-Book = Path(..., min_length=1, max_length=200)
+Book = Path(..., min_length=1, max_length=limits.BOOK_CHARS)
 PushId = Path(..., min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
 
 
@@ -70,8 +71,8 @@ class SyncBody(Strict):
     files: list[PushFileBody] = Field(..., description="Every file of the site that ingest reads.")
     dry_run: bool = Field(False, description="Only report the difference; no push is opened.")
     holder: Text = Field("", max_length=200, description="Who pushes; shown to a second pusher (409).")
-    base_url: Text = Field("", max_length=2000)
-    route_base_path: Text = Field("", max_length=2000)
+    base_url: Text = Field("", max_length=limits.URL_CHARS)
+    route_base_path: Text = Field("", max_length=limits.URL_CHARS)
     trailing_slash: Text = Field("", max_length=10)
     include_drafts: bool = False
 

@@ -24,7 +24,7 @@ class RetrievalSearch:
         flt = common_pb2.SearchFilter(book=book, module=module, version=scope.version, locale=scope.locale,
                                       default_version=scope.default_version, default_locale=scope.default_locale)
         with domain_errors():
-            response = await self.stub.Search(rpb.SearchRequest(query=query[:8000], top_k=top_k, filter=flt))
+            response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=top_k, filter=flt))
         evidence = [
             Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
                      r.chunk.content)

@@ -19,6 +19,7 @@ from google.genai import types
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from openai.types.shared_params import FunctionDefinition
 
+from runtime import limits
 from runtime.errors import FailedPrecondition
 from services.chat import overview
 from services.chat.evidence import Evidence, content_words, one_per_section
@@ -104,8 +105,10 @@ def rewrite(message: str, history: Sequence[PastTurn]) -> str:
     own = content_words(message)
     if _FOLLOW_UP.search(message) or len(own) < 3:
         topic = [w for w in content_words(history[-1].question) if w not in own]
-        if topic:
-            return f"{message} ({' '.join(topic[:8])})"
+        standalone = f"{message} ({' '.join(topic[:8])})"
+        # Retrieval takes queries as long as questions, no longer: a question at the limit goes as asked.
+        if topic and len(standalone) <= limits.QUESTION_CHARS:
+            return standalone
     return message
 
 
@@ -233,7 +236,8 @@ class _Collected:
 
     async def run(self, query: str, module: str = "") -> dict[str, Any]:
         """Runs one search the model asked for; returns what the model is told of it."""
-        query = (query or self.request.message)[:1000]
+        # The reader's question is within the limit already; a model's query is held to what retrieval takes.
+        query = query[:limits.QUESTION_CHARS] if query else self.request.message
         outcome = await self.search(query, module)
         self.searches.append(query)
         self.outcomes.append(outcome)

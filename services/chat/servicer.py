@@ -8,15 +8,13 @@ from typing import Any
 from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
+from runtime import limits
 from runtime.errors import Violations
 from runtime.text import check_message
 from services.chat.clients import source_to_proto
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
 from services.chat.llm.liveness import Liveness
-
-MAX_MESSAGE_BYTES = 8 * 1024
-MAX_SELECTION_CHARS = 64 * 1024
 
 
 def event_to_proto(event: Event) -> pb.ChatResponse:
@@ -58,20 +56,26 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
         check_message(v, request)  # nothing chat passes on to sessions may be unstorable
         if not request.message.strip():
             v.add("message", "must not be empty or whitespace")
-        elif len(request.message.encode()) > MAX_MESSAGE_BYTES:
-            v.add("message", f"must be at most {MAX_MESSAGE_BYTES} bytes")
+        elif len(request.message) > limits.QUESTION_CHARS:
+            v.add("message", f"must be at most {limits.QUESTION_CHARS} characters")
         mode = "selection" if request.mode == pb.CHAT_MODE_SELECTION else "general"
         if request.mode not in (pb.CHAT_MODE_UNSPECIFIED, pb.CHAT_MODE_GENERAL, pb.CHAT_MODE_SELECTION):
             v.add("mode", "must be general or selection")
         if mode == "selection" and not request.selection.strip():
             v.add("selection", "is required in selection mode")
-        if len(request.selection) > MAX_SELECTION_CHARS:
-            v.add("selection", f"must be at most {MAX_SELECTION_CHARS} characters")
+        if len(request.selection) > limits.SELECTION_CHARS:
+            v.add("selection", f"must be at most {limits.SELECTION_CHARS} characters")
         if request.conversation_id and not request.conversation_token:
             v.add("conversation_token", "is required to continue a conversation")
-        for name, value in (("version", request.version), ("locale", request.locale)):
-            if len(value) > 200:
-                v.add(name, "must be at most 200 characters")
+        for name, value, most in (("book", request.book, limits.BOOK_CHARS),
+                                  ("version", request.version, limits.VERSION_CHARS),
+                                  ("locale", request.locale, limits.LOCALE_CHARS),
+                                  ("page.url", request.page.url, limits.URL_CHARS),
+                                  ("page.title", request.page.title, limits.PAGE_TITLE_CHARS),
+                                  ("conversation_id", request.conversation_id, limits.ID_CHARS),
+                                  ("conversation_token", request.conversation_token, limits.TOKEN_CHARS)):
+            if len(value) > most:
+                v.add(name, f"must be at most {most} characters")
         v.raise_if_any()
         question = Question(
             message=request.message.strip(), mode=mode, selection=request.selection,

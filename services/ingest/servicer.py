@@ -9,12 +9,12 @@ from typing import Any
 from lectern.ingest.v1 import ingest_service_pb2 as pb
 from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 
+from runtime import limits
 from runtime.errors import InvalidArgument, Violations
 from runtime.text import check_storable
 from services.ingest.book.site import SiteOverrides, parse_trailing_slash
 from services.ingest.sync import EmbedEvent, FileEvent, Ingestor, Summary, plan_job
 
-MAX_ROUTE_CHARS = 2000
 STATUS = {"ingested": pb.FILE_STATUS_INGESTED, "skipped": pb.FILE_STATUS_SKIPPED, "failed": pb.FILE_STATUS_FAILED}
 
 
@@ -36,17 +36,18 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
     async def Ingest(self, request: pb.IngestRequest, context: Any) -> AsyncIterator[pb.IngestResponse]:
         v = Violations()
         book = request.book or "default"
-        if len(book) > 200 or not book.strip():
-            v.add("book", "must be 1 to 200 characters")
+        if len(book) > limits.BOOK_CHARS or not book.strip():
+            v.add("book", f"must be 1 to {limits.BOOK_CHARS} characters")
         base_url = request.base_url  # "" = not given: a site's own baseUrl, or /docs/ for a docs folder
         if base_url and not (base_url.startswith("/") or base_url.startswith(("http://", "https://"))):
             v.add("base_url", "must start with / or http(s)://")
-        if len(request.route_base_path) > MAX_ROUTE_CHARS:
-            v.add("route_base_path", f"must be at most {MAX_ROUTE_CHARS} characters")
-        if len(request.last_version) > 200:
-            v.add("last_version", "must be at most 200 characters")
-        if len(base_url) > MAX_ROUTE_CHARS:
-            v.add("base_url", f"must be at most {MAX_ROUTE_CHARS} characters")
+        for field, value, most in (("route_base_path", request.route_base_path, limits.URL_CHARS),
+                                   ("base_url", base_url, limits.URL_CHARS),
+                                   ("last_version", request.last_version, limits.VERSION_CHARS),
+                                   ("source_dir", request.source_dir, limits.SOURCE_PATH_CHARS),
+                                   ("manifest", request.manifest, limits.SOURCE_PATH_CHARS)):
+            if len(value) > most:
+                v.add(field, f"must be at most {most} characters")
         if not request.source_dir.strip():
             v.add("source_dir", "must not be empty")
         for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir),

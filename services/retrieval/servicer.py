@@ -11,6 +11,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
 from embedding.models import ModelUnavailable
+from runtime import limits
 from runtime.errors import FailedPrecondition, Unavailable, Violations
 from runtime.text import check_storable
 from services.retrieval.convert import (
@@ -24,8 +25,6 @@ from services.retrieval.outline_proto import edition_from_proto, edition_to_prot
 from services.retrieval.outlines import OutlineStore
 from services.retrieval.search import Mode, Retriever
 
-MAX_QUERY_BYTES = 8 * 1024
-MAX_TOP_K = 50
 DEFAULT_TOP_K = 5
 MAX_READ_CHUNKS = 1000  # ReadChunks ids per call: one page's sections, or a batch of pages
 MAX_EMBED_QUERIES = 5000  # EmbedQueries per call: a gap report's questions
@@ -36,8 +35,8 @@ MODE_TO_PB = {mode: value for value, mode in MODES.items()}
 def _require_book(violations: Violations, book: str) -> None:
     if not book.strip():
         violations.add("book", "must not be empty")
-    elif len(book) > 200:
-        violations.add("book", "must be at most 200 characters")
+    elif len(book) > limits.BOOK_CHARS:
+        violations.add("book", f"must be at most {limits.BOOK_CHARS} characters")
     check_storable(violations, "book", book)
 
 
@@ -167,10 +166,10 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         v = Violations()
         if not request.query.strip():
             v.add("query", "must not be empty or whitespace")
-        elif len(request.query.encode()) > MAX_QUERY_BYTES:
-            v.add("query", f"must be at most {MAX_QUERY_BYTES} bytes")
-        if not 0 <= request.top_k <= MAX_TOP_K:
-            v.add("top_k", f"must be between 1 and {MAX_TOP_K}")
+        elif len(request.query) > limits.QUESTION_CHARS:
+            v.add("query", f"must be at most {limits.QUESTION_CHARS} characters")
+        if not 0 <= request.top_k <= limits.TOP_K:
+            v.add("top_k", f"must be between 1 and {limits.TOP_K}")
         if request.mode != pb.SEARCH_MODE_UNSPECIFIED and request.mode not in MODES:
             v.add("mode", "must be dense, keyword or hybrid")
         if not 0 <= request.filter.max_section_depth <= 6:
@@ -233,8 +232,8 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         for i, query in enumerate(request.queries):
             if not query.strip():
                 v.add(f"queries[{i}]", "must not be empty or whitespace")
-            elif len(query.encode()) > MAX_QUERY_BYTES:
-                v.add(f"queries[{i}]", f"must be at most {MAX_QUERY_BYTES} bytes")
+            elif len(query) > limits.QUESTION_CHARS:
+                v.add(f"queries[{i}]", f"must be at most {limits.QUESTION_CHARS} characters")
             check_storable(v, f"queries[{i}]", query)
         v.raise_if_any()
         embedder = self.retriever.embedder

@@ -13,6 +13,7 @@ from lectern.common.v1 import common_pb2
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
+from runtime import limits
 from runtime.batching import Batcher
 from runtime.errors import Violations
 from runtime.text import check_message
@@ -21,8 +22,6 @@ from services.sessions.gaps import gap_questions
 from services.sessions.retention import run_retention
 from services.sessions.store import ConversationStore, Source, Turn
 
-MAX_TEXT = 64 * 1024
-MAX_COMMENT = 2000
 MAX_GAP_QUESTIONS = 5000  # a gap report's questions per call: what the gateway embeds in one go
 
 
@@ -54,8 +53,8 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
     async def CreateConversation(self, request: pb.CreateConversationRequest, context: Any) -> Any:
         v = Violations()
         check_message(v, request)
-        if len(request.book) > 200:
-            v.add("book", "must be at most 200 characters")
+        if len(request.book) > limits.BOOK_CHARS:
+            v.add("book", f"must be at most {limits.BOOK_CHARS} characters")
         v.raise_if_any()
         cid, token = await self.store.create(request.book or "default")
         return pb.CreateConversationResponse(conversation_id=cid, conversation_token=token)
@@ -64,13 +63,13 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         v = Violations()
         check_message(v, request)
         _need_conversation(v, request.conversation_id, None)
-        if not request.turn_id or len(request.turn_id) > 200:
-            v.add("turn_id", "must be 1 to 200 characters")
+        if not request.turn_id or len(request.turn_id) > limits.TOKEN_CHARS:
+            v.add("turn_id", f"must be 1 to {limits.TOKEN_CHARS} characters")
         if not request.question:
             v.add("question", "must not be empty")
         for name in ("question", "answer", "rewritten_query"):
-            if len(getattr(request, name)) > MAX_TEXT:
-                v.add(name, f"must be at most {MAX_TEXT} characters")
+            if len(getattr(request, name)) > limits.TURN_TEXT_CHARS:
+                v.add(name, f"must be at most {limits.TURN_TEXT_CHARS} characters")
         if request.mode not in ("", "general", "selection"):
             v.add("mode", "must be general or selection")
         numbers: set[int] = set()
@@ -125,8 +124,8 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
             v.add("message_id", "must not be empty")
         if request.rating not in (pb.RATING_UP, pb.RATING_DOWN):
             v.add("rating", "must be up or down")
-        if len(request.comment) > MAX_COMMENT:
-            v.add("comment", f"must be at most {MAX_COMMENT} characters")
+        if len(request.comment) > limits.COMMENT_CHARS:
+            v.add("comment", f"must be at most {limits.COMMENT_CHARS} characters")
         v.raise_if_any()
         await self.store.record_feedback(request.conversation_id, request.conversation_token, request.message_id,
                                          request.rating, request.comment)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, LecternError, NotFound, Violations
+from runtime.limits import BOOK_CHARS, URL_CHARS
 from runtime.text import check_storable
 from services.ingest.book.site import SiteOverrides, parse_trailing_slash
 from services.ingest.push.archive import ArchiveError, Begin, Data, End, TarReader, TooLarge
@@ -44,8 +45,6 @@ from services.ingest.sync import EmbedEvent, FileEvent, Ingestor, Summary, plan_
 log = logging.getLogger("lectern.ingest.push")
 
 MAX_HOLDER_CHARS = 200
-MAX_BOOK_CHARS = 200
-MAX_URL_CHARS = 2000
 _WRITE_BLOCK = 256 * 1024
 
 ApplyEvent = FileEvent | EmbedEvent | Summary
@@ -398,8 +397,8 @@ async def _drain(queue: asyncio.Queue[ApplyEvent | LecternError | BaseException 
 
 def _check_plan(request: PlanRequest, limits: PushLimits) -> None:
     v = Violations()
-    if not request.book.strip() or len(request.book) > MAX_BOOK_CHARS:
-        v.add("book", f"must be 1 to {MAX_BOOK_CHARS} characters")
+    if not request.book.strip() or len(request.book) > BOOK_CHARS:
+        v.add("book", f"must be 1 to {BOOK_CHARS} characters")
     check_storable(v, "book", request.book)
     if len(request.holder) > MAX_HOLDER_CHARS:
         v.add("holder", f"must be at most {MAX_HOLDER_CHARS} characters")
@@ -408,8 +407,8 @@ def _check_plan(request: PlanRequest, limits: PushLimits) -> None:
     if o.base_url and not o.base_url.startswith(("/", "http://", "https://")):
         v.add("options.base_url", "must start with / or http(s)://")
     for name, value in (("options.base_url", o.base_url), ("options.route_base_path", o.route_base_path)):
-        if len(value) > MAX_URL_CHARS:
-            v.add(name, f"must be at most {MAX_URL_CHARS} characters")
+        if len(value) > URL_CHARS:
+            v.add(name, f"must be at most {URL_CHARS} characters")
         check_storable(v, name, value)
     try:
         parse_trailing_slash(o.trailing_slash)
