@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -17,6 +17,7 @@ from gateway.schemas import IngestBody, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
 from runtime import limits
+from runtime.errors import LecternError
 from runtime.status import domain_errors, from_rpc_error
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
@@ -42,11 +43,25 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
         route_base_path=body.route_base_path or "", trailing_slash=body.trailing_slash or "",
         manifest=body.manifest or "", last_version=body.last_version or "",
         dry_run=body.dry_run, reindex=body.reindex), timeout=3600)
+    return await ingest_events_response(call, request, refused)
+
+
+def refused(error: LecternError) -> Response:
+    """An ingest refused before its first event: raised, so the app's handler answers and
+    counts it like any other upstream error."""
+    raise error
+
+
+async def ingest_events_response(call: Any, request: Request,
+                                 on_refusal: Callable[[LecternError], Response]) -> Response:
+    """The events of an ingest or a push's apply (the same events) as the caller asked: the
+    summary as JSON, or SSE. The first event is awaited here, so a refusal (bad input, a book
+    already being ingested) is an HTTP error, not an SSE stream that starts with one."""
     stream = call.__aiter__()
     try:
         first = await stream.__anext__()
     except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc) from None
+        return on_refusal(from_rpc_error(exc))
 
     if wants_json(request):
         last = first
@@ -56,15 +71,14 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
 
     async def frames() -> AsyncIterator[bytes]:
         try:
-            for event in [first]:
-                yield ingest_frame(event)
+            yield ingest_frame(first)
             async for event in stream:
                 yield ingest_frame(event)
         except grpc.aio.AioRpcError as exc:
             err = from_rpc_error(exc)
             yield frame("error", {"code": err.code, "message": err.message})
         finally:
-            call.cancel()
+            call.cancel()  # the reader went away or the stream ended; a push's apply goes on in ingest
 
     return sse_response(frames(), request.app.state.metrics.open_streams)
 

@@ -27,10 +27,9 @@ from lectern.ingest.v1 import ingest_service_pb2 as ipb
 from pydantic import Field
 
 from gateway.errors import domain_error_response, error_body
-from gateway.routes.admin import ingest_frame, summary_dict
-from gateway.routes.deps import require_admin, upstream, wants_json
+from gateway.routes.admin import ingest_events_response
+from gateway.routes.deps import require_admin, upstream
 from gateway.schemas import Strict, Text
-from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
 from runtime import limits
 from runtime.errors import LecternError
@@ -156,27 +155,4 @@ async def upload(request: Request, book: str = Book, push_id: str = PushId,
 async def apply(request: Request, book: str = Book, push_id: str = PushId,
                 up: Upstream = Depends(upstream)) -> Response:
     call = up.ingest.ApplyPush(ipb.ApplyPushRequest(book=book, push_id=push_id), timeout=PUSH_CALL_SECONDS)
-    stream = call.__aiter__()
-    try:
-        first = await stream.__anext__()
-    except grpc.aio.AioRpcError as exc:
-        return _too_large_is_413(from_rpc_error(exc))
-
-    if wants_json(request):
-        last = first
-        async for last in stream:  # noqa: B007 - only the final (summary) event matters
-            continue
-        return JSONResponse(summary_dict(last.summary))
-
-    async def frames() -> AsyncIterator[bytes]:
-        try:
-            yield ingest_frame(first)
-            async for event in stream:
-                yield ingest_frame(event)
-        except grpc.aio.AioRpcError as exc:
-            err = from_rpc_error(exc)
-            yield frame("error", {"code": err.code, "message": err.message})
-        finally:
-            call.cancel()  # the apply itself goes on in ingest
-
-    return sse_response(frames(), request.app.state.metrics.open_streams)
+    return await ingest_events_response(call, request, _too_large_is_413)
