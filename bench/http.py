@@ -1,9 +1,9 @@
 """A lean keep-alive HTTP/1.1 client on asyncio streams, for load generators.
 
-The load generator shares the machine's two cores with the stack. httpx spends milliseconds of
-CPU per request (about 12 ms per streamed chat answer, a third of what the whole stack spends),
-which a latency figure would charge to the stack; this client costs about what grpc.aio's C core
-costs on the gRPC side.
+The load generator shares the machine's cores with the stack. httpx spends milliseconds of CPU
+per request, a large share of what the whole stack spends on a streamed chat answer, which a
+latency figure would charge to the stack; this client costs about what grpc.aio's C core costs
+on the gRPC side.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark the service issues name, bounded to about ten minutes.
+"""`make bench`: the speed of every service under load, bounded to about ten minutes.
 
 Ingest (Redux docs, full and unchanged), retrieval load on the Redux index and on a synthetic
 100k-chunk index with the naive baseline beside it, ANN recall, chat time to first token with
@@ -290,14 +290,18 @@ def _row(name: str, run: dict[str, Any], baseline: dict[str, Any] | None) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--out", default="bench-results")
-    parser.add_argument("--corpus", default="../shared/corpora/redux-docs")
-    parser.add_argument("--qa", default="../shared/corpora/redux-docs-qa.jsonl")
+    parser = argparse.ArgumentParser(prog="bench", description="Load every service and write the figures "
+                                     "(median and spread) to OUT/<date>.json with PNG plots.")
+    parser.add_argument("--out", default="bench-results", help="folder for the JSON and plots (default: %(default)s)")
+    parser.add_argument("--corpus", default="../shared/corpora/redux-docs", help="docs folder to ingest and search")
+    parser.add_argument("--qa", default="../shared/corpora/redux-docs-qa.jsonl",
+                        help="QA set whose questions are the search and chat load")
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each load run")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
-    parser.add_argument("--baseline-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each load, for the median and spread")
+    parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32],
+                        help="search clients at once, comma-separated (default: 1,8,32)")
+    parser.add_argument("--baseline-concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8],
+                        help="clients at once for the naive baseline (default: 1,8)")
     parser.add_argument("--synthetic", type=int, default=100_000, help="chunks in the synthetic index (0: skip)")
     parser.add_argument("--cache", default=".lectern/bench-cache", help="where the synthetic index is kept")
     parser.add_argument("--parts", default="stack,synthetic",

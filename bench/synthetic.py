@@ -13,7 +13,8 @@ import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
 from embedding.local import LocalEmbedder
-from services.retrieval.index.base import IndexRecord, StoredChunk
+from records.chunk import Chunk
+from services.retrieval.index.base import IndexRecord
 from services.retrieval.index.edge import DENSE, SEARCH_PARAMS, EdgeIndex
 
 VOCAB = ("robot sensor motor wheel battery reducer store action dispatch state middleware selector thunk "
@@ -49,7 +50,7 @@ async def build(root: Path, n: int, collection: str = "docusaurus-book", batch: 
         records = []
         for i, vector in enumerate(vectors, start=start):
             text = " ".join(words.choice(VOCAB) for _ in range(40))
-            chunk = StoredChunk(
+            chunk = Chunk(
                 chunk_id=str(uuid.UUID(int=i + 1)), book="synthetic", file_path=f"m{i % 20}/p{i % 500}.md",
                 module=f"m{i % 20}", heading_path=(f"Page {i % 500}", f"Section {i}"), section_depth=2 + i % 2,
                 content=text, token_count=40, content_hash=str(i), title=f"Page {i % 500}", tags=(), position=i,

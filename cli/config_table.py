@@ -1,4 +1,5 @@
-"""Rewrites the README's configuration table from the settings registry (`lectern config-table`)."""
+"""Rewrites the configuration table in docs/configuration.md from the settings registry
+(`lectern config-table`), so the documented variables are the ones the code reads."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import services.retrieval.settings
 import services.sessions.settings  # noqa: F401
 from runtime.env import REGISTRY
 
+TABLE_FILE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+"""Where the table lives (checked by tests/test_repository.py)."""
 HEADER = "| Variable | Default | Meaning |\n| --- | --- | --- |\n"
+_TABLE = re.compile(r"\| Variable \| Default \| Meaning \|\n\| --- \| --- \| --- \|\n(?:\|.*\|\n)*")
 
 
 def render() -> str:
@@ -25,11 +29,13 @@ def render() -> str:
     return HEADER + "\n".join(rows) + "\n"
 
 
-def rewrite(readme: Path) -> bool:
-    """Replaces the table in place; True when the file changed."""
-    text = readme.read_text()
-    new = re.sub(r"\| Variable \| Default \| Meaning \|\n\| --- \| --- \| --- \|\n(?:\|.*\|\n)*", render(), text,
-                 count=1)
+def rewrite(path: Path = TABLE_FILE) -> bool:
+    """Replaces the table in ``path`` in place, keeping the prose around it; True when the file
+    changed. A file without a table is refused rather than appended to."""
+    text = path.read_text()
+    if not _TABLE.search(text):
+        raise ValueError(f"{path.resolve()} has no configuration table to replace")
+    new = _TABLE.sub(lambda _: render(), text, count=1)
     if new != text:
-        readme.write_text(new)
+        path.write_text(new)
     return new != text

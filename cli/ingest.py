@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from runtime.errors import InvalidArgument, LecternError
 from runtime.settings import peer_addresses
 from runtime.status import from_rpc_error
 
@@ -64,12 +65,22 @@ def print_summary(s: ipb.IngestSummary) -> None:
         console.print(f"[yellow]warning[/yellow] {warning}")
 
 
+def describe_error(exc: LecternError, request: ipb.IngestRequest) -> str:
+    """The service's error for the console. Its field violations name ``source_dir`` or
+    ``manifest``, not the folder: the absolute path that was sent is added, so a relative path
+    typed on the command line shows resolved."""
+    lines = [f"{exc.code}: {exc.message}"]
+    paths = {"source_dir": request.source_dir, "manifest": request.manifest}
+    fields = {v.field for v in exc.violations} if isinstance(exc, InvalidArgument) else set()
+    lines += [f"  {field}: {paths[field]}" for field in paths if field in fields and paths[field]]
+    return "\n".join(lines)
+
+
 def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, reindex: bool,
                    include_drafts: bool, route_base_path: str = "", trailing_slash: str = "",
                    manifest: str = "", last_version: str = "") -> int:
-    """``base_url``, ``route_base_path``, ``trailing_slash`` and ``manifest`` are "" when not given."""
-    from runtime.errors import LecternError
-
+    """``base_url``, ``route_base_path``, ``trailing_slash`` and ``manifest`` are "" when not given.
+    Paths are sent resolved: the service may run in another working directory."""
     target = peer_addresses(os.environ)["ingest"]
     request = ipb.IngestRequest(source_dir=str(Path(directory).resolve()), book=book, base_url=base_url,
                                 dry_run=dry_run, reindex=reindex, include_drafts=include_drafts,
@@ -79,7 +90,7 @@ def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, rein
     try:
         summary = asyncio.run(run_ingest(target, request))
     except LecternError as exc:
-        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+        console.print(describe_error(exc, request), style="red", highlight=False, markup=False, soft_wrap=True)
         return 1
     print_summary(summary)
     return 0

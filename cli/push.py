@@ -102,7 +102,7 @@ def archive(files: list[LocalFile], sizes: dict[str, int], sent: list[int], prog
                     progress.advance(task, len(block))
                 yield out(block)
         if done != sizes[f.path]:
-            raise PushError(FAILED, f"{f.path} changed while it was being pushed; run the push again")
+            raise PushError(FAILED, f"{f.source} changed while it was being pushed; run the push again")
         yield out(padding(done))
     tail = deflate.compress(END_OF_ARCHIVE) + deflate.flush()
     sent[0] += len(tail)
@@ -122,7 +122,7 @@ def run_push(site_dir: Path, url: str, book: str, token: str, *, dry_run: bool =
     except InvalidArgument as exc:
         raise PushError(USAGE, exc.message) from None
     if not files:
-        raise PushError(USAGE, f"{site_dir} has no pages to push")
+        raise PushError(USAGE, f"{site_dir.resolve()} has no pages to push")
     digests = {f.path: file_digest(f.source) for f in files}
     report.files = len(files)
     base = f"{url.rstrip('/')}/v1/books/{quote(book, safe='')}"
@@ -223,13 +223,14 @@ def push_command(site_dir: str, url: str, book: str, dry_run: bool, as_json: boo
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     report = Report(book)
     code = OK
+    site = Path(site_dir).resolve()  # errors name the folder as an absolute path
     if not token:
         report.error, code = f"set {TOKEN_VARIABLE} to the server's admin token", USAGE
-    elif not Path(site_dir).is_dir():
-        report.error, code = f"{site_dir} is not a folder", USAGE
+    elif not site.is_dir():
+        report.error, code = f"{site} is not a folder", USAGE
     else:
         try:
-            run_push(Path(site_dir), url, book, token, dry_run=dry_run, yes=yes, options=options,
+            run_push(site, url, book, token, dry_run=dry_run, yes=yes, options=options,
                      show=not as_json and console.is_terminal, report=report)
         except PushError as exc:
             report.error, code = str(exc), exc.exit_code
@@ -264,4 +265,4 @@ def _print(report: Report, dry_run: bool) -> None:
         for warning in s["warnings"]:
             console.print(f"[yellow]warning[/yellow] {warning}")
     if report.error:
-        console.print(f"[red]error[/red]: {report.error}")
+        console.print(f"error: {report.error}", style="red", markup=False, highlight=False, soft_wrap=True)

@@ -37,5 +37,10 @@ class Embedder(Protocol):
         ...
 
     async def ready(self) -> bool:
-        """True when the model can embed now."""
+        """True when the model can embed now (loaded, or its API answers); raises or returns
+        False when it cannot. Called by health checks every few seconds, so it stays cheap."""
+        ...
+
+    async def close(self) -> None:
+        """Stops the embedder's threads and connections; calls still waiting fail."""
         ...

@@ -3,8 +3,7 @@
 The [CLS] token's last hidden state, L2-normalised, as the model was trained; queries (never
 documents) get the model's retrieval instruction in front. Each text is encoded alone: the int8
 export quantises activations per call, so a text padded into a batch gets a slightly different
-vector (cosine 0.994 to its own at worst over 32 Redux passages in fours), and batching was
-slower per text on this CPU anyway (41 ms of CPU alone, 70 in fours). Concurrency comes from
+vector, and batching was slower per text on this CPU anyway. Concurrency comes from
 threads instead, each running one text through the shared session.
 """
 
@@ -98,6 +97,6 @@ class BgeSmallEmbedder:
         await asyncio.get_running_loop().run_in_executor(self._queries, self.load)
         return True
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._documents.shutdown(wait=False, cancel_futures=True)
         self._queries.shutdown(wait=False, cancel_futures=True)

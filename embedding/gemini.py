@@ -7,8 +7,11 @@ re-normalised: the index uses cosine, and the out-of-scope threshold assumes uni
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from google.genai import types
@@ -23,6 +26,15 @@ DIMENSION = 768
 MAX_TOKENS = 2048  # the model's input limit; chunks stay far below it (512 cl100k tokens)
 BATCH = 100  # texts per request, the API's limit
 WHAT = "the Gemini embedding service"
+# Health probes run every few seconds: a check's outcome is reused, so they never become API
+# traffic of their own (one short embedding a minute at most), and a failure is retried sooner.
+READY_SECONDS = 60.0
+NOT_READY_SECONDS = 10.0
+CHECK_SECONDS = 5.0  # one check's bound: a probe never waits longer
+CHECK_TEXT = "ready"
+ONE_TRY = RetryPolicy(attempts=1)  # a check reports the service as it is, without retrying
+
+log = logging.getLogger("lectern.embedding.gemini")
 
 
 def normalise(values: Sequence[float]) -> list[float]:
@@ -34,19 +46,23 @@ class GeminiEmbedder:
     spec = EmbedderSpec(name=f"gemini:{MODEL}@{DIMENSION}", dimension=DIMENSION, max_input_tokens=MAX_TOKENS)
 
     def __init__(self, api_key: str, base_url: str = "", policy: RetryPolicy | None = None,
-                 timeout_seconds: float = 30.0) -> None:
+                 timeout_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         if not api_key:
             raise FailedPrecondition("LECTERN_EMBEDDER=gemini needs GEMINI_API_KEY")
         self.policy = policy or RetryPolicy(attempts=5)
         self.client = make_client(api_key, base_url, timeout_seconds)
+        self.clock = clock
+        self._checked: tuple[float, bool] | None = None
+        """When readiness was last known, and what it was."""
 
-    async def _embed(self, texts: list[str], task: str) -> list[list[float]]:
+    async def _embed(self, texts: list[str], task: str, policy: RetryPolicy | None = None) -> list[list[float]]:
         config = types.EmbedContentConfig(task_type=task, output_dimensionality=DIMENSION)
         reply = await call(lambda: self.client.aio.models.embed_content(
-            model=MODEL, contents=cast(Any, texts), config=config), self.policy, WHAT)
+            model=MODEL, contents=cast(Any, texts), config=config), policy or self.policy, WHAT)
         vectors = [normalise(e.values or []) for e in (reply.embeddings or [])]
         if len(vectors) != len(texts) or any(len(v) != DIMENSION for v in vectors):
             raise Unavailable("Gemini returned embeddings of the wrong number or size")
+        self._checked = (self.clock(), True)  # a call that worked is as good as a check
         return vectors
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -65,7 +81,22 @@ class GeminiEmbedder:
         return count_tokens(text)
 
     async def ready(self) -> bool:
-        return True
+        """Whether Gemini embeds now with this key: one short query embedded, without retries
+        and within CHECK_SECONDS. The outcome (or that of any real call that worked) is reused
+        for READY_SECONDS, a failure for NOT_READY_SECONDS."""
+        if self._checked is not None:
+            at, ok = self._checked
+            if self.clock() - at < (READY_SECONDS if ok else NOT_READY_SECONDS):
+                return ok
+        try:
+            async with asyncio.timeout(CHECK_SECONDS):
+                await self._embed([CHECK_TEXT], "RETRIEVAL_QUERY", ONE_TRY)
+            ok = True
+        except Exception as exc:  # any failure means "cannot embed now"; the reason goes to the log
+            log.warning("Gemini embeddings unavailable", extra={"error": repr(exc)})
+            ok = False
+        self._checked = (self.clock(), ok)
+        return ok
 
-    def close(self) -> None:
-        pass
+    async def close(self) -> None:
+        await self.client.aio.aclose()

@@ -14,22 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from embedding.base import EmbedderSpec
-from embedding.onnx_query import QUERY_BATCH, OnnxQueryEncoder, default_cache_dir, query_batcher
+from embedding.onnx_query import QUERY_BATCH, OnnxQueryEncoder, query_batcher
 from runtime.batching import Batcher
-
-# The bundled weights are on disk; never let the hub client reach for the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 MODEL_NAME = "local:all-MiniLM-L6-v2"
 # MiniLM was trained on 256 word pieces; longer inputs are cut silently, so chunks stay below.
 MAX_TOKENS = 256
 ONNX_DOCUMENT_BATCH = 4
-# Query batches encoded at once, one thread each. Under load the encoder is the bottleneck
-# (about 6 ms of CPU per question here): at 32 clients and unique questions on 2 cores, two
-# batches at once served 132-134 searches/s against 92-108 with one.
+# Query batches encoded at once, one thread each. Under load the encoder is the bottleneck, so
+# batches run side by side, one thread each, up to the cores.
 QUERY_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -47,7 +40,8 @@ def _shared_model() -> Any:
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-            model = SentenceTransformer(str(get_model_path()), device="cpu")
+            # The bundled weights are on disk: the hub client must never reach for the network.
+            model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
             model.max_seq_length = MAX_TOKENS
             _MODEL = model
         return _MODEL
@@ -59,6 +53,12 @@ class LocalEmbedder:
     spec = EmbedderSpec(name=MODEL_NAME, dimension=384, max_input_tokens=MAX_TOKENS)
 
     def __init__(self, batch_size: int = 32, query_encoder: str = "onnx", cache_dir: Path | None = None) -> None:
+        """``cache_dir`` keeps the ONNX export of the model ($LECTERN_HOME/models); the ONNX
+        encoders need it, torch does not."""
+        if query_encoder not in ("onnx", "onnx-int8", "torch"):
+            raise ValueError(f"unknown query encoder {query_encoder!r}")
+        if query_encoder != "torch" and cache_dir is None:
+            raise ValueError(f"the {query_encoder} query encoder needs a cache_dir for its exported model")
         self.batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._model: Any = None
@@ -69,8 +69,8 @@ class LocalEmbedder:
         self._query_executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="embed-query")
         self._onnx: OnnxQueryEncoder | None = None
         self._batcher: Batcher[str, list[float]] | None = None
-        if query_encoder in ("onnx", "onnx-int8"):
-            self._onnx = OnnxQueryEncoder(cache_dir or default_cache_dir(), int8=query_encoder == "onnx-int8")
+        if cache_dir is not None and query_encoder != "torch":
+            self._onnx = OnnxQueryEncoder(cache_dir, int8=query_encoder == "onnx-int8")
             self._batcher = query_batcher(self._onnx.encode, self._query_executor, QUERY_BATCH * 2,
                                           QUERY_THREADS)
 
@@ -104,10 +104,6 @@ class LocalEmbedder:
             return await self._batcher.submit(text)
         return (await self.embed_documents([text]))[0]
 
-    @property
-    def query_variant(self) -> str:
-        return self._onnx.variant if self._onnx is not None else "torch"
-
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer().encode(text).ids)
 
@@ -131,6 +127,8 @@ class LocalEmbedder:
             await loop.run_in_executor(self._executor, self._load)
         return True
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._query_executor.shutdown(wait=False, cancel_futures=True)

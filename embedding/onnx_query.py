@@ -29,15 +29,14 @@ MAX_TOKENS = 256
 CHECK_TEXTS = ("How do I tune the PID controller?", "What does store.subscribe() return?",
                "calibrate the gyroscope before driving", "Why does my reducer throw when I dispatch?")
 # Lowest cosine between int8 and float query vectors at which int8 is used. Per-channel
-# dynamic quantisation of MiniLM measured min 0.986, median 0.993 over the Redux dev questions
-# (per-tensor: min 0.943, which is why per-tensor is not used).
+# dynamic quantisation of MiniLM stays above this over the Redux dev questions; per-tensor does
+# not, which is why it is not used.
 MIN_AGREEMENT = 0.98
 FP32_FILE = "all-MiniLM-L6-v2.onnx"
 INT8_FILE = "all-MiniLM-L6-v2.int8-per-channel.onnx"
 # Queries per model call when many wait at once. Activations are quantised per call, so a
-# question's int8 vector depends a little on its batch: cosine 0.987 at worst (median 0.992)
-# to the vector it gets alone over the Redux questions, as close as int8 is to float
-# (a one-word query among longer ones: 0.973).
+# question's int8 vector depends a little on its batch: over the Redux questions it stays about
+# as close to the vector it gets alone as int8 is to float (figures: bench-results/history.md).
 QUERY_BATCH = 4
 
 
@@ -66,7 +65,7 @@ def export(target: Path) -> None:
 
         def __init__(self) -> None:
             super().__init__()
-            self.bert = AutoModel.from_pretrained(str(_model_dir())).eval().requires_grad_(False)
+            self.bert = AutoModel.from_pretrained(str(_model_dir()), local_files_only=True).eval().requires_grad_(False)
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             return self.bert(input_ids=input_ids, attention_mask=attention_mask,
@@ -98,6 +97,12 @@ def quantise(source: Path, target: Path) -> None:
     tmp.replace(target)
 
 
+# The child's Hugging Face libraries read these when imported: the bundled weights are on disk,
+# so nothing may reach for the network or draw progress bars (a variable already set wins).
+HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+               "TRANSFORMERS_VERBOSITY": "error"}
+
+
 def in_subprocess(step: str, target: Path) -> None:
     """Exporting needs PyTorch and quantising loads the graph twice; a child process keeps
     those hundreds of MB out of the long-running service. Concurrent runs are harmless: each
@@ -107,7 +112,7 @@ def in_subprocess(step: str, target: Path) -> None:
 
     done = subprocess.run(  # noqa: S603 - this module, a fixed argument list
         [sys.executable, "-m", "embedding.onnx_query", step, str(target)], capture_output=True,
-        text=True, timeout=600, check=False,
+        text=True, timeout=600, check=False, env={**HUB_OFFLINE, **os.environ},
     )
     if done.returncode != 0 or not target.exists():
         raise RuntimeError(f"{step} of the ONNX encoder failed: {done.stderr[-2000:]}")
@@ -157,8 +162,7 @@ class OnnxQueryEncoder:
                 in_subprocess("quantise", int8)
             reference = self._run(self._session, list(CHECK_TEXTS))
             # One thread: a short query is too small to split, so a second thread only adds
-            # wake-ups (interleaved A/B per Redux question: 7.6 ms wall and 7.5 ms CPU with one
-            # thread, 8.5 ms and 10.4 ms with two).
+            # wake-ups.
             candidate_session = self._open(int8, 1)
             candidate = self._run(candidate_session, list(CHECK_TEXTS))
         except Exception as exc:  # quantisation is an optimisation; the float model still works
@@ -216,10 +220,6 @@ def query_batcher(encode: Callable[[list[str]], list[list[float]]], executor: Ex
         return await asyncio.get_running_loop().run_in_executor(executor, encode, texts)
 
     return Batcher(run, max_batch, max_in_flight=threads)
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LECTERN_HOME", ".lectern")).resolve() / "models"
 
 
 if __name__ == "__main__":

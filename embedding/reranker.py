@@ -3,10 +3,9 @@ and one passage together and scores how well the passage answers it.
 
 A passage is its heading path and content, cut to a token budget. Scoring runs in worker threads
 off the event loop, one pair per model call by default: the int8 export quantises activations
-per call, so a pair padded into a batch scores up to 0.56 logits differently than alone, and on
-this CPU a batch was slower per pair, not faster (256-token budget, 30 Redux passages, one thread:
-28 ms of CPU per pair alone, 32 in pairs, 46 in eights). Between model calls the work checks
-whether its caller has gone, so a cancelled search stops within one call.
+per call, so a pair padded into a batch scores a little differently than alone, and on this CPU
+a batch was slower per pair, not faster. Between model calls the work checks whether its caller
+has gone, so a cancelled search stops within one call.
 """
 
 from __future__ import annotations

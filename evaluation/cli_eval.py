@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +20,33 @@ from evaluation.qa import load_qa
 from evaluation.report import markdown
 from evaluation.runner import ModeReport, chat_eval, search_mode
 from evaluation.stack import local_stack
+from runtime.settings import GEMINI_API_KEY, GEMINI_BASE_URL
+from services.chat.settings import LLM
 
 console = Console(stderr=True)
 
 
 RERANK = {"on": "true", "off": "false"}
+# The stack reads only the variables given to it; these come from the shell, so that
+# `--embedders gemini` can reach Gemini. Answers stay extractive: a Gemini key given for the
+# embedder must not change which answerer is measured.
+PASSED_THROUGH = (GEMINI_API_KEY.name, GEMINI_BASE_URL.name)
+ANSWERER = {LLM.name: "extractive"}
+
+
+def passed_through(shell: Mapping[str, str]) -> dict[str, str]:
+    """The settings every stack of an evaluation gets from the shell's environment."""
+    return {**ANSWERER, **{name: shell[name] for name in PASSED_THROUGH if shell.get(name, "").strip()}}
 
 
 async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str, home: Path | None = None,
                    query_encoders: list[str] | None = None, embedders: list[str] | None = None,
-                   reranks: list[str] | None = None) -> dict[str, Any]:
+                   reranks: list[str] | None = None, shell: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every configuration side by side: each embedder gets a fresh index of its own, and each
     reranking setting and query encoder its own stack on that index (the book is ingested once
     per embedder: the later ingests find nothing changed). Searches leave `rerank` unset, so each
-    stack's default (LECTERN_RERANK) is what is measured, as chat uses it."""
+    stack's default (LECTERN_RERANK) is what is measured, as chat uses it. ``shell`` is the
+    environment the PASSED_THROUGH settings are taken from."""
     from cli.ingest import run_ingest
 
     items = load_qa(qa)
@@ -44,7 +59,9 @@ async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str
         for embedder in embedders or [""]:
             for rerank in reranks or [""]:
                 for encoder in encoders:
-                    environ = {"LECTERN_QUERY_ENCODER": encoder} if encoder else {}
+                    environ = passed_through(shell or {})
+                    if encoder:
+                        environ["LECTERN_QUERY_ENCODER"] = encoder
                     if embedder:
                         environ["LECTERN_EMBEDDER"] = embedder
                     if rerank:
@@ -79,7 +96,7 @@ def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str
                  query_encoders: str = "", embedders: str = "", reranks: str = "") -> int:
     result = asyncio.run(evaluate(Path(docs), Path(qa), _names(modes), chat, book,
                                   query_encoders=_names(query_encoders), embedders=_names(embedders),
-                                  reranks=_names(reranks)))
+                                  reranks=_names(reranks), shell=os.environ))
     print(result["markdown"])
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Embedders and cross-encoder reranking side by side on a QA set (issue 18's model choice).
+"""Embedders and cross-encoder reranking side by side on a QA set (how the default embedder and
+reranking settings were chosen).
 
     python -m evaluation.rerank_bench --docs ../shared/corpora/redux-docs \\
         --qa ../shared/corpora/redux-docs-qa.jsonl --out eval-results/rerank-bench.json
@@ -138,7 +139,7 @@ def quality(items: Sequence[QAItem], ranking: dict[str, list[Candidate]]) -> dic
 def scope_separation(items: Sequence[QAItem], top_scores: dict[str, float]) -> dict[str, float]:
     """How well the best cross-encoder score alone tells out-of-scope questions apart: the best
     accuracy over every threshold, and the in-scope questions refused at the threshold that
-    catches every out-of-scope one (for issue 18's scope step; nothing is tuned here)."""
+    catches every out-of-scope one (to set the reranked scope threshold; nothing is tuned here)."""
     values = sorted(set(top_scores.values()))
     best = 0.0
     for t in values:

@@ -9,22 +9,14 @@ from datetime import datetime
 
 import numpy as np
 
+from records.gap import GapQuestion
+
 # Cosine similarity to a topic's centroid at or above which a question joins it. Each embedder has
 # its own scale (as for the scope thresholds): on the seeded set of tests/test_gaps.py, paraphrases
 # score at least 0.53 apart from others at most 0.36 with MiniLM; 0.71 against 0.63 with bge-small.
 TOPIC_SIMILARITY = {"all-MiniLM-L6-v2": 0.45, "bge-small-en-v1.5": 0.68}
 DEFAULT_SIMILARITY = 0.5  # other embedders (such as Gemini's): pass similarity= to tune
 REPRESENTATIVES = 3  # questions shown per topic
-
-
-@dataclass(frozen=True)
-class Asked:
-    question: str
-    book: str
-    asked_at: datetime
-    out_of_scope: bool
-    ungrounded: bool
-    downvoted: bool
 
 
 @dataclass
@@ -51,7 +43,7 @@ def similarity_for(embedder: str) -> float:
     return next((v for k, v in TOPIC_SIMILARITY.items() if k in embedder), DEFAULT_SIMILARITY)
 
 
-def group(asked: list[Asked], vectors: list[list[float]], since: datetime, until: datetime,
+def group(asked: list[GapQuestion], vectors: list[list[float]], since: datetime, until: datetime,
           threshold: float) -> list[Topic]:
     """Topics, largest first: a greedy pass, oldest question first, joins each question to the
     topic whose centroid is nearest when at least ``threshold`` similar, else starts a topic;

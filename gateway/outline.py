@@ -30,11 +30,13 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
-from lectern.common.v1 import common_pb2
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
 from gateway.routes.preview import LIST_PAGE, READ_BATCH
+from records.chunk import Chunk
+from records.outline import EditionOutline, OutlineEntry
+from records.proto import chunk_from_proto, outline_from_proto
 from services.ingest.book.outline import DESCRIPTION_CHARS
 from services.ingest.book.outline import clip as _clip
 from services.ingest.book.outline import describe as describe  # re-exported: llms.txt tests use it
@@ -75,6 +77,9 @@ class Page:
 
 @dataclass(frozen=True)
 class Outline:
+    """What llms.txt and MCP serve of one edition: its pages in sidebar order with their sections'
+    text. A view built from the chunk and outline records (`records`), kept only in this cache."""
+
     book: str
     revision: str
     """Changes whenever a chunk of the book changes."""
@@ -100,12 +105,12 @@ class Placed:
     category: str
 
 
-def sidebar_places(outline: rpb.EditionOutline) -> dict[str, Placed]:
+def sidebar_places(outline: EditionOutline) -> dict[str, Placed]:
     """Page routes of a stored outline in sidebar order; a category's linked page sits where
     the category does."""
     places: dict[str, Placed] = {}
 
-    def walk(entries: Iterable[rpb.OutlineEntry], top: str) -> None:
+    def walk(entries: Iterable[OutlineEntry], top: str) -> None:
         for e in entries:
             category = top if top or not e.category else e.label
             if e.url and e.url not in places:
@@ -137,7 +142,7 @@ def _route(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _sections(chunks: Sequence[common_pb2.Chunk]) -> tuple[Section, ...]:
+def _sections(chunks: Sequence[Chunk]) -> tuple[Section, ...]:
     sections: list[Section] = []
     for chunk in chunks:
         path = tuple(chunk.heading_path[1:])
@@ -151,18 +156,10 @@ def _sections(chunks: Sequence[common_pb2.Chunk]) -> tuple[Section, ...]:
     return tuple(sections)
 
 
-def in_edition(chunk: common_pb2.Chunk, version: str, locale: str) -> bool:
-    """The chunk belongs to the edition asked for; by default the one the site serves at its
-    docs root (its last version, in its default locale)."""
-    by_version = chunk.version == version if version else not chunk.other_version
-    by_locale = chunk.locale == locale if locale else not chunk.other_locale
-    return by_version and by_locale
-
-
-def assemble(book: str, revision: str, chunks: Iterable[common_pb2.Chunk],
+def assemble(book: str, revision: str, chunks: Iterable[Chunk],
              sidebar: Mapping[str, Placed] | None = None) -> Outline:
     """The outline of one edition's chunks, in ``sidebar`` order where it places a page (pure: no I/O)."""
-    files: dict[str, list[common_pb2.Chunk]] = {}
+    files: dict[str, list[Chunk]] = {}
     for chunk in chunks:
         files.setdefault(chunk.file_path, []).append(chunk)
     for file_chunks in files.values():
@@ -198,12 +195,11 @@ def assemble(book: str, revision: str, chunks: Iterable[common_pb2.Chunk],
     return Outline(book, revision, title, summary, tuple(pages))
 
 
-async def read_chunks(retrieval: rpb_grpc.RetrievalServiceStub, book: str,
-                      ids: Sequence[str]) -> list[common_pb2.Chunk]:
-    chunks: list[common_pb2.Chunk] = []
+async def read_chunks(retrieval: rpb_grpc.RetrievalServiceStub, book: str, ids: Sequence[str]) -> list[Chunk]:
+    chunks: list[Chunk] = []
     for start in range(0, len(ids), READ_BATCH):
         reply = await retrieval.ReadChunks(rpb.ReadChunksRequest(book=book, chunk_ids=ids[start:start + READ_BATCH]))
-        chunks.extend(reply.chunks)
+        chunks.extend(chunk_from_proto(c) for c in reply.chunks)
     return chunks
 
 
@@ -222,7 +218,7 @@ async def list_digests(retrieval: rpb_grpc.RetrievalServiceStub, book: str) -> l
 class _Book:
     revision: str
     checked_at: float
-    chunks: list[common_pb2.Chunk]
+    chunks: list[Chunk]
     outlines: dict[tuple[str, str], Outline] = field(default_factory=dict)
     # Per edition: (checked at, digest of the stored sidebar, its page places or None).
     sidebars: dict[tuple[str, str], tuple[float, str, dict[str, Placed] | None]] = field(default_factory=dict)
@@ -238,7 +234,7 @@ async def read_sidebar(retrieval: rpb_grpc.RetrievalServiceStub, book: str, vers
     if not reply.found:
         return "", None
     digest = hashlib.sha256(reply.outline.SerializeToString(deterministic=True)).hexdigest()[:16]
-    return digest, sidebar_places(reply.outline)
+    return digest, sidebar_places(outline_from_proto(reply.outline))
 
 
 class OutlineCache:
@@ -301,7 +297,8 @@ class OutlineCache:
         revision = f"{entry.revision}:{checked[1]}" if checked[1] else entry.revision
         outline = entry.outlines.get(key)
         if outline is None or outline.revision != revision:
-            outline = assemble(book, revision, (c for c in entry.chunks if in_edition(c, version, locale)),
+            # By default the edition the site serves at its docs root (its last version, default locale).
+            outline = assemble(book, revision, (c for c in entry.chunks if c.edition.matches(version, locale)),
                                checked[2])
             if not outline.pages:
                 return None  # not kept: callers can name any number of editions that hold nothing

@@ -121,6 +121,9 @@ class Message(BaseModel):
 
 class ConversationReply(BaseModel):
     conversation_id: str
+    book: str = Field(description="The book the conversation is about.")
+    created_at: str
+    last_active_at: str = Field(description="Retention removes the conversation LECTERN_RETENTION_DAYS after this.")
     messages: list[Message]
 
 

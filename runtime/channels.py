@@ -4,7 +4,7 @@ trace context, so no call can hang forever and a request can be followed across 
 The keepalive policy lives here for both ends: ``client_options`` for channels and
 ``server_options`` for ``runtime.server``, both from one ``Keepalive``. Pings that a server
 does not expect count as abuse: after two it sends GOAWAY "too_many_pings" and every stream on
-the connection dies, which is how a quiet ingest stream used to die after about 90 s.
+the connection dies, which would cut a quiet ingest stream after a few pings.
 """
 
 from __future__ import annotations

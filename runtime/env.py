@@ -1,7 +1,8 @@
 """Typed environment variables, declared once and listed in one registry.
 
 Each variable is declared where it is used, with its default and meaning. The registry
-lets the README's configuration table and docker-compose.yml be checked against the code.
+lets the configuration table in docs/configuration.md and docker-compose.yml be checked against
+the code.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ class EnvVar(Generic[T]):
     parse: Callable[[str], T]
     """Turns the raw string into a value; raises ValueError with a reason when it cannot."""
     doc: str
-    """One sentence for the README's configuration table."""
+    """One sentence for the configuration table (docs/configuration.md)."""
     default_doc: str = ""
-    """How the default is shown in the README when ``str(default)`` would mislead."""
+    """How the default is shown in the configuration table when ``str(default)`` would mislead."""
 
     def read(self, environ: Mapping[str, str]) -> T:
         raw = environ.get(self.name, "").strip()

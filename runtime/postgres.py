@@ -13,18 +13,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime import env
-from runtime.status import register_unreachable
+from runtime.status import NETWORK, Unreachable
 
 # Errors that mean the database cannot be reached right now (down, restarting, a dropped
 # connection): retryable UNAVAILABLE for callers, never INTERNAL. Declared here, with the pools,
-# so every service that talks to Postgres maps them the same way.
-# PostgresConnectionError is SQLSTATE class 08 (a connection lost mid-query among them);
-# the shutdown errors are what a server that is stopping or crashing sends its clients.
-UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
+# so every service that talks to Postgres maps them the same way by naming this in its
+# ServiceSpec. PostgresConnectionError is SQLSTATE class 08 (a connection lost mid-query among
+# them); the shutdown errors are what a server that is stopping or crashing sends its clients.
+UNREACHABLE: Unreachable = NETWORK.plus(
     asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, dependency="postgres",
 )
-register_unreachable(*UNREACHABLE_ERRORS, dependency="postgres")
 STATEMENT_CACHE = env.declare(
     "LECTERN_DB_STATEMENT_CACHE", 256, env.integer(0, 10_000),
     "Prepared statements kept per Postgres connection. 0 for a pooler without protocol-level prepared "
@@ -69,8 +68,8 @@ async def create_pool(database_url: str, *, pool_min: int, pool_max: int, statem
                       application_name: str, statement_cache: int) -> asyncpg.Pool:
     """A pool whose connections carry their settings from the start. ``statement_cache`` keeps
     that many prepared statements per connection: a statement is then parsed and planned once,
-    not on every call (measured on AppendTurn's batch: ~90 us of Postgres CPU per turn, and a
-    round trip per call). Poolers that track protocol-level prepared statements (PgBouncer 1.21+,
+    not on every call (parsing and planning AppendTurn's batch statement is a large share of its
+    Postgres CPU, and a round trip per call). Poolers that track protocol-level prepared statements (PgBouncer 1.21+,
     so Neon's) keep them working; for others it must be 0."""
     url, ssl_arg = split_sslmode(database_url)
     kwargs: dict[str, Any] = {"ssl": ssl_arg} if ssl_arg is not None else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime import env
@@ -37,7 +37,7 @@ SERVICE = env.declare(
 )
 EVENT_LOOP = env.declare(
     "LECTERN_EVENT_LOOP", "uvloop", env.choice("uvloop", "asyncio"),
-    "Event loop every service runs on: uvloop (libuv; measured +14% AppendTurn throughput at 32 writers) "
+    "Event loop every service runs on: uvloop (libuv; cheaper per call for grpc.aio and asyncpg) "
     "or the standard library's.",
 )
 KEEPALIVE_SECONDS = env.declare(
@@ -48,6 +48,16 @@ KEEPALIVE_SECONDS = env.declare(
 KEEPALIVE_TIMEOUT_SECONDS = env.declare(
     "LECTERN_KEEPALIVE_TIMEOUT_SECONDS", 10.0, env.number(1, 600),
     "How long a keepalive ping may go unanswered before the connection is closed as dead.",
+)
+# Gemini serves two owners, chat's answerer and the Gemini embedder: declared once, here.
+GEMINI_API_KEY = env.declare(
+    "GEMINI_API_KEY", "", env.text,
+    "Gemini API key: with it (and LECTERN_LLM unset) answers come from Gemini with function calling, else from "
+    "the offline extractive answerer; LECTERN_EMBEDDER=gemini needs it too.", "(unset: extractive)",
+)
+GEMINI_BASE_URL = env.declare(
+    "LECTERN_GEMINI_BASE_URL", "", env.text,
+    "Override of the Gemini API endpoint (a proxy, or a fake server in tests).", "(Google's endpoint)",
 )
 OTLP_ENDPOINT = env.declare(
     "OTEL_EXPORTER_OTLP_ENDPOINT", "", env.text, "OTLP collector for traces; unset, tracing is off and free.",
@@ -151,9 +161,6 @@ class ServerSettings:
             peers=peer_addresses(environ),
             keepalive=Keepalive.from_env(environ),
         )
-
-    def with_port(self, port: int) -> ServerSettings:
-        return replace(self, port=port)
 
 
 def peer_addresses(environ: Mapping[str, str]) -> dict[str, str]:

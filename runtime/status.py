@@ -1,6 +1,6 @@
 """The one place where domain errors become gRPC statuses and back.
 
-Servers: ``handle_exception`` (called by the runtime's interceptor) turns a raised
+Servers: ``handle_exception`` (called by ``runtime.server.Guard`` around every RPC) turns a raised
 LecternError into a status with rich details
 (google.rpc.BadRequest for INVALID_ARGUMENT, RetryInfo for RESOURCE_EXHAUSTED); anything
 else becomes INTERNAL with a generic message, and the traceback goes to the log only.
@@ -16,7 +16,8 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import duration_pb2
@@ -86,13 +87,14 @@ def to_status(error: errors.LecternError) -> status_pb2.Status:
     return status
 
 
-async def abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.LecternError) -> None:
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.LecternError) -> NoReturn:
     status = to_status(error)
     await context.abort(
         _TO_GRPC.get(error.code, grpc.StatusCode.INTERNAL),
         status.message,
         trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
     )
+    raise AssertionError("ServicerContext.abort always raises")  # grpc is untyped: says so to mypy
 
 
 @contextmanager
@@ -136,31 +138,43 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> errors.LecternE
     return cls(message)
 
 
-# Exceptions that mean "a datastore or peer cannot be reached", with the dependency each names;
-# services add their drivers' own. Later registrations are more specific, so they are tried first.
-UNREACHABLE: dict[type[BaseException], str] = {OSError: "a dependency", TimeoutError: "a dependency"}
+@dataclass(frozen=True)
+class Unreachable:
+    """Exceptions that mean "a datastore or peer cannot be reached", each with the dependency it
+    names: the call ends UNAVAILABLE (retryable), never INTERNAL. Each service declares its own
+    (``ServiceSpec.unreachable``), so how an error maps never depends on what a process imported.
+    """
+
+    kinds: tuple[tuple[type[BaseException], str], ...] = ((OSError, "a dependency"),)
+    """Tried in order, the first match wins. ``OSError`` covers refused and reset connections
+    and ``TimeoutError``."""
+
+    def plus(self, *types: type[BaseException], dependency: str) -> Unreachable:
+        """These kinds too, naming ``dependency``; tried before the kinds already known, which
+        are usually more general."""
+        return Unreachable(tuple((kind, dependency) for kind in types) + self.kinds)
+
+    def dependency(self, exc: BaseException) -> str | None:
+        """The dependency ``exc`` says is unreachable, or None when it says nothing of the kind."""
+        for kind, dependency in self.kinds:
+            if isinstance(exc, kind):
+                return dependency
+        return None
 
 
-def register_unreachable(*types: type[BaseException], dependency: str = "a dependency") -> None:
-    for kind in types:
-        UNREACHABLE[kind] = dependency
+NETWORK = Unreachable()
+"""What every service maps: a failed connection (the drivers' own errors come on top)."""
 
 
-def unreachable_dependency(exc: BaseException) -> str | None:
-    """The dependency ``exc`` says is unreachable, or None when it says nothing of the kind."""
-    for kind, dependency in reversed(UNREACHABLE.items()):
-        if isinstance(exc, kind):
-            return dependency
-    return None
-
-
-async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
-    """Ends a failed call with the status its exception stands for."""
+async def handle_exception(exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str,
+                           unreachable: Unreachable) -> NoReturn:
+    """Ends a failed call with the status its exception stands for; ``unreachable`` says which
+    exceptions mean a dependency is down."""
     if isinstance(exc, grpc.aio.AbortError):
         raise exc  # the handler aborted on purpose; the status is already set
     if isinstance(exc, grpc.aio.AioRpcError):
         exc = from_rpc_error(exc)  # an upstream failure keeps its meaning downstream
-    if (dependency := unreachable_dependency(exc)) is not None:
+    if (dependency := unreachable.dependency(exc)) is not None:
         # A datastore or peer that cannot be reached: retryable, never "internal". The driver's
         # text names hosts and ports, so it goes to the log only.
         log.warning("dependency unreachable", extra={"method": method, "dependency": dependency,

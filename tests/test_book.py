@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from embedding.local import LocalEmbedder
 from embedding.tokens import count_tokens
-from services.ingest.book.chunker import Budget, Chunk, chunk_id
+from records.chunk import Chunk
+from services.ingest.book.chunker import Budget, chunk_id
 from services.ingest.book.discovery import category_labels, discover
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.parser import parse_page
@@ -30,7 +31,7 @@ from services.ingest.book.slugs import (
 )
 from tests.conftest import BOOK, FIXTURES
 
-EMBEDDER = LocalEmbedder()
+EMBEDDER = LocalEmbedder(query_encoder="torch")  # for its tokenizer: no model is loaded
 BUDGET = Budget(count_tokens, 512, EMBEDDER.count_tokens, 256)
 
 
@@ -155,7 +156,7 @@ def test_github_slugger_fixtures() -> None:
     slugger = Slugger()
     wrong = [(c["name"], c["expected"], got) for c in cases if (got := slugger.slug(c["input"])) != c["expected"]]
     assert len(cases) == 78 and wrong == []
-    assert github_slug("हिन्दी शीर्षक") == "हिन्दी-शीर्षक"  # issue 17: \w had dropped the vowel signs
+    assert github_slug("हिन्दी शीर्षक") == "हिन्दी-शीर्षक"  # a \w-based slugger drops the vowel signs
 
 
 # Docusaurus's packages/docusaurus-plugin-content-docs/src/__tests__/numberPrefix.test.ts
@@ -165,7 +166,7 @@ IGNORED_NUMBER_PREFIXES = [
     "2021.01.31 - Doc", "31.01.2021 - Doc", "2021-01 - Doc", "2021_01 - Doc", "2021.01 - Doc", "01-2021 - Doc",
     "01_2021 - Doc", "01.2021 - Doc", "2021-01-31", "2021-01", "21-01-31", "21-01", "2021_01_31", "2021_01",
     "21_01_31", "21_01", "01_31", "01", "2021", "8.0", "8.0.0", "14.2.16", "18.2", "8.0 - Doc", "8.0.0 - Doc",
-    "8_0", "8_0_0", "14_2_16", "18_2", "4.3-motion-control",  # the last one: issue 17's folder
+    "8_0", "8_0_0", "14_2_16", "18_2", "4.3-motion-control",  # the last one: a folder in tests/fixtures/routes
 ]
 STRIPPED_NUMBER_PREFIXES = [
     "1-My Doc", "01-My Doc", "001-My Doc", "001 - My Doc", "001      -    My Doc", "999      -        My Doc",
@@ -215,7 +216,7 @@ def test_number_prefixes_follow_docusaurus() -> None:
     ("01-guide/01-guide.md", None, "/guide/"),  # named like its folder, prefixes compared as written
     ("01-guide/guide.md", None, "/guide/guide"),
     ("2021-01-31-notes/01-intro.md", None, "/2021-01-31-notes/intro"),
-    ("style-guide/style-guide.md", None, "/style-guide/"),  # issue 17, Redux docs
+    ("style-guide/style-guide.md", None, "/style-guide/"),  # as in the Redux docs
     ("usage/index.md", None, "/usage/"),
     ("slugs/doc.md", "trailing/", "/slugs/trailing/"),
 ])
@@ -351,7 +352,7 @@ def test_every_chunk_fits_and_no_prose_is_lost(sections: list[tuple[str, list[st
 
 
 def alias_bomb(levels: int) -> str:
-    """The issue's front matter: each level lists the previous anchor nine times, ``tags: [*h]``."""
+    """A "billion laughs" front matter: each level lists the previous anchor nine times, ``tags: [*h]``."""
     names = "abcdefghij"
     lines = ["---", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for prev, name in itertools.pairwise(names[:levels]):
@@ -366,7 +367,7 @@ def test_a_yaml_alias_bomb_fails_fast_and_alone(tmp_path: Path, levels: int) -> 
     import tracemalloc
 
     bomb = alias_bomb(levels)
-    assert len(bomb.encode()) < 450  # the issue's bomb is 393 bytes
+    assert len(bomb.encode()) < 450  # a few hundred bytes that expand to millions of nodes
     (tmp_path / "bomb.md").write_text(bomb)
     (tmp_path / "fine.md").write_text("---\ntags: [robots]\n---\n# Fine\n\nA normal page.\n")
     tracemalloc.start()

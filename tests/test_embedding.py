@@ -13,7 +13,7 @@ import pytest
 
 from embedding import onnx_query
 from embedding.bge import QUERY_PREFIX, BgeSmallEmbedder
-from embedding.factory import EMBEDDER, make_embedder
+from embedding.factory import EMBEDDER, ModelSources, make_embedder, make_reranker
 from embedding.local import LocalEmbedder
 from embedding.models import BGE_SMALL, ModelUnavailable, model_dir
 from embedding.onnx_query import FP32_FILE, INT8_FILE, OnnxQueryEncoder, query_batcher
@@ -171,3 +171,38 @@ def test_lectern_embedder_bge_small_selects_it() -> None:
     assert isinstance(embedder, BgeSmallEmbedder)
     assert embedder.spec.name != LocalEmbedder.spec.name  # switching embedders re-indexes
     assert (embedder.spec.dimension, embedder.spec.max_input_tokens) == (384, 512)
+
+
+def test_the_onnx_encoders_are_given_their_cache_folder() -> None:
+    # It used to be $LECTERN_HOME read from the process environment, around the service's settings.
+    with pytest.raises(ValueError, match="needs a cache_dir"):
+        LocalEmbedder(query_encoder="onnx-int8")
+    with pytest.raises(ValueError, match="unknown query encoder"):
+        LocalEmbedder(query_encoder="fp16", cache_dir=Path("models"))
+
+
+async def test_models_come_from_the_service_settings_not_the_process_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedding.gemini import GeminiEmbedder
+    from runtime.errors import FailedPrecondition
+    from services.chat.settings import ChatSettings
+    from services.ingest.settings import IngestSettings
+    from services.retrieval.settings import RetrievalSettings
+
+    for name in ("GEMINI_API_KEY", "LECTERN_GEMINI_BASE_URL", "LECTERN_MODEL_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    environ = {"LECTERN_EMBEDDER": "gemini", "GEMINI_API_KEY": "from-settings", "LECTERN_RERANK_THREADS": "2",
+               "LECTERN_GEMINI_BASE_URL": "http://127.0.0.1:9", "LECTERN_MODEL_DATA_DIR": "/srv/models"}
+    ingest, retrieval = IngestSettings.from_env(environ), RetrievalSettings.from_env(environ)
+    assert ingest.models == retrieval.models == ModelSources(Path("/srv/models"), "from-settings",
+                                                             "http://127.0.0.1:9")
+    assert ChatSettings.from_env(environ).model_data_dir == Path("/srv/models")
+    embedder = make_embedder(ingest.embedder, sources=ingest.models)
+    assert isinstance(embedder, GeminiEmbedder)
+    await embedder.close()
+    monkeypatch.setenv("GEMINI_API_KEY", "from-the-process")
+    with pytest.raises(FailedPrecondition, match="GEMINI_API_KEY"):
+        make_embedder("gemini")  # no key in the settings given: refused, whatever the process holds
+    reranker = make_reranker(retrieval.reranker, retrieval.models)
+    assert (reranker.root, reranker.threads) == (Path("/srv/models"), 2)
+    reranker.close()

@@ -19,7 +19,8 @@ from lectern.sessions.v1 import sessions_service_pb2 as spb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from cli.gaps import fetch_gaps, gaps_command, render
-from gateway.gap_report import Asked, group
+from gateway.gap_report import group
+from records.gap import GapQuestion
 from tests.conftest import ADMIN, BOOK, Stack, ingest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -143,9 +144,9 @@ async def test_cli_prints_the_report(gateway: str, seeded: None, monkeypatch: py
 
 async def test_grouping_keeps_books_apart_and_counts_halves() -> None:
     now = datetime(2026, 1, 31, tzinfo=UTC)
-    asked = [Asked("a", "b1", now - timedelta(days=20), True, False, False),
-             Asked("a again", "b1", now - timedelta(days=1), False, True, True),
-             Asked("a", "b2", now - timedelta(days=1), True, False, False)]
+    asked = [GapQuestion("a", "b1", now - timedelta(days=20), True, False, False),
+             GapQuestion("a again", "b1", now - timedelta(days=1), False, True, True),
+             GapQuestion("a", "b2", now - timedelta(days=1), True, False, False)]
     topics = group(asked, [[1.0, 0.0], [0.9, 0.1], [1.0, 0.0]], now - timedelta(days=30), now, 0.8)
     assert [(t.book, t.count, t.earlier, t.recent, t.trend) for t in topics] == [
         ("b1", 2, 1, 1, "steady"), ("b2", 1, 0, 1, "rising")]

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
+import asyncpg
+import grpc
 import httpx
 import pytest
+from lectern.common.v1 import common_pb2
+from lectern.sessions.v1 import sessions_service_pb2 as spb
+from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.conftest import ADMIN, BOOK
+from tests.conftest import ADMIN, BOOK, Stack, ingest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -68,6 +77,10 @@ async def test_chat_json_and_conversation_round_trip(gateway: str, ingested: dic
                 break
             await asyncio.sleep(0.1)
         assert [m["role"] for m in convo.json()["messages"]] == ["user", "assistant"] * 2
+        # The conversation's own header (sessions' GetConversation): its book and when it was last used.
+        header = convo.json()
+        created, active = (datetime.fromisoformat(header[k]) for k in ("created_at", "last_active_at"))
+        assert header["book"] == "default" and created < active <= datetime.now(UTC)
         feedback = await client.post("/v1/feedback", headers=token, json={
             "conversation_id": first["conversation_id"], "message_id": first["message_id"], "rating": "up"})
         assert feedback.status_code == 204
@@ -141,25 +154,95 @@ async def test_one_trace_spans_gateway_chat_retrieval_and_sessions(gateway: str,
         reply = await client.post("/v1/chat", json={"message": "How does odometry work?"},
                                   headers={"Accept": "application/json", "X-Request-ID": "trace-me"})
     assert reply.headers["x-request-id"] == "trace-me"
-    await asyncio.sleep(1.0)  # the turn is recorded off the critical path
-    finished = spans.get_finished_spans()
-    root = next(s for s in finished if s.name == "POST /v1/chat")
-    trace_id = root.context.trace_id
-    services = {str(s.attributes.get("rpc.service")) for s in finished
-                if s.context.trace_id == trace_id and s.attributes and s.kind.name == "SERVER"}
-    assert {"lectern.chat.v1.ChatService", "lectern.retrieval.v1.RetrievalService",
-            "lectern.sessions.v1.SessionsService"} <= services
+    expected = {"lectern.chat.v1.ChatService", "lectern.retrieval.v1.RetrievalService",
+                "lectern.sessions.v1.SessionsService"}
+    deadline = time.monotonic() + 10
+    while True:  # the turn is recorded off the critical path: its span ends after the reply
+        finished = spans.get_finished_spans()
+        trace_id = next(s for s in finished if s.name == "POST /v1/chat").context.trace_id
+        services = {str(s.attributes.get("rpc.service")) for s in finished
+                    if s.context.trace_id == trace_id and s.attributes and s.kind.name == "SERVER"}
+        if expected <= services or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    assert expected <= services
 
 
-async def test_authors_get_analytics_and_can_run_retention(gateway: str, ingested: dict[str, object]) -> None:
+async def seed_turn(sessions: spb_grpc.SessionsServiceStub, book: str, question: str, total_ms: float,
+                    out_of_scope: bool = False) -> tuple[str, str, str]:
+    """One answered question in a conversation of its own: (conversation id, token, answer id)."""
+    created = await sessions.CreateConversation(spb.CreateConversationRequest(book=book))
+    source = common_pb2.SourceReference(n=1, chunk_id="c1", file_path="motion/pid.md", heading_path=["PID", "Tuning"],
+                                        url="/docs/pid#tuning", score=0.9)
+    reply = await sessions.AppendTurn(spb.AppendTurnRequest(
+        conversation_id=created.conversation_id, turn_id=str(uuid.uuid4()), question=question,
+        answer="I couldn't find this in the book." if out_of_scope else "Tune the gain [1].",
+        sources=[] if out_of_scope else [source], out_of_scope=out_of_scope, grounded=not out_of_scope,
+        latencies=[spb.StageLatency(stage="total", ms=total_ms)]))
+    return created.conversation_id, created.conversation_token, reply.answer_message_id
+
+
+async def test_authors_get_analytics_of_what_readers_asked(gateway: str, stack: Stack) -> None:
+    book = f"analytics-{uuid.uuid4().hex[:8]}"  # a book of its own: the counts are exact
+    async with grpc.aio.insecure_channel(stack.sessions.address) as channel:
+        sessions = spb_grpc.SessionsServiceStub(channel)
+        await seed_turn(sessions, book, "How do I tune PID?", 40)
+        await seed_turn(sessions, book, "how do I tune pid", 60)
+        await seed_turn(sessions, book, "What is the weather?", 20, out_of_scope=True)
+        down = await seed_turn(sessions, book, "Why does Rover curve?", 80)
+        up = await seed_turn(sessions, book, "How fast is the PID loop?", 50)
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+        for (cid, token, message_id), rating, comment in ((down, "down", "wrong section"), (up, "up", None)):
+            rated = await client.post("/v1/feedback", headers={"X-Conversation-Token": token}, json={
+                "conversation_id": cid, "message_id": message_id, "rating": rating, "comment": comment})
+            assert rated.status_code == 204, rated.text
+        reply = await client.get("/v1/analytics", params={"days": 7, "book": book},
+                                 headers={"Authorization": f"Bearer {ADMIN}"})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert [d["questions"] for d in body["questions_per_day"]] == [5]
+    assert body["top_questions"][0] == {"text": "how do i tune pid", "count": 2}
+    assert body["unanswered"] == [{"text": "what is the weather", "count": 1}]
+    assert body["downvoted"] == [{"question": "Why does Rover curve?", "answer": "Tune the gain [1].",
+                                  "comment": "wrong section", "source_urls": ["/docs/pid#tuning"]}]
+    assert body["most_cited"] == [{"file_path": "motion/pid.md", "heading": "PID > Tuning", "url": "/docs/pid#tuning",
+                                   "count": 4}]
+    total = next(s for s in body["latency"] if s["stage"] == "total")
+    assert total["p50_ms"] == pytest.approx(50, rel=0.01) and total["p95_ms"] == pytest.approx(80, rel=0.01)
+    assert (body["upvotes"], body["downvotes"], body["feedback_ratio"]) == (1, 1, 0.5)
+
+
+async def test_authors_can_run_retention(gateway: str, stack: Stack, postgres_url: str) -> None:
+    async with grpc.aio.insecure_channel(stack.sessions.address) as channel:
+        stale = await spb_grpc.SessionsServiceStub(channel).CreateConversation(
+            spb.CreateConversationRequest(book="retention"))
+    conn = await asyncpg.connect(postgres_url)
+    try:  # unused for longer than LECTERN_RETENTION_DAYS (30 by default)
+        await conn.execute("UPDATE conversations SET last_active_at = now() - interval '31 days' WHERE id = $1",
+                           uuid.UUID(stale.conversation_id))
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
+        retention = await client.post("/v1/retention/run", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert retention.status_code == 200 and retention.json()["conversations_deleted"] == 1
+        gone = await client.get(f"/v1/conversations/{stale.conversation_id}",
+                                headers={"X-Conversation-Token": stale.conversation_token})
+    assert gone.status_code == 404
+
+
+async def test_authors_can_remove_a_book(gateway: str, stack: Stack, home: Path) -> None:
+    folder = home / "books" / "to-remove"
+    folder.mkdir(parents=True)
+    (folder / "intro.md").write_text("# Intro\n\nThe flux capacitor needs 1.21 gigawatts.\n")
+    book = "to-remove"
+    added = await ingest(stack, folder, book)
     admin = {"Authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
-        await client.post("/v1/chat", json={"message": "How do I tune the PID controller?", "book": "gw"},
-                          headers={"Accept": "application/json"})
-        reply = await client.get("/v1/analytics", params={"days": 7}, headers=admin)
-        assert reply.status_code == 200, reply.text
-        body = reply.json()
-        assert {"questions_per_day", "top_questions", "unanswered", "most_cited", "latency",
-                "feedback_ratio"} <= set(body)
-        retention = await client.post("/v1/retention/run", headers=admin)
-        assert retention.status_code == 200 and "conversations_deleted" in retention.json()
+        query = {"query": "flux capacitor gigawatts", "book": book}
+        assert (await client.post("/v1/search", json=query)).json()["results"]
+        assert (await client.delete(f"/v1/books/{book}")).status_code == 401
+        removed = await client.delete(f"/v1/books/{book}", headers=admin)
+        assert removed.status_code == 200 and removed.json() == {"book": book, "chunks_deleted": added.chunks_new}
+        assert (await client.post("/v1/search", json=query)).json()["results"] == []
+        again = await client.delete(f"/v1/books/{book}", headers=admin)
+        assert again.json()["chunks_deleted"] == 0  # nothing left, and no error: the book is gone either way

@@ -3,6 +3,7 @@ with the real retrieval and sessions services behind the engine."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -17,7 +18,7 @@ from lectern.chat.v1 import chat_service_pb2 as cpb
 from lectern.chat.v1 import chat_service_pb2_grpc as cpb_grpc
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 
-from embedding.gemini import GeminiEmbedder
+from embedding.gemini import CHECK_SECONDS, NOT_READY_SECONDS, READY_SECONDS, GeminiEmbedder
 from runtime.errors import ResourceExhausted
 from runtime.retry import RetryPolicy, parse_retry_after
 from runtime.server import start_service
@@ -245,3 +246,34 @@ async def test_gemini_embeddings_are_batched_normalised_and_typed(fake: FakeGemi
     fake.reset(*[error(429, "quota", retry_after="0") for _ in range(5)])
     with pytest.raises(ResourceExhausted):
         await embedder.embed_query("what is a reducer?")
+
+
+async def test_gemini_embedder_is_ready_only_when_gemini_embeds_and_checks_sparingly(fake: FakeGemini) -> None:
+    now = [0.0]
+    embedder = GeminiEmbedder("k", fake.url, policy=FAST, clock=lambda: now[0])
+    fake.reset()
+    assert await embedder.ready()
+    assert [(r["action"], r["api_key"]) for r in fake.requests] == [("batchEmbedContents", "k")]
+    now[0] += READY_SECONDS - 1
+    assert await embedder.ready() and len(fake.requests) == 1  # health polls reuse the outcome
+    now[0] += 2
+    fake.reset(error(500, "backend down"), error(500, "backend down"))
+    assert not await embedder.ready()
+    assert len(fake.requests) == 1  # one try: a check reports, it does not retry
+    fake.reset()
+    now[0] += NOT_READY_SECONDS - 1
+    assert not await embedder.ready() and not fake.requests
+    now[0] += 2
+    assert await embedder.ready() and len(fake.requests) == 1  # a failure is re-checked soon
+    now[0] += READY_SECONDS + 1
+    fake.reset()
+    await embedder.embed_query("what is a reducer?")
+    assert await embedder.ready() and len(fake.requests) == 1  # a call that worked counts as a check
+    await embedder.close()
+
+
+async def test_gemini_embedder_without_a_server_is_not_ready() -> None:
+    embedder = GeminiEmbedder("k", "http://127.0.0.1:9", policy=FAST)  # discard port: refused
+    async with asyncio.timeout(CHECK_SECONDS + 5):
+        assert not await embedder.ready()
+    await embedder.close()

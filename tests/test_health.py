@@ -17,7 +17,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from runtime import errors
 from runtime.server import start_service
-from runtime.status import register_unreachable, scrub, unreachable_dependency
+from runtime.status import NETWORK, scrub
 from tests.conftest import ADMIN, Stack, server_settings
 
 ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+|ipv[46]:|localhost:\d|\[::")
@@ -39,10 +39,11 @@ def test_an_unreachable_datastore_is_named_not_located() -> None:
     class DriverDown(ConnectionError):
         pass
 
-    register_unreachable(DriverDown, dependency="the test store")
-    assert unreachable_dependency(DriverDown("10.0.0.1:5432 refused")) == "the test store"
-    assert unreachable_dependency(ConnectionRefusedError()) == "a dependency"  # any OSError
-    assert unreachable_dependency(ValueError()) is None
+    declared = NETWORK.plus(DriverDown, dependency="the test store")
+    assert declared.dependency(DriverDown("10.0.0.1:5432 refused")) == "the test store"
+    assert declared.dependency(ConnectionRefusedError()) == "a dependency"  # any OSError
+    assert declared.dependency(ValueError()) is None
+    assert NETWORK.dependency(DriverDown()) == "a dependency"  # declaring made a new mapping
 
 
 async def _wait_for(client: httpx.AsyncClient, ready: Any, seconds: float = 60) -> httpx.Response:

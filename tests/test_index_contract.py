@@ -19,6 +19,8 @@ import pytest
 import pytest_asyncio
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
+from records.edition import SOLE_EDITION, Edition
 from runtime.errors import FailedPrecondition, Unavailable
 from services.retrieval.index.base import (
     SERVING,
@@ -28,7 +30,6 @@ from services.retrieval.index.base import (
     IndexRecord,
     Label,
     Staged,
-    StoredChunk,
 )
 from services.retrieval.index.edge import EdgeIndex, EdgeShelf
 from services.retrieval.index.pgvector import PgShelf, cpu_has_avx512
@@ -44,9 +45,9 @@ def unit(*xs: float) -> list[float]:
     return [x / norm for x in xs]
 
 
-def chunk(book: str, path: str, heading: str, content: str, depth: int = 2, module: str = "") -> StoredChunk:
+def chunk(book: str, path: str, heading: str, content: str, depth: int = 2, module: str = "") -> Chunk:
     cid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{book}/{path}/{heading}"))
-    return StoredChunk(
+    return Chunk(
         chunk_id=cid, book=book, file_path=path, module=module or path.split("/")[0],
         heading_path=("Page", heading), section_depth=depth, content=content, token_count=len(content.split()),
         content_hash=f"h-{heading}", title="Page", tags=("t",), position=0, url=f"/x#{heading.lower()}",
@@ -128,7 +129,7 @@ async def read_keyword(index: VersionedIndex, query: str, flt: Filter, limit: in
         return await view.keyword(query, flt, limit)
 
 
-async def read_chunks(index: VersionedIndex, chunk_ids: list[str], book: str = "") -> list[StoredChunk]:
+async def read_chunks(index: VersionedIndex, chunk_ids: list[str], book: str = "") -> list[Chunk]:
     async with index.reading(book) as view:
         return await view.chunks(chunk_ids)
 
@@ -522,8 +523,8 @@ def edition(heading: str, vector: list[float], version: str = "", locale: str = 
             other_locale: bool = False) -> IndexRecord:
     # The same file in each version and locale, as a versioned and translated site has it.
     base = chunk("site", "intro.md", heading, f"Calibrate the gyroscope ({heading}).")
-    return IndexRecord(replace(base, version=version, locale=locale, other_version=other_version,
-                               other_locale=other_locale, edit_url=f"https://edit.example/{heading}"), vector)
+    return IndexRecord(replace(base, edition=Edition(version, locale, other_version, other_locale),
+                               edit_url=f"https://edit.example/{heading}"), vector)
 
 
 NEXT = edition("next", unit(1, 0, 0, 0), "current", "en", other_version=True)
@@ -542,7 +543,7 @@ async def test_versions_and_locales_filter_searches_and_old_chunks_count_as_the_
 
     stripped: list[str] = []
 
-    def old_payload(c: StoredChunk) -> dict[str, object]:
+    def old_payload(c: Chunk) -> dict[str, object]:
         payload = to_payload(c)
         if c.chunk_id == OLD.chunk.chunk_id:
             for key in _EDITION_KEYS:
@@ -579,4 +580,4 @@ async def test_versions_and_locales_filter_searches_and_old_chunks_count_as_the_
 
     stored = await read_chunks(index, [FRENCH.chunk.chunk_id, OLD.chunk.chunk_id])
     assert stored[0] == FRENCH.chunk  # every field comes back
-    assert (stored[1].version, stored[1].locale, stored[1].other_version, stored[1].edit_url) == ("", "", False, "")
+    assert (stored[1].edition, stored[1].edit_url) == (SOLE_EDITION, "")

@@ -38,6 +38,7 @@ from services.chat.clients import RetrievalSearch, SessionsConversations
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, TokenText
 from services.chat.llm.openai import OpenAIModel, classify
+from services.chat.ports import WHOLE_BOOK, Scope, SearchOutcome
 from services.chat.recorder import Recorder
 from services.chat.research import MAX_TOOL_CALLS, OpenAIResearch, Request, parse_search
 from services.chat.service import spec as chat_spec
@@ -130,6 +131,19 @@ def tokens(events: list[Event]) -> list[str]:
     return [e.text for e in events if isinstance(e, TokenText)]
 
 
+class Asked:
+    """The real search, remembering the queries the research ran."""
+
+    def __init__(self, real: RetrievalSearch) -> None:
+        self.real = real
+        self.queries: list[str] = []
+
+    async def search(self, query: str, book: str, top_k: int, module: str = "",
+                     scope: Scope = WHOLE_BOOK) -> SearchOutcome:
+        self.queries.append(query)
+        return await self.real.search(query, book, top_k, module, scope)
+
+
 async def test_a_real_server_streams_an_answer_whose_false_citations_are_dropped(llama: str, wiring: Any) -> None:
     recorded = Recorded()
     m = model(llama, recorded, tools="off", extra_body=pinned("Tune the gain first [1]. Then test it [9]."))
@@ -170,8 +184,9 @@ async def test_prompt_only_search_lines_drive_the_bounded_search_loop(llama: str
     search, _, _ = wiring
     recorded = Recorded()
     m = model(llama, recorded, tools="off", extra_body=pinned("SEARCH: kalman filter fusion\nMODULE: sensors"))
-    findings = await OpenAIResearch(m, search).gather(Request("How does the robot combine its sensors?", "sample"))
-    assert findings.searches == ["kalman filter fusion"] * MAX_TOOL_CALLS  # it asked every time; we stopped it
+    asked = Asked(search)
+    findings = await OpenAIResearch(m, asked).gather(Request("How does the robot combine its sensors?", "sample"))
+    assert asked.queries == ["kalman filter fusion"] * MAX_TOOL_CALLS  # it asked every time; we stopped it
     assert findings.evidence and all(e.file_path.startswith("sensors/") for e in findings.evidence)
     assert len(recorded.bodies) == MAX_TOOL_CALLS and all("tools" not in b for b in recorded.bodies)
     second = recorded.bodies[1]["messages"]
@@ -217,8 +232,9 @@ async def test_tool_calls_drive_the_searches(wiring: Any) -> None:
             return replies.pop(0)
 
     m = Scripted(MODEL, "http://127.0.0.1:9/v1", tools="auto")
-    findings = await OpenAIResearch(m, search).gather(Request("How does the robot combine its sensors?", "sample"))
-    assert findings.searches == ["kalman"] and m.uses_tools
+    asked = Asked(search)
+    findings = await OpenAIResearch(m, asked).gather(Request("How does the robot combine its sensors?", "sample"))
+    assert asked.queries == ["kalman"] and m.uses_tools
     assert all(e.file_path.startswith("sensors/") for e in findings.evidence)
     assert [s["tool_choice"] for s in sent] == ["required", "auto"]
     tool_reply = sent[1]["messages"][-1]

@@ -13,10 +13,12 @@ import pytest
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
+from records.edition import SOLE_EDITION, Edition
+from records.outline import EditionOutline, OutlineEntry
 from runtime.errors import InvalidArgument
 from services.chat.overview import detect
-from services.ingest.book.outline import PageFacts, SidebarItem, build_outline
-from services.retrieval.outlines import MAX_DEPTH, EditionOutline, Entry, OutlineStore
+from services.ingest.book.outline import PageFacts, build_outline
+from services.retrieval.outlines import MAX_DEPTH, OutlineStore
 from tests.conftest import Stack, ingest
 
 # A book whose sidebar order differs from its file names' order at every level: positions from
@@ -99,7 +101,7 @@ async def test_llms_txt_follows_the_sidebar(stack: Stack, gateway: str, home: Pa
 
 
 def test_build_outline_uses_docusaurus_positions_and_labels(tmp_path: Path) -> None:
-    from services.ingest.book.chunker import SOLE_EDITION, Budget
+    from services.ingest.book.chunker import Budget
     from services.ingest.book.discovery import discover
     from services.ingest.book.pages import read_page
 
@@ -111,22 +113,22 @@ def test_build_outline_uses_docusaurus_positions_and_labels(tmp_path: Path) -> N
         facts.append(PageFacts(f.rel, result.frontmatter, result.chunks))
     outline = build_outline(facts, SOLE_EDITION, root)
     assert flatten(outline.items) == ORDER
-    assert all(isinstance(i, SidebarItem) for i in outline.items)
+    assert all(isinstance(i, OutlineEntry) for i in outline.items)
 
 
 async def test_the_store_keeps_one_outline_per_edition_and_refuses_what_is_out_of_bounds(tmp_path: Path) -> None:
     store = OutlineStore(tmp_path / "outlines")
-    page = Entry(False, "Intro", "Intro", "/docs/intro", "intro.md")
-    await store.put("b", [EditionOutline("2.0", "en", items=(page,)),
-                          EditionOutline("1.0", "en", other_version=True, items=(Entry(False, "Old"),)),
-                          EditionOutline("2.0", "fr", other_locale=True, items=(Entry(False, "Intro fr"),))])
+    page = OutlineEntry(False, "Intro", "Intro", "/docs/intro", "intro.md")
+    await store.put("b", [EditionOutline(Edition("2.0", "en"), (page,)),
+                          EditionOutline(Edition("1.0", "en", other_version=True), (OutlineEntry(False, "Old"),)),
+                          EditionOutline(Edition("2.0", "fr", other_locale=True), (OutlineEntry(False, "Intro fr"),))])
     assert (await store.get("b")) is not None and (await store.get("b")).items == (page,)  # type: ignore[union-attr]
     assert (await store.get("b", "1.0")).items[0].label == "Old"  # type: ignore[union-attr]
     assert (await store.get("b", "", "fr")).items[0].label == "Intro fr"  # type: ignore[union-attr]
     assert await store.get("other") is None
-    deep = Entry(False, "leaf")
+    deep = OutlineEntry(False, "leaf")
     for _ in range(MAX_DEPTH + 1):
-        deep = Entry(True, "c", items=(deep,))
+        deep = OutlineEntry(True, "c", items=(deep,))
     with pytest.raises(InvalidArgument):
         await store.put("b", [EditionOutline(items=(deep,))])
     assert (await store.get("b")) is not None  # a refused put leaves the stored outlines

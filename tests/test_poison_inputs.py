@@ -22,11 +22,13 @@ from lectern.sessions.v1 import sessions_service_pb2 as spb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from records.source import Source
+from records.turn import Turn
 from runtime import errors
 from runtime.status import from_rpc_error
 from services.chat.ports import TurnRecord
 from services.sessions.database import open_pool
-from services.sessions.store import ConversationStore, Source, Turn
+from services.sessions.store import ConversationStore
 from tests.conftest import ADMIN, Stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

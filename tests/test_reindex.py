@@ -166,6 +166,9 @@ class HashEmbedder:
     async def ready(self) -> bool:
         return True
 
+    async def close(self) -> None:
+        pass
+
 
 async def run(ingestor: Ingestor, job: IngestJob) -> tuple[Summary, list[EmbedEvent]]:
     progress: list[EmbedEvent] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from embedding.factory import RERANK_PASSAGE_TOKENS, make_reranker
+from embedding.factory import RERANK_PASSAGE_TOKENS, RerankerSettings, make_reranker
 from embedding.models import RERANKER, ModelUnavailable, data_root, model_dir
 from embedding.reranker import CrossEncoder, RerankCancelled, passage_text
 from runtime.env import SettingsError
@@ -136,7 +136,8 @@ async def test_concurrent_scoring_gives_each_caller_its_own_scores(reranker: Cro
 
 
 def test_settings_come_from_the_registry() -> None:
-    encoder = make_reranker({"LECTERN_RERANK_PASSAGE_TOKENS": "128", "LECTERN_RERANK_THREADS": "2"})
+    encoder = make_reranker(RerankerSettings.from_env({"LECTERN_RERANK_PASSAGE_TOKENS": "128",
+                                                       "LECTERN_RERANK_THREADS": "2"}))
     assert (encoder.passage_tokens, encoder.threads) == (128, 2)
     with pytest.raises(SettingsError, match="LECTERN_RERANK_PASSAGE_TOKENS"):
         RERANK_PASSAGE_TOKENS.read({"LECTERN_RERANK_PASSAGE_TOKENS": "1000"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,9 +22,9 @@ from runtime import errors
 from runtime.channels import open_channel
 from runtime.context import request_id
 from runtime.env import SettingsError
-from runtime.server import ServiceSpec, build_server, guarded, run_loop, start_service
+from runtime.server import Guard, ServiceSpec, build_server, run_loop, start_service
 from runtime.settings import ServerSettings
-from runtime.status import from_rpc_error
+from runtime.status import NETWORK, Unreachable, from_rpc_error
 from tests.conftest import ROOT, server_settings
 
 TOY = "lectern.test.v1.ToyService"
@@ -50,22 +51,30 @@ class ToyServicer:
     async def WhoAmI(self, request: bytes, context: Any) -> bytes:
         return request_id.get().encode()
 
+    async def Down(self, request: bytes, context: Any) -> bytes:
+        raise asyncpg.PostgresConnectionError("connection to 10.0.0.5:5432 was lost")
 
-def toy_spec(dep: Dependency) -> ServiceSpec[Dependency]:
+
+RPCS = ("Slow", "Invalid", "Boom", "WhoAmI", "Down")
+POSTGRES_DOWN = NETWORK.plus(asyncpg.PostgresConnectionError, dependency="postgres")
+"""Declared here from the driver alone: the mapping needs nothing of runtime.postgres."""
+
+
+def toy_spec(dep: Dependency, unreachable: Unreachable = NETWORK) -> ServiceSpec[Dependency]:
     @asynccontextmanager
     async def open_(settings: ServerSettings) -> AsyncIterator[Dependency]:
         yield dep
 
-    def register(server: grpc.aio.Server, res: Dependency) -> None:
-        toy = guarded(ToyServicer(), TOY)
-        handlers = {name: grpc.unary_unary_rpc_method_handler(getattr(toy, name))
-                    for name in ("Slow", "Invalid", "Boom", "WhoAmI")}
+    def register(server: grpc.aio.Server, res: Dependency, guard: Guard) -> None:
+        toy = ToyServicer()
+        handlers = {name: grpc.unary_unary_rpc_method_handler(guard.unary(f"/{TOY}/{name}", getattr(toy, name)))
+                    for name in RPCS}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TOY, handlers),))
 
     async def probe(res: Dependency) -> bool:
         return res.ready
 
-    return ServiceSpec(TOY, open_, register, probe)
+    return ServiceSpec(TOY, open_, register, probe, unreachable=unreachable)
 
 
 async def health_status(address: str, service: str = "") -> int:
@@ -129,6 +138,110 @@ async def test_domain_errors_become_rich_statuses(tmp_path: Path) -> None:
             await call(ch, "Boom")(b"")
         assert crashed.value.code() == grpc.StatusCode.INTERNAL
         assert "secret" not in (crashed.value.details() or "")
+
+
+@pytest.mark.parametrize("declared", [POSTGRES_DOWN, "runtime.postgres"])
+async def test_a_driver_error_is_unavailable_where_the_service_declares_it(tmp_path: Path,
+                                                                          declared: Unreachable | str) -> None:
+    if isinstance(declared, str):
+        from runtime import postgres
+
+        declared = postgres.UNREACHABLE
+    async with (start_service(toy_spec(Dependency(True), declared), server_settings("retrieval", tmp_path)) as svc,
+                grpc.aio.insecure_channel(svc.address) as ch):
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            await call(ch, "Down")(b"")
+    assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert down.value.details() == "postgres is unreachable; try again shortly"
+
+
+async def test_a_driver_error_is_internal_where_the_service_does_not_declare_it(tmp_path: Path) -> None:
+    # The module that declares Postgres's errors is loaded in this process; it used to extend one
+    # global mapping when imported, turning this error UNAVAILABLE in every service of the process.
+    from runtime import postgres
+
+    assert postgres.UNREACHABLE.dependency(asyncpg.PostgresConnectionError()) == "postgres"
+    async with (start_service(toy_spec(Dependency(True)), server_settings("retrieval", tmp_path)) as svc,
+                grpc.aio.insecure_channel(svc.address) as ch):
+        with pytest.raises(grpc.aio.AioRpcError) as down:
+            await call(ch, "Down")(b"")
+    assert down.value.code() == grpc.StatusCode.INTERNAL
+    assert "10.0.0.5" not in (down.value.details() or "")
+
+
+class HealthOfAStore(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """A generated servicer, as the services have: its RPCs come from the contract."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: Any) -> health_pb2.HealthCheckResponse:
+        self.calls += 1
+        if request.service == "down":
+            raise asyncpg.ConnectionFailureError("server closed the connection unexpectedly")
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any
+                    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
+        yield health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+        raise errors.InvalidArgument.of("service", "cannot be watched here")
+
+    async def List(self, request: health_pb2.HealthListRequest, context: Any) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse()
+
+
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+
+
+async def test_a_guarded_servicer_maps_errors_on_every_rpc_of_its_contract(tmp_path: Path) -> None:
+    servicer = HealthOfAStore()
+    guarded = Guard(POSTGRES_DOWN).servicer(servicer, HEALTH)
+    assert isinstance(guarded, HealthOfAStore) and guarded is not servicer
+    server, port = build_server(server_settings("retrieval", tmp_path))
+    health_pb2_grpc.add_HealthServicer_to_server(guarded, server)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            assert (await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)).status == 1
+            with pytest.raises(grpc.aio.AioRpcError) as down:
+                await stub.Check(health_pb2.HealthCheckRequest(service="down"), timeout=5)
+            assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+            watched = []
+            with pytest.raises(grpc.aio.AioRpcError) as invalid:
+                async for reply in stub.Watch(health_pb2.HealthCheckRequest(), timeout=5):
+                    watched.append(reply.status)
+            assert watched == [1] and invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            domain = from_rpc_error(invalid.value)
+            assert isinstance(domain, errors.InvalidArgument)
+            assert domain.violations == [errors.FieldViolation("service", "cannot be watched here")]
+    finally:
+        await server.stop(0)
+    assert servicer.calls == 2  # the copy calls the servicer's own methods
+
+
+def test_a_servicer_missing_an_rpc_or_shaped_wrongly_fails_at_start_up() -> None:
+    class NoList(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+        """Forgot List: the generated base's placeholder (blocking, UNIMPLEMENTED) is left."""
+
+        Check = HealthOfAStore.Check
+        Watch = HealthOfAStore.Watch
+
+    class UnaryWatch(HealthOfAStore):
+        async def Watch(self, request: Any, context: Any) -> Any:  # type: ignore[override]
+            return health_pb2.HealthCheckResponse()
+
+    class BlockingCheck(HealthOfAStore):
+        def Check(self, request: Any, context: Any) -> Any:
+            return health_pb2.HealthCheckResponse()
+
+    guard = Guard(NETWORK)
+    with pytest.raises(TypeError, match=r"NoList\.List must be a coroutine function"):
+        guard.servicer(NoList(), HEALTH)
+    with pytest.raises(TypeError, match=r"UnaryWatch\.Watch must be an async generator"):
+        guard.servicer(UnaryWatch(), HEALTH)
+    with pytest.raises(TypeError, match=r"BlockingCheck\.Check must be a coroutine function"):
+        guard.servicer(BlockingCheck(), HEALTH)
 
 
 async def test_request_id_and_default_deadline_travel_on_outgoing_calls(tmp_path: Path) -> None:

@@ -39,6 +39,9 @@ class AxisEmbedder:
     async def ready(self) -> bool:
         return True
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_hits_only_keyword_search_found_report_their_real_dense_similarity(tmp_path: Path) -> None:
     index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -21,8 +22,10 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 from runtime import errors
 from runtime.status import from_rpc_error
 from services.chat.research import reformulate
+from services.ingest.index_client import RetrievalIndexClient
+from services.ingest.sync import IngestJob, Ingestor
 from services.retrieval.scope import named_terms, unknown_term
-from tests.conftest import BOOK, FIXTURES, ROOT, Stack, ingest
+from tests.conftest import BOOK, FIXTURES, Stack, ingest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -184,5 +187,85 @@ async def test_append_turn_rejects_bad_input_with_field_violations(stack: Stack)
     assert fields == {"mode", "sources[1].n", "sources[2].n"}
 
 
-async def test_root_is_the_repository() -> None:
-    assert (ROOT / "pyproject.toml").exists()
+class Stopped(Exception):
+    """Where a test stops a sync, as a crash would."""
+
+
+class RecordingIndex(RetrievalIndexClient):
+    """The real index client, which remembers each write's kind and the version (generation) it
+    went to, and stops at the first call named ``stop_at``."""
+
+    def __init__(self, channel: grpc.aio.Channel, stop_at: str = "") -> None:
+        super().__init__(channel)
+        self.stop_at = stop_at
+        self.writes: list[tuple[str, int]] = []
+
+    def _call(self, name: str, generation: int) -> None:
+        if name == self.stop_at:
+            raise Stopped(name)
+        self.writes.append((name, generation))
+
+    async def upsert(self, *args: Any, **kwargs: Any) -> None:
+        self._call("upsert", kwargs.get("generation", args[4] if len(args) > 4 else 0))
+        await super().upsert(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        self._call("delete", kwargs.get("generation", args[2] if len(args) > 2 else 0))
+        await super().delete(*args, **kwargs)
+
+    async def commit(self, book: str, generation: int) -> None:
+        self._call("commit", generation)
+        await super().commit(book, generation)
+
+
+async def sync(ingestor: Ingestor, job: IngestJob) -> None:
+    async for _ in ingestor.run(job):
+        pass
+
+
+async def held(index: RetrievalIndexClient, book: str) -> dict[str, tuple[str, str]]:
+    """The served version: chunk id -> (file, content hash)."""
+    digests, _ = await index.digests(book)
+    return {d.chunk_id: (d.file_path, d.content_hash) for d in digests}
+
+
+async def test_a_sync_writes_before_it_deletes_and_a_re_index_only_into_its_staged_version(
+        stack: Stack, home: Path) -> None:
+    book, folder = "order", home / "books" / "order"
+    folder.mkdir(parents=True)
+    for name in ("alpha", "beta", "gamma"):
+        (folder / f"{name}.md").write_text(f"# {name.title()}\n\n## Setup\n\nThe {name} setup step.\n\n"
+                                           f"## Use\n\nThe {name} use step.\n")
+    await ingest(stack, folder, book)
+    embedder = stack.ingest.resources.embedder
+    async with grpc.aio.insecure_channel(stack.retrieval.address) as channel:
+        index = RetrievalIndexClient(channel)
+        before = await held(index, book)
+        (folder / "alpha.md").write_text((folder / "alpha.md").read_text().replace("setup step", "first step"))
+        (folder / "gamma.md").unlink()
+        (folder / "delta.md").write_text("# Delta\n\nThe delta page.\n")
+
+        # An incremental sync stopped at its first delete has written every new and changed chunk.
+        stopped_sync = RecordingIndex(channel, stop_at="delete")
+        with pytest.raises(Stopped):
+            await sync(Ingestor(stopped_sync, embedder), IngestJob(folder, book))
+        assert stopped_sync.writes and set(stopped_sync.writes) == {("upsert", 0)}
+        stopped = await held(index, book)
+        converged = await ingest(stack, folder, book)
+        after = await held(index, book)
+        gamma = {c for c, (path, _) in before.items() if path == "gamma.md"}
+        assert gamma and stopped.keys() - after.keys() == gamma  # extra chunks at worst
+        assert after.items() <= stopped.items()  # never a missing or stale one
+        assert (converged.chunks_new, converged.chunks_changed, converged.chunks_deleted) == (0, 0, len(gamma))
+
+        # A page that fails to parse keeps its chunks through a sync; a re-index writes only into
+        # its staged version, commits it, and leaves the page out.
+        (folder / "beta.md").write_text("---\ntitle: [unclosed\n---\n# Beta\n")
+        kept = await ingest(stack, folder, book)
+        assert [f.file_path for f in kept.failed] == ["beta.md"] and await held(index, book) == after
+        reindex = RecordingIndex(channel)
+        await sync(Ingestor(reindex, embedder), IngestJob(folder, book, reindex=True))
+        staged = reindex.writes[-1][1]
+        assert reindex.writes[-1][0] == "commit" and staged and {g for _, g in reindex.writes} == {staged}
+        rebuilt = await held(index, book)
+        assert rebuilt == {c: v for c, v in after.items() if v[0] != "beta.md"} and len(rebuilt) < len(after)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from lectern.common.v1 import common_pb2
+from lectern.sessions.v1 import sessions_service_pb2 as spb
 
+from records.gap import GapQuestion
+from records.source import Source
+from records.turn import Turn
 from runtime.batching import Batcher
 from runtime.env import SettingsError
 from runtime.errors import InvalidArgument, NotFound
@@ -18,8 +26,9 @@ from runtime.postgres import split_sslmode
 from services.retrieval.settings import RetrievalSettings
 from services.sessions.database import open_pool
 from services.sessions.migrations import MIGRATIONS, migrate
+from services.sessions.servicer import SessionsServicer
 from services.sessions.settings import SessionsSettings
-from services.sessions.store import ConversationStore, Source, Turn
+from services.sessions.store import ASSISTANT, DOWN, USER, ConversationStore, question_key
 from tests.conftest import new_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -130,6 +139,58 @@ async def test_batched_turns_keep_each_turns_own_outcome(store: ConversationStor
                                  return_exceptions=True)
     assert isinstance(clash[0], tuple) and clash[0][1] == answer
     assert isinstance(clash[1], InvalidArgument)
+
+
+async def test_every_field_of_a_batch_of_turns_is_stored_where_it_belongs(store: ConversationStore) -> None:
+    """Two turns written by one statement, no value of one equal to any of the other's: a value
+    written to another column, or to the other turn's rows, reads back wrong."""
+    when = datetime.now(UTC)
+    fixed = ConversationStore(store.pool, clock=lambda: when)
+    book = f"fields-{uuid.uuid4().hex[:8]}"
+    (first, first_token), (second, second_token) = [await fixed.create(book) for _ in range(2)]
+    turns = [
+        Turn(first, "fields-1", "Question one?", "Answer one [1] [2].", mode="general",
+             rewritten_query="rewritten one", latencies_ms={"retrieve": 1.5, "total": 10.25}, tokens=17,
+             out_of_scope=True, grounded=False, answer_message_id=str(uuid.uuid4()),
+             sources=(Source(1, "chunk 1a", "one/a.md", ("Page 1", "Section a"), "/docs/one/a#s", 0.25),
+                      Source(2, "chunk 1b", "one/b.md", ("Page 1b",), "/docs/one/b", 0.75))),
+        Turn(second, "fields-2", "Question two?", "Answer two [3].", mode="selection",
+             rewritten_query="rewritten two", latencies_ms={"generate": 3.75}, tokens=29,
+             out_of_scope=False, grounded=True, answer_message_id=str(uuid.uuid4()),
+             sources=(Source(3, "chunk 2a", "two/a.md", ("Page 2", "Section b", "Sub"), "/docs/two/a#b", 1.5),)),
+    ]
+    results = await fixed.append_turns(turns)
+    for turn, token, result in zip(turns, (first_token, second_token), results, strict=True):
+        assert isinstance(result, tuple) and result[1] == turn.answer_message_id
+        qid, aid = result
+        messages, _ = await fixed.list_messages(turn.conversation_id, token, 10, "")
+        assert [(m.message_id, m.role, m.content, m.mode, m.created_at, tuple(m.sources)) for m in messages] == [
+            (qid, USER, turn.question, turn.mode, when, ()),
+            (aid, ASSISTANT, turn.answer, turn.mode, when, turn.sources)]
+        row = await store.pool.fetchrow(
+            "SELECT q.rewritten_query AS asked, a.rewritten_query AS answered, m.* FROM messages q, messages a,"
+            " answer_metrics m WHERE q.id = $1 AND a.id = $2 AND m.message_id = $2", uuid.UUID(qid), uuid.UUID(aid))
+        assert row is not None and (row["asked"], row["answered"]) == (turn.rewritten_query, "")
+        assert json.loads(row["latencies_ms"]) == turn.latencies_ms
+        assert (str(row["conversation_id"]), row["tokens"], row["out_of_scope"], row["grounded"], row["book"],
+                row["question_key"], row["created_at"]) == (turn.conversation_id, turn.tokens, turn.out_of_scope,
+                                                           turn.grounded, book, question_key(turn.question), when)
+    # And as the gap report reads them back.
+    await fixed.record_feedback(second, second_token, turns[1].answer_message_id, DOWN, "")
+    assert sorted(await fixed.gap_questions(1, book), key=lambda q: q.question) == [
+        GapQuestion("Question one?", book, when, out_of_scope=True, ungrounded=True, downvoted=False),
+        GapQuestion("Question two?", book, when, out_of_scope=False, ungrounded=False, downvoted=True)]
+
+
+async def test_a_score_or_latency_json_cannot_hold_is_refused_with_its_field(store: ConversationStore) -> None:
+    servicer = SessionsServicer(store)
+    request = spb.AppendTurnRequest(
+        conversation_id=str(uuid.uuid4()), turn_id="t", question="Q?", answer="A.",
+        sources=[common_pb2.SourceReference(n=1, score=0.5), common_pb2.SourceReference(n=2, score=math.nan)],
+        latencies=[spb.StageLatency(stage="total", ms=math.inf)])
+    with pytest.raises(InvalidArgument) as caught:
+        await servicer.AppendTurn(request, None)
+    assert [v.field for v in caught.value.violations] == ["sources[1].score", "latencies[0].ms"]
 
 
 async def test_a_retry_racing_its_original_in_another_batch_gets_the_first_ids(store: ConversationStore) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from records.turn import Turn
 from services.sessions.database import open_pool
 from services.sessions.embedded_postgres import start_embedded
-from services.sessions.store import ConversationStore, Turn
+from services.sessions.store import ConversationStore
 
 
 async def test_the_store_survives_a_database_restart(tmp_path_factory: pytest.TempPathFactory) -> None:

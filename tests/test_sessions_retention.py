@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from services.sessions.analytics import analytics
+from records.source import Source
+from records.turn import Turn
 from services.sessions.database import open_pool
 from services.sessions.redaction import redact
-from services.sessions.retention import ensure_partitions, partition_name, run_retention
-from services.sessions.store import DOWN, UP, ConversationStore, Source, Turn
+from services.sessions.retention import partition_name
+from services.sessions.store import DOWN, UP, ConversationStore
 from tests.conftest import new_database
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -72,7 +73,7 @@ async def test_stored_messages_are_redacted(fresh: tuple[ConversationStore, Cloc
 
 
 async def test_analytics_report_what_authors_need(fresh: tuple[ConversationStore, Clock]) -> None:
-    store, clock = fresh
+    store, _ = fresh
     await turn(store, "How do I tune PID?", total_ms=40)
     await turn(store, "how do i tune pid", total_ms=60)
     await turn(store, "What is the weather?", out_of_scope=True, total_ms=20)
@@ -80,7 +81,7 @@ async def test_analytics_report_what_authors_need(fresh: tuple[ConversationStore
     await store.record_feedback(cid, token, answer, DOWN, "wrong section")
     cid2, token2, answer2 = await turn(store, "How fast is the PID loop?")
     await store.record_feedback(cid2, token2, answer2, UP, "")
-    report = await analytics(store.pool, 7, clock=clock)
+    report = await store.analytics(7)
     assert report.questions_per_day == [(NOW.date(), 5)]
     assert report.top_questions[0].text == "how do i tune pid" and report.top_questions[0].count == 2
     assert [u.text for u in report.unanswered] == ["what is the weather"]
@@ -91,15 +92,15 @@ async def test_analytics_report_what_authors_need(fresh: tuple[ConversationStore
     # Nearest-rank percentiles read from 2%-wide buckets: within 1% of the true values.
     assert total.p50_ms == pytest.approx(50.0, rel=0.01) and total.p95_ms == pytest.approx(80.0, rel=0.01)
     assert (report.upvotes, report.downvotes, report.feedback_ratio) == (1, 1, 0.5)
-    assert (await analytics(store.pool, 7, book="another", clock=clock)).questions_per_day == []
+    assert (await store.analytics(7, book="another")).questions_per_day == []
 
 
 async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_up(
         fresh: tuple[ConversationStore, Clock]) -> None:
     store, clock = fresh
     old = NOW - timedelta(days=75)
-    await ensure_partitions(store.pool, old.date(), months_ahead=3)
     clock.now = old
+    await store.ensure_partitions(months_ahead=3)
     gone, gone_token, gone_answer = await turn(store, "An old question?")
     await store.record_feedback(gone, gone_token, gone_answer, DOWN, "old news")
     still_active, token, _ = await turn(store, "An old question that continues?")
@@ -108,7 +109,7 @@ async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_u
     await turn(store, "A recent question?")
     clock.now = NOW
 
-    report = await run_retention(store.pool, 30, clock)
+    report = await store.run_retention(30)
     assert report.conversations_deleted == 1
     assert report.days_rolled_up >= 2
     # The old month keeps the active conversation's first message, so it is not dropped.
@@ -117,14 +118,14 @@ async def test_retention_drops_old_months_keeps_active_conversations_and_rolls_u
     assert len(messages) == 4
 
     clock.now = NOW + timedelta(days=40)  # now the continuing conversation is inactive too
-    report = await run_retention(store.pool, 30, clock)
+    report = await store.run_retention(30)
     assert report.conversations_deleted == 2
     assert partition_name(old.date().replace(day=1)) in report.partitions_dropped
     for table in ("conversations", "turns", "messages", "retrievals", "answer_metrics", "feedback"):
         assert await store.pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
-    history = await analytics(store.pool, 120, clock=clock)
+    history = await store.analytics(120)
     assert sum(n for _, n in history.questions_per_day) == 4  # from the roll-ups alone
-    again = await run_retention(store.pool, 30, clock)
+    again = await store.run_retention(30)
     assert (again.conversations_deleted, again.partitions_dropped) == (0, [])
 
 
@@ -140,7 +141,7 @@ async def test_finished_days_are_read_from_summaries_with_the_same_figures(
     clock.now = NOW
     await turn(store, "How do I tune PID", total_ms=80)
 
-    report = await analytics(store.pool, 7, clock=clock)
+    report = await store.analytics(7)
     assert await store.pool.fetchval("SELECT count(*) FROM summarized_days") >= 3  # days before today
     three, two = (NOW - timedelta(days=3)).date(), (NOW - timedelta(days=2)).date()
     assert report.questions_per_day == [(three, 3), (two, 1), (NOW.date(), 1)]
@@ -149,10 +150,10 @@ async def test_finished_days_are_read_from_summaries_with_the_same_figures(
     assert report.most_cited[0].count == 4  # every in-scope answer cites the PID section
     total = next(s for s in report.latency if s.stage == "total")
     assert total.p50_ms == pytest.approx(40.0, rel=0.01) and total.p95_ms == pytest.approx(80.0, rel=0.01)
-    assert await analytics(store.pool, 7, clock=clock) == report  # summaries are written once
+    assert await store.analytics(7) == report  # summaries are written once
 
     # The reader erases their conversation: counts stay, their words go.
     await store.delete(secret_cid, secret_token)
-    after = await analytics(store.pool, 7, clock=clock)
+    after = await store.analytics(7)
     assert "a question only one reader asked" not in [q.text for q in after.top_questions]
     assert after.questions_per_day == report.questions_per_day

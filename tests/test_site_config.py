@@ -2,7 +2,7 @@
 only Node could compute reported with the flag that gives them, and the routes that follow.
 
 The fixtures under tests/fixtures/sites were also loaded by @docusaurus/core 3.10.2's own
-``loadSiteConfig``; the values it gave are the expectations below (see the report of issue 17)."""
+``loadSiteConfig``; the values it gave are the expectations below."""
 
 from __future__ import annotations
 

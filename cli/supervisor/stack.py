@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
 
-from cli.ingest import console, print_summary, run_ingest
+from cli.ingest import console, describe_error, print_summary, run_ingest
 from cli.supervisor.children import (
     Child,
     ChildFailed,
@@ -33,6 +33,7 @@ from cli.supervisor.restart_policy import RestartPolicy
 from cli.supervisor.run_state import ProcessRecord, RunLock, RunState, describe, leftovers, me, stop_processes
 from gateway.settings import ADMIN_TOKEN, GATEWAY_HOST, GATEWAY_PORT
 from runtime.env import SettingsError
+from runtime.errors import LecternError
 from runtime.settings import BIND_HOST, HOME, PEERS, peer_addresses
 
 SERVICES = ("sessions", "retrieval", "ingest", "chat", "gateway")
@@ -296,7 +297,11 @@ async def supervise(book_dir: str, ingest: bool, home: Path, gateway_port: int) 
             source = str(Path(book_dir).resolve())  # noqa: ASYNC240 - one stat before the stack serves anyone
             # No base URL: a site root brings its own baseUrl; a docs folder gets /docs/.
             request = ipb.IngestRequest(source_dir=source, book="default")
-            _, summary = await stack.unless_stopped(run_ingest(peer_addresses(env)["ingest"], request))
+            try:
+                _, summary = await stack.unless_stopped(run_ingest(peer_addresses(env)["ingest"], request))
+            except LecternError as exc:  # a bad --book-dir, named by its absolute path
+                say(f"ingest failed: {describe_error(exc, request)}", "red")
+                return 1
             if summary is not None:
                 print_summary(summary)
         if not (await stack.unless_stopped(stack.whole.wait()))[0]:

@@ -1,4 +1,4 @@
-"""Admin routes (Authorization: Bearer $LECTERN_ADMIN_TOKEN): ingest, analytics, retention."""
+"""Admin routes (Authorization: Bearer $LECTERN_ADMIN_TOKEN): ingest, removing a book, analytics, retention."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.json_format import MessageToDict
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
+from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 
 from gateway.routes.deps import require_admin, upstream, wants_json
@@ -103,6 +104,14 @@ async def get_analytics(days: int = Query(7, ge=1, le=3650), book: Text = Query(
         reply = await up.sessions.Analytics(spb.AnalyticsRequest(days=days, book=book, limit=limit))
     return JSONResponse(MessageToDict(reply, preserving_proto_field_name=True,
                                       always_print_fields_with_no_presence=True))
+
+
+@router.delete("/v1/books/{book}", summary="Remove a book: its chunks in every version, and its outline")
+async def delete_book(book: Text = Path(..., min_length=1, max_length=limits.BOOK_CHARS),
+                      up: Upstream = Depends(upstream)) -> JSONResponse:
+    with domain_errors():
+        reply = await up.retrieval.DeleteBook(rpb.DeleteBookRequest(book=book))
+    return JSONResponse({"book": book, "chunks_deleted": reply.deleted})
 
 
 @router.post("/v1/retention/run", summary="Run retention now (conversations past LECTERN_RETENTION_DAYS)")

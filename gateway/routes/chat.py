@@ -14,6 +14,8 @@ from gateway.routes.deps import upstream, wants_json
 from gateway.schemas import ChatBody, ChatReply, Text
 from gateway.sse import frame, sse_response
 from gateway.upstream import Upstream
+from records.proto import source_from_proto
+from records.source import Source
 from runtime import limits
 from runtime.errors import BY_CODE, Internal
 from runtime.status import from_rpc_error
@@ -32,9 +34,15 @@ def chat_request(body: ChatBody, token: str | None) -> cpb.ChatRequest:
     )
 
 
-def source_dict(s: Any) -> dict[str, Any]:
-    return {"n": s.n, "file_path": s.file_path, "heading_path": list(s.heading_path), "url": s.url,
-            "score": round(s.score, 6)}
+# The source fields the HTTP contract leaves out: chunk ids name the index's rows, which readers
+# never address (a citation's url leads to the section).
+SOURCE_FIELDS_NOT_SENT = frozenset({"chunk_id"})
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    """A source as the HTTP contract gives it (``gateway.schemas.Source``)."""
+    return {"n": source.n, "file_path": source.file_path, "heading_path": list(source.heading_path),
+            "url": source.url, "score": round(source.score, 6)}
 
 
 def event_payload(event: cpb.ChatResponse) -> tuple[str, dict[str, Any]]:
@@ -46,7 +54,7 @@ def event_payload(event: cpb.ChatResponse) -> tuple[str, dict[str, Any]]:
     if kind == "token":
         return "token", {"text": event.token.text}
     if kind == "sources":
-        return "sources", {"sources": [source_dict(s) for s in event.sources.sources]}
+        return "sources", {"sources": [source_json(source_from_proto(s)) for s in event.sources.sources]}
     if kind == "done":
         d = event.done
         return "done", {"answer": d.answer, "grounded": d.grounded, "out_of_scope": d.out_of_scope}

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import Response
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 
-from gateway.routes.chat import source_dict
+from gateway.routes.chat import source_json
 from gateway.routes.deps import upstream
 from gateway.schemas import ConversationReply, FeedbackBody, Message, Source, Text
 from gateway.upstream import Upstream
+from records.proto import source_from_proto
 from runtime import limits
 from runtime.errors import Unauthenticated
 
@@ -30,6 +31,8 @@ async def get_conversation(
     up: Upstream = Depends(upstream),
 ) -> ConversationReply:
     token = _token(x_conversation_token)
+    header = await up.sessions.GetConversation(spb.GetConversationRequest(
+        conversation_id=conversation_id, conversation_token=token))
     messages: list[Message] = []
     page = ""
     while True:
@@ -37,13 +40,15 @@ async def get_conversation(
             conversation_id=conversation_id, conversation_token=token, page_size=500, page_token=page))
         messages += [
             Message(message_id=m.message_id, role=ROLE.get(m.role, "user"), content=m.content,  # type: ignore[arg-type]
-                    sources=[Source(**source_dict(s)) for s in m.sources],
+                    sources=[Source(**source_json(source_from_proto(s))) for s in m.sources],
                     created_at=m.created_at.ToJsonString())
             for m in reply.messages
         ]
         page = reply.next_page_token
         if not page:
-            return ConversationReply(conversation_id=conversation_id, messages=messages)
+            return ConversationReply(conversation_id=header.conversation_id, book=header.book,
+                                     created_at=header.created_at.ToJsonString(),
+                                     last_active_at=header.last_active_at.ToJsonString(), messages=messages)
 
 
 @router.delete("/v1/conversations/{conversation_id}", status_code=204, summary="Erase a conversation")

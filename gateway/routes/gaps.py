@@ -15,10 +15,11 @@ from lectern.common.v1 import common_pb2
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 
-from gateway.gap_report import Asked, Topic, group, similarity_for
+from gateway.gap_report import Topic, group, similarity_for
 from gateway.routes.deps import require_admin, upstream
 from gateway.schemas import Text
 from gateway.upstream import Upstream
+from records.proto import gap_question_from_proto
 from runtime import limits
 from runtime.status import domain_errors
 
@@ -42,8 +43,7 @@ async def get_gaps(days: int = Query(30, ge=1, le=3650), book: Text = Query("", 
     since = until - timedelta(days=days)
     with domain_errors():
         reply = await up.sessions.GapQuestions(spb.GapQuestionsRequest(days=days, book=book, limit=MAX_QUESTIONS))
-    asked = [Asked(q.question, q.book, q.asked_at.ToDatetime(tzinfo=UTC), q.out_of_scope, q.ungrounded, q.downvoted)
-             for q in reply.questions if q.question.strip()]
+    asked = [gap_question_from_proto(q) for q in reply.questions if q.question.strip()]
     body: dict[str, Any] = {"days": days, "book": book, "questions": len(asked), "topics": []}
     if not asked:
         body["similarity"] = similarity

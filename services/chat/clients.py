@@ -9,9 +9,10 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from lectern.sessions.v1 import sessions_service_pb2 as spb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
+from records.outline import OutlineEntry
+from records.proto import entry_from_proto, turn_to_proto
 from runtime.status import domain_errors
 from services.chat.evidence import Evidence
-from services.chat.overview import Node
 from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, SearchOutcome, TurnRecord
 
 
@@ -33,27 +34,18 @@ class RetrievalSearch:
         return SearchOutcome(evidence, response.out_of_scope, response.degraded)
 
 
-def _node(m: rpb.OutlineEntry) -> Node:
-    return Node(m.category, m.label, m.url, m.file_path, m.description, tuple(_node(i) for i in m.items))
-
-
 class RetrievalOutlines:
     """Books' outlines, as retrieval keeps them."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.stub = rpb_grpc.RetrievalServiceStub(channel)
 
-    async def outline(self, book: str, version: str, locale: str) -> tuple[Node, ...] | None:
+    async def outline(self, book: str, version: str, locale: str) -> tuple[OutlineEntry, ...] | None:
         try:
             reply = await self.stub.GetOutline(rpb.GetOutlineRequest(book=book, version=version, locale=locale))
         except grpc.aio.AioRpcError:
             return None  # the question is then searched, and the search reports what is wrong
-        return tuple(_node(i) for i in reply.outline.items) if reply.found else None
-
-
-def source_to_proto(e: Evidence) -> common_pb2.SourceReference:
-    return common_pb2.SourceReference(n=e.n, chunk_id=e.chunk_id, file_path=e.file_path,
-                                      heading_path=list(e.heading_path), url=e.url, score=e.score)
+        return tuple(entry_from_proto(i) for i in reply.outline.items) if reply.found else None
 
 
 class SessionsConversations:
@@ -87,11 +79,4 @@ class SessionsConversations:
 
     async def append(self, turn: TurnRecord) -> None:
         with domain_errors():
-            await self.stub.AppendTurn(spb.AppendTurnRequest(
-                conversation_id=turn.conversation_id, turn_id=turn.turn_id, question=turn.question,
-                answer=turn.answer, mode=turn.mode, rewritten_query=turn.rewritten_query,
-                sources=[source_to_proto(s) for s in turn.sources],
-                latencies=[spb.StageLatency(stage=k, ms=v) for k, v in turn.latencies_ms.items()],
-                tokens=turn.tokens, out_of_scope=turn.out_of_scope, grounded=turn.grounded,
-                answer_message_id=turn.answer_message_id,
-            ), timeout=self.timeout)
+            await self.stub.AppendTurn(turn_to_proto(turn), timeout=self.timeout)

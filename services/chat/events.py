@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.chat.answerers.base import Verdict
 from services.chat.evidence import Evidence
 
 
@@ -34,7 +35,12 @@ class Warning:
 class Done:
     answer: str
     grounded: bool
-    out_of_scope: bool
+    verdict: Verdict
+    """The answerer's verdict (or the research's, when nothing was found to answer from)."""
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.verdict.out_of_scope
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from records.source import Source
+
 _WORD = re.compile(r"[A-Za-z0-9_$]+(?:[.'][A-Za-z0-9_]+)*")
 STOPWORDS = frozenset("""
 a an the and or but if then else of to in on at by for with from into onto about as is are was were
@@ -23,15 +25,10 @@ OUTLINE = "outline"  # an entry of the book's outline (a part or a page), for qu
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """One retrieved (or selected) passage, numbered as the answer will cite it."""
+class Evidence(Source):
+    """One retrieved (or selected) passage, numbered as the answer will cite it: the source it
+    is cited as, with the text the answerer reads."""
 
-    n: int
-    chunk_id: str
-    file_path: str
-    heading_path: tuple[str, ...]
-    url: str
-    score: float
     content: str
     kind: str = SECTION
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from records.outline import OutlineEntry
 from services.chat.evidence import OUTLINE, Evidence, content_words
 from services.chat.ports import PastTurn
 
@@ -48,33 +49,8 @@ _WHAT = re.compile(r"\b(what|which)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(it|its|that|those|they|them|there)\b", re.I)
 
 
-@dataclass(frozen=True)
-class Node:
-    """A page, or a part of the book (a category) with its items, in sidebar order."""
-
-    category: bool
-    label: str
-    url: str = ""
-    file_path: str = ""
-    description: str = ""
-    items: tuple[Node, ...] = ()
-
-    def first_page(self) -> Node | None:
-        """What a citation of this node leads to: its own page, else its first page."""
-        if self.url:
-            return self
-        return next((p for p in (i.first_page() for i in self.items) if p is not None), None)
-
-    def pages(self) -> list[Node]:
-        """Its pages in order, itself first when it is one (or links to one)."""
-        out = [self] if self.url else []
-        for item in self.items:
-            out += item.pages()
-        return out
-
-
 class Outlines(Protocol):
-    async def outline(self, book: str, version: str, locale: str) -> tuple[Node, ...] | None:
+    async def outline(self, book: str, version: str, locale: str) -> tuple[OutlineEntry, ...] | None:
         """The book's top-level sidebar items in that edition; None when no outline is kept."""
         ...
 
@@ -119,7 +95,7 @@ def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
     return None
 
 
-def _part(ask: Ask, top: Sequence[Node]) -> Node | None:
+def _part(ask: Ask, top: Sequence[OutlineEntry]) -> OutlineEntry | None:
     parts = [n for n in top if n.category] or list(top)
     if ask.number > 0:  # a part labelled with the number ("Module 2", "2. Sensors"), else the n-th
         named = re.compile(rf"^(?:(?:module|chapter|part|unit|lesson)\s*)?0*{ask.number}\b(?![.,]\d)", re.I)
@@ -138,7 +114,7 @@ def _part(ask: Ask, top: Sequence[Node]) -> Node | None:
     return None
 
 
-def _entry(node: Node, lead: str = "") -> tuple[str, Node | None, str]:
+def _entry(node: OutlineEntry, lead: str = "") -> tuple[str, OutlineEntry | None, str]:
     """(heading, the page it cites, text) of one node as evidence."""
     text = f"{lead}{node.label}"
     if node.description:
@@ -149,7 +125,7 @@ def _entry(node: Node, lead: str = "") -> tuple[str, Node | None, str]:
     return node.label, node.first_page(), text + "."
 
 
-def evidence(ask: Ask, top: Sequence[Node]) -> list[Evidence]:
+def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
     """The outline entries that answer the ask, numbered for citation; [] when the part asked
     for does not exist (the question is then searched like any other)."""
     if ask.kind == "part":

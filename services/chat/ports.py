@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from records.turn import Turn
 from services.chat.evidence import Evidence
 
 
@@ -21,20 +22,7 @@ class PastTurn:
     answer: str
 
 
-@dataclass(frozen=True)
-class TurnRecord:
-    conversation_id: str
-    turn_id: str
-    question: str
-    answer: str
-    mode: str
-    rewritten_query: str
-    sources: list[Evidence]
-    latencies_ms: dict[str, float] = field(default_factory=dict)
-    tokens: int = 0
-    out_of_scope: bool = False
-    grounded: bool = False
-    answer_message_id: str = ""
+TurnRecord = Turn  # what chat writes to sessions: its sources are the evidence the answer cited
 
 
 @dataclass(frozen=True)

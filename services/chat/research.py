@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from google.genai import types
@@ -53,7 +53,6 @@ class Findings:
     """The standalone query the first search used (the rewrite)."""
     evidence: list[Evidence]
     out_of_scope: bool
-    searches: list[str] = field(default_factory=list)
     degraded: bool = False
     scope: Scope = WHOLE_BOOK
     """Where the evidence came from: the reader's version and locale, or a fallback."""
@@ -153,7 +152,7 @@ async def from_outline(outlines: overview.Outlines | None, request: Request) -> 
         top = await outlines.outline(request.book, scope.version, scope.locale)
         if top:
             evidence = overview.evidence(ask, top)
-            return Findings(request.message, evidence, False, [], scope=scope) if evidence else None
+            return Findings(request.message, evidence, False, scope=scope) if evidence else None
     return None
 
 
@@ -170,20 +169,18 @@ class RuleResearch:
         search = ReaderSearch(self.search, request)
         query = rewrite(request.message, request.history)
         module = named_module(request.message)
+        # At most three searches (MAX_TOOL_CALLS): the query, again without the module, the reformulation.
         outcome = await search(query, module)
-        searches = [query]
         if module and not outcome.evidence:
             outcome = await search(query)
-            searches.append(query)
         if outcome.out_of_scope:
             second = reformulate(query)
-            if second and second != query and len(searches) < MAX_TOOL_CALLS:
-                searches.append(second)
+            if second and second != query:
                 retry = await search(second)
                 if not retry.out_of_scope:
                     outcome = retry
         evidence = one_per_section(prefer_page(outcome.evidence, request.page_url, request.message))
-        return Findings(query, evidence, outcome.out_of_scope, searches, outcome.degraded, search.used)
+        return Findings(query, evidence, outcome.out_of_scope, outcome.degraded, search.used)
 
 
 SEARCH_BOOK: FunctionDefinition = {
@@ -254,7 +251,7 @@ class _Collected:
             await self.run(self.request.message)
         ranked = one_per_section(sorted(self.found.values(), key=lambda e: -e.score))[:MAX_SOURCES]
         evidence = one_per_section(prefer_page(ranked, self.request.page_url, self.request.message))
-        return Findings(self.searches[0], evidence, all(o.out_of_scope for o in self.outcomes), self.searches,
+        return Findings(self.searches[0], evidence, all(o.out_of_scope for o in self.outcomes),
                         any(o.degraded for o in self.outcomes), self.search.used)
 
 

@@ -14,7 +14,7 @@ from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
 from embedding.reranker import CrossEncoder
 from runtime.channels import peer_channel
-from runtime.server import ServiceSpec, bounded, guarded
+from runtime.server import Guard, ServiceSpec, bounded
 from runtime.settings import ServerSettings
 from services.chat.answerers.base import Answerer
 from services.chat.answerers.extractive import SENTENCE_TOKENS, ExtractiveAnswerer
@@ -30,7 +30,7 @@ from services.chat.research import GeminiResearch, OpenAIResearch, Research, Rul
 from services.chat.servicer import ChatServicer
 from services.chat.settings import ChatSettings
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ChatService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["ChatService"]
 
 
 @dataclass
@@ -68,7 +68,7 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
         else:
             # The cross-encoder picks the sentences that state the answer; loaded now, off the
             # event loop, so the first answer does not wait for it (unavailable: words decide).
-            scorer = CrossEncoder(passage_tokens=SENTENCE_TOKENS)
+            scorer = CrossEncoder(passage_tokens=SENTENCE_TOKENS, root=settings.model_data_dir)
             await scorer.ready()
             research, answerer = RuleResearch(search, outlines), ExtractiveAnswerer(scorer)
         engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
@@ -86,15 +86,16 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             await bounded(retrieval.close(), 5, "retrieval channel")
             await bounded(sessions.close(), 5, "sessions channel")
 
-    def register(server: grpc.aio.Server, res: Resources) -> None:
-        pb_grpc.add_ChatServiceServicer_to_server(guarded(ChatServicer(res.engine, res.liveness), SERVICE_NAME), server)
+    def register(server: grpc.aio.Server, res: Resources, guard: Guard) -> None:
+        servicer = guard.servicer(ChatServicer(res.engine, res.liveness), SERVICE)
+        pb_grpc.add_ChatServiceServicer_to_server(servicer, server)
 
     async def probe(res: Resources) -> Mapping[str, bool]:
         # Every chat needs both: retrieval for evidence, sessions for the conversation and its record.
         retrieval, sessions = await asyncio.gather(_serving(res.retrieval), _serving(res.sessions))
         return {"retrieval": retrieval, "sessions": sessions}
 
-    return ServiceSpec(SERVICE_NAME, open_, register, probe)
+    return ServiceSpec(SERVICE.full_name, open_, register, probe)
 
 
 async def _serving(channel: grpc.aio.Channel) -> bool:

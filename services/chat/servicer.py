@@ -8,10 +8,10 @@ from typing import Any
 from lectern.chat.v1 import chat_service_pb2 as pb
 from lectern.chat.v1 import chat_service_pb2_grpc as pb_grpc
 
+from records.proto import source_to_proto
 from runtime import limits
 from runtime.errors import Violations
 from runtime.text import check_message
-from services.chat.clients import source_to_proto
 from services.chat.engine import ChatEngine, Question
 from services.chat.events import Done, Event, Failed, Meta, Sources, TokenText, Warning
 from services.chat.llm.liveness import Liveness

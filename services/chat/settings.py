@@ -6,11 +6,12 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from embedding.factory import GEMINI_API_KEY, GEMINI_BASE_URL
+from embedding.factory import MODEL_DATA_DIR
 from runtime import env
-from runtime.settings import ServerSettings
+from runtime.settings import GEMINI_API_KEY, GEMINI_BASE_URL, ServerSettings
 
 ANSWER_DEADLINE = env.declare(
     "LECTERN_ANSWER_DEADLINE_SECONDS", 30.0, env.number(1, 600), "Overall deadline of one answer."
@@ -112,6 +113,8 @@ class ChatSettings:
     """An OpenAI-compatible model, used when llm is "openai"."""
     llm_choice: str = ""
     """LECTERN_LLM as given; "" picks Gemini when it has a key, else the extractive answerer."""
+    model_data_dir: Path | None = MODEL_DATA_DIR.default
+    """Folder of the bundled models (the extractive answerer's cross-encoder); None: the wheel's."""
 
     @property
     def llm(self) -> str:
@@ -141,4 +144,5 @@ class ChatSettings:
                 timeout_seconds=LLM_TIMEOUT.read(environ),
             ),
             llm_choice=llm,
+            model_data_dir=MODEL_DATA_DIR.read(environ),
         )

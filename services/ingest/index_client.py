@@ -12,9 +12,10 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as pb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
+from records.outline import EditionOutline
+from records.proto import chunk_to_proto, outline_to_proto
 from runtime.status import domain_errors
-from services.ingest.book.chunker import Chunk
-from services.ingest.book.outline import BookOutline, SidebarItem
 
 
 @dataclass(frozen=True)
@@ -22,16 +23,6 @@ class IndexedDigest:
     chunk_id: str
     content_hash: str
     file_path: str
-
-
-def chunk_to_proto(c: Chunk) -> common_pb2.Chunk:
-    return common_pb2.Chunk(
-        chunk_id=c.chunk_id, book=c.book, file_path=c.file_path, module=c.module,
-        heading_path=list(c.heading_path), section_depth=c.section_depth, content=c.content,
-        token_count=c.token_count, content_hash=c.content_hash, title=c.title, tags=list(c.tags),
-        position=c.position, url=c.url, version=c.edition.version, locale=c.edition.locale,
-        other_version=c.edition.other_version, other_locale=c.edition.other_locale, edit_url=c.edit_url,
-    )
 
 
 class RetrievalIndexClient:
@@ -79,18 +70,10 @@ class RetrievalIndexClient:
         with domain_errors():
             await self.stub.CommitBook(pb.CommitBookRequest(book=book, generation=generation))
 
-    async def put_outlines(self, book: str, outlines: Sequence[BookOutline]) -> None:
-        editions = [pb.EditionOutline(version=o.edition.version, locale=o.edition.locale,
-                                      other_version=o.edition.other_version, other_locale=o.edition.other_locale,
-                                      items=[_entry(i) for i in o.items]) for o in outlines]
+    async def put_outlines(self, book: str, outlines: Sequence[EditionOutline]) -> None:
+        editions = [outline_to_proto(o) for o in outlines]
         with domain_errors():
             await self.stub.PutOutline(pb.PutOutlineRequest(book=book, editions=editions))
-
-
-def _entry(item: SidebarItem) -> pb.OutlineEntry:
-    return pb.OutlineEntry(category=item.category, label=item.label, title=item.title, url=item.url,
-                           file_path=item.file_path, description=item.description,
-                           items=[_entry(i) for i in item.items])
 
 
 def _embedder(spec: EmbedderSpec) -> common_pb2.EmbedderInfo:

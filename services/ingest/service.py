@@ -14,7 +14,7 @@ from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from embedding.base import Embedder
 from embedding.factory import make_embedder
 from runtime.channels import peer_channel
-from runtime.server import ServiceSpec, guarded
+from runtime.server import Guard, ServiceSpec
 from runtime.settings import ServerSettings
 from services.ingest.index_client import RetrievalIndexClient
 from services.ingest.push.servicer import PushingIngestServicer
@@ -22,7 +22,7 @@ from services.ingest.push.store import PushStore
 from services.ingest.settings import IngestSettings
 from services.ingest.sync import Ingestor
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IngestService"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["IngestService"]
 
 
 @dataclass
@@ -38,7 +38,7 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
         # Ingest runs for minutes on a large book; its retrieval calls get the default
         # deadline each, not one deadline for the whole job.
         channel = peer_channel(server, "retrieval")
-        embedder = make_embedder(settings.embedder, home=server.home)
+        embedder = make_embedder(settings.embedder, sources=settings.models, home=server.home)
         ingestor = Ingestor(RetrievalIndexClient(channel), embedder, settings.max_chunk_tokens)
         pushes = PushStore(server.home, settings.push, ingestor)
         await asyncio.to_thread(pushes.sweep)  # what a crash or lapsed pushes left under $LECTERN_HOME/pushes
@@ -46,13 +46,14 @@ def spec(settings: IngestSettings) -> ServiceSpec[Resources]:
             yield Resources(ingestor, embedder, pushes)
         finally:
             await pushes.close()
+            await embedder.close()
             await channel.close()
 
-    def register(server: grpc.aio.Server, res: Resources) -> None:
+    def register(server: grpc.aio.Server, res: Resources, guard: Guard) -> None:
         pb_grpc.add_IngestServiceServicer_to_server(
-            guarded(PushingIngestServicer(res.ingestor, settings.roots, res.pushes), SERVICE_NAME), server)
+            guard.servicer(PushingIngestServicer(res.ingestor, settings.roots, res.pushes), SERVICE), server)
 
     async def probe(res: Resources) -> bool:
         return await res.embedder.ready()
 
-    return ServiceSpec(SERVICE_NAME, open_, register, probe)
+    return ServiceSpec(SERVICE.full_name, open_, register, probe)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedding.factory import EMBEDDER
+from embedding.factory import BUNDLED, EMBEDDER, ModelSources
 from runtime import env
 from runtime.settings import ServerSettings
 from services.ingest.push.limits import DEFAULT_PUSH_LIMITS, PushLimits
@@ -35,6 +35,8 @@ class IngestSettings:
     """Chunk size limit in cl100k_base tokens."""
     push: PushLimits = DEFAULT_PUSH_LIMITS
     """What one `lectern push` may hold, and how long it holds its book."""
+    models: ModelSources = BUNDLED
+    """Where the embedder's model comes from."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
@@ -45,4 +47,5 @@ class IngestSettings:
             embedder=EMBEDDER.read(environ),
             max_chunk_tokens=MAX_CHUNK_TOKENS.read(environ),
             push=PushLimits.from_env(environ),
+            models=ModelSources.from_env(environ),
         )

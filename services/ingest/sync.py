@@ -1,16 +1,20 @@
-"""Exact incremental sync of a book into the index, and re-index beside the served version.
+"""Exact sync of a book into the index: incremental, or a re-index beside the served version.
 
-Reads every page, compares chunk ids and content hashes with what the index holds, embeds
-only new and changed chunks, writes them, then deletes what is gone. Writing before
-deleting means a crash part-way leaves extra chunks at worst, never missing ones, and the
+Both read every page and compare chunk ids and content hashes with what the index holds, and
+embed only new and changed chunks.
+
+An incremental sync writes into the version readers use: the new and changed chunks first,
+then it deletes what is gone. A sync that stops part-way therefore leaves extra chunks at
+worst (readers may meet old and new side by side until it ends), never missing ones, and the
 next run converges. A file that fails to parse keeps its old chunks: nothing is lost.
 
-A re-index (also how the embedder is switched) writes every chunk into a staged version of
-the book while readers keep the served one, and commits it in one step when it is complete.
-A re-index that stops part-way leaves the served version untouched; the next one resumes the
-staged version and embeds only what it does not already hold. A re-index rebuilds the book
-from its files, so a file that fails to parse has no chunks in the new version (it is
-reported as failed).
+A re-index (also how the embedder is switched) writes and deletes only in a staged version of
+the book, which no reader sees, then commits it: readers switch to it in one step and the old
+version is dropped whole. It needs no write-before-delete: one that stops before the commit
+leaves the served version untouched, and the next one resumes the staged version (with the
+same embedder) and embeds only what it does not already hold. The new version is built from
+the files alone, so a file that fails to parse has no chunks in it: the re-index reports it
+as failed, and its old chunks go with the old version.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from typing import Protocol
 
 from embedding.base import Embedder, EmbedderSpec
 from embedding.tokens import count_tokens
+from records.chunk import Chunk
+from records.outline import EditionOutline
 from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, LecternError, PermissionDenied
 from runtime.text import UNSTORABLE_DESCRIPTION, unstorable
-from services.ingest.book.chunker import Budget, Chunk
+from services.ingest.book.chunker import Budget
 from services.ingest.book.discovery import SourceFile, discover
 from services.ingest.book.editions import DOCS_FOLDER_ROUTES, DocsSource, plan_source
 from services.ingest.book.manifest import MANIFEST_FILE, apply_manifest, load_manifest
-from services.ingest.book.outline import BookOutline, PageFacts, build_outline
+from services.ingest.book.outline import PageFacts, build_outline
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.site import SiteOverrides
 from services.ingest.book.slugs import RouteOptions
@@ -51,7 +57,7 @@ class Index(Protocol):
         """(generation, resumed) of a staged version of the book to re-index into."""
         ...
     async def commit(self, book: str, generation: int) -> None: ...
-    async def put_outlines(self, book: str, outlines: Sequence[BookOutline]) -> None:
+    async def put_outlines(self, book: str, outlines: Sequence[EditionOutline]) -> None:
         """Replaces the book's outlines (one per version and locale)."""
         ...
 

@@ -16,11 +16,12 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import InvalidArgument
+from records.edition import Edition
+from records.outline import EditionOutline, OutlineEntry
+from runtime.errors import Internal, InvalidArgument
 
 FORMAT = 1
 # Bounds on what one book's outlines may hold: far above a real sidebar, far below a problem.
@@ -30,47 +31,19 @@ MAX_DEPTH = 16  # nested categories
 MAX_TEXT_CHARS = 2000  # any one label, title, url, path or description
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A category (with its items) or a page of a sidebar."""
-
-    category: bool
-    label: str
-    title: str = ""
-    url: str = ""
-    file_path: str = ""
-    description: str = ""
-    items: tuple[Entry, ...] = ()
-
-
-@dataclass(frozen=True)
-class EditionOutline:
-    version: str = ""
-    locale: str = ""
-    other_version: bool = False
-    other_locale: bool = False
-    items: tuple[Entry, ...] = field(default_factory=tuple)
-
-    def matches(self, version: str, locale: str) -> bool:
-        """The edition asked for; "" asks for the version served at the docs root, the default locale."""
-        by_version = self.version == version if version else not self.other_version
-        by_locale = self.locale == locale if locale else not self.other_locale
-        return by_version and by_locale
-
-
 def check(editions: Sequence[EditionOutline]) -> None:
     """Raises InvalidArgument naming the first field out of bounds."""
     if len(editions) > MAX_EDITIONS:
         raise InvalidArgument.of("editions", f"must be at most {MAX_EDITIONS}")
     seen: set[tuple[str, str]] = set()
-    for i, edition in enumerate(editions):
-        key = (edition.version, edition.locale)
+    for i, outline in enumerate(editions):
+        key = (outline.edition.version, outline.edition.locale)
         if key in seen:
             raise InvalidArgument.of(f"editions[{i}]", "repeats a version and locale")
         seen.add(key)
         count = 0
-        stack: list[tuple[str, Entry, int]] = [(f"editions[{i}].items[{j}]", e, 1)
-                                               for j, e in enumerate(edition.items)]
+        stack: list[tuple[str, OutlineEntry, int]] = [(f"editions[{i}].items[{j}]", e, 1)
+                                                      for j, e in enumerate(outline.items)]
         while stack:
             name, entry, depth = stack.pop()
             count += 1
@@ -86,25 +59,30 @@ def check(editions: Sequence[EditionOutline]) -> None:
             stack += [(f"{name}.items[{j}]", e, depth + 1) for j, e in enumerate(entry.items)]
 
 
-def _entry_json(entry: Entry) -> dict[str, Any]:
+# An outline as its file holds it: the one converter each way. Every key is always written, so
+# a missing one is an error, never a default.
+def entry_to_json(entry: OutlineEntry) -> dict[str, Any]:
     return {"category": entry.category, "label": entry.label, "title": entry.title, "url": entry.url,
             "file_path": entry.file_path, "description": entry.description,
-            "items": [_entry_json(e) for e in entry.items]}
+            "items": [entry_to_json(e) for e in entry.items]}
 
 
-def _entry(data: dict[str, Any]) -> Entry:
-    return Entry(bool(data["category"]), str(data["label"]), str(data["title"]), str(data["url"]),
-                 str(data["file_path"]), str(data["description"]), tuple(_entry(e) for e in data["items"]))
+def entry_from_json(data: dict[str, Any]) -> OutlineEntry:
+    return OutlineEntry(bool(data["category"]), str(data["label"]), str(data["title"]), str(data["url"]),
+                        str(data["file_path"]), str(data["description"]),
+                        tuple(entry_from_json(e) for e in data["items"]))
 
 
-def _edition_json(edition: EditionOutline) -> dict[str, Any]:
-    return {"version": edition.version, "locale": edition.locale, "other_version": edition.other_version,
-            "other_locale": edition.other_locale, "items": [_entry_json(e) for e in edition.items]}
+def outline_to_json(outline: EditionOutline) -> dict[str, Any]:
+    e = outline.edition
+    return {"version": e.version, "locale": e.locale, "other_version": e.other_version,
+            "other_locale": e.other_locale, "items": [entry_to_json(i) for i in outline.items]}
 
 
-def _edition(data: dict[str, Any]) -> EditionOutline:
-    return EditionOutline(str(data["version"]), str(data["locale"]), bool(data["other_version"]),
-                          bool(data["other_locale"]), tuple(_entry(e) for e in data["items"]))
+def outline_from_json(data: dict[str, Any]) -> EditionOutline:
+    edition = Edition(str(data["version"]), str(data["locale"]), bool(data["other_version"]),
+                      bool(data["other_locale"]))
+    return EditionOutline(edition, tuple(entry_from_json(i) for i in data["items"]))
 
 
 class OutlineStore:
@@ -119,7 +97,7 @@ class OutlineStore:
 
     def _write(self, book: str, editions: Sequence[EditionOutline]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"format": FORMAT, "book": book, "editions": [_edition_json(e) for e in editions]})
+        body = json.dumps({"format": FORMAT, "book": book, "editions": [outline_to_json(e) for e in editions]})
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".outline-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -138,7 +116,11 @@ class OutlineStore:
             return []
         if data.get("format") != FORMAT or data.get("book") != book:
             return []  # another format, or (beyond belief) a digest shared with another book
-        return [_edition(e) for e in data["editions"]]
+        try:
+            return [outline_from_json(e) for e in data["editions"]]
+        except (KeyError, TypeError) as exc:
+            raise Internal(f"the stored outline of book {book!r:.80} is damaged ({type(exc).__name__}: {exc}); "
+                           "re-ingest the book") from exc
 
     async def put(self, book: str, editions: Sequence[EditionOutline]) -> int:
         check(editions)
@@ -147,7 +129,7 @@ class OutlineStore:
 
     async def get(self, book: str, version: str = "", locale: str = "") -> EditionOutline | None:
         editions = await asyncio.to_thread(self._read, book)
-        return next((e for e in editions if e.matches(version, locale)), None)
+        return next((e for e in editions if e.edition.matches(version, locale)), None)
 
     async def delete(self, book: str) -> None:
         await asyncio.to_thread(self._file(book).unlink, True)

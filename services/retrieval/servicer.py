@@ -11,17 +11,12 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 
 from embedding.base import EmbedderSpec
 from embedding.models import ModelUnavailable
+from records.proto import chunk_from_proto, chunk_to_proto, outline_from_proto, outline_to_proto
 from runtime import limits
 from runtime.errors import FailedPrecondition, Unavailable, Violations
 from runtime.text import check_storable
-from services.retrieval.convert import (
-    chunk_from_proto,
-    chunk_to_proto,
-    embedder_to_proto,
-    filter_from_proto,
-)
+from services.retrieval.convert import embedder_to_proto, filter_from_proto
 from services.retrieval.index.base import IndexRecord, VectorIndex
-from services.retrieval.outline_proto import edition_from_proto, edition_to_proto
 from services.retrieval.outlines import OutlineStore
 from services.retrieval.search import Mode, Retriever
 
@@ -210,7 +205,7 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         v.raise_if_any()
         if self.outlines is None:
             raise FailedPrecondition("this retrieval server keeps no outlines")
-        stored = await self.outlines.put(request.book, [edition_from_proto(e) for e in request.editions])
+        stored = await self.outlines.put(request.book, [outline_from_proto(e) for e in request.editions])
         return pb.PutOutlineResponse(editions=stored)
 
     async def GetOutline(self, request: pb.GetOutlineRequest, context: Any) -> pb.GetOutlineResponse:
@@ -223,7 +218,7 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
                                                                             request.locale)
         if found is None:
             return pb.GetOutlineResponse(found=False)
-        return pb.GetOutlineResponse(found=True, outline=edition_to_proto(found))
+        return pb.GetOutlineResponse(found=True, outline=outline_to_proto(found))
 
     async def EmbedQueries(self, request: pb.EmbedQueriesRequest, context: Any) -> pb.EmbedQueriesResponse:
         v = Violations()

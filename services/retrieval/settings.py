@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from embedding.factory import EMBEDDER, QUERY_ENCODER, RERANK_CANDIDATES
+from embedding.factory import EMBEDDER, QUERY_ENCODER, RERANK_CANDIDATES, ModelSources, RerankerSettings
 from runtime import env
 from runtime.postgres import STATEMENT_CACHE
 from runtime.settings import ServerSettings
@@ -119,6 +119,10 @@ class RetrievalSettings:
     """Fused results the cross-encoder rescores."""
     rerank_out_of_scope: float
     """Best cross-encoder logit under which a reranked search is out of scope."""
+    reranker: RerankerSettings
+    """How the cross-encoder reads and runs."""
+    models: ModelSources
+    """Where the embedder's and the cross-encoder's models come from."""
     backend: str
     """edge, qdrant or pgvector (auto already resolved)."""
     qdrant: QdrantSettings
@@ -139,6 +143,8 @@ class RetrievalSettings:
             rerank=RERANK.read(environ),
             rerank_candidates=RERANK_CANDIDATES.read(environ),
             rerank_out_of_scope=RERANK_OUT_OF_SCOPE.read(environ),
+            reranker=RerankerSettings.from_env(environ),
+            models=ModelSources.from_env(environ),
             backend=resolve_backend(INDEX_BACKEND.read(environ), QDRANT_URL.read(environ),
                                     PGVECTOR_URL.read(environ)),
             qdrant=QdrantSettings(

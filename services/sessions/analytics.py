@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from services.sessions.store import Clock, utcnow
 from services.sessions.summaries import (
     BUCKET_SQL,
     day_start,
@@ -103,12 +102,10 @@ def _book(column: str) -> str:
 SUMMARISED = "day BETWEEN $5 AND $6 AND ($4 = '' OR book = $4)"
 
 
-async def analytics(pool: asyncpg.Pool, days: int, book: str = "", limit: int = 10, clock: Clock = utcnow
-                    ) -> Analytics:
-    """Analytics over the last ``days``: finished days from their summaries (written here first
-    if the background job has not yet), the rest from the live tables. The parts are independent
-    queries, run at once on connections of their own."""
-    now = clock()
+async def analytics(pool: asyncpg.Pool, now: datetime, days: int, book: str, limit: int) -> Analytics:
+    """Analytics over the ``days`` before ``now``: finished days from their summaries (written
+    here first if the background job has not yet), the rest from the live tables. The parts are
+    independent queries, run at once on connections of their own."""
     window = _Window.of(now, days)
     await summarize_finished_days(pool, now, since=window.first_summarised)
     args = window.args(book)

@@ -21,8 +21,8 @@ def _digits(text: str) -> int:
 
 
 # Each pattern comes with a cheap test that any match needs (a character, a prefix, a run
-# length), so most messages skip most patterns: scanning all of them cost about 0.4 us per
-# character, a large share of an AppendTurn.
+# length), so most messages skip most patterns: scanning all of them was a large share of an
+# AppendTurn.
 _PATTERNS: tuple[tuple[str, re.Pattern[str], Callable[[str, str], bool]], ...] = (
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), lambda t, low: "@" in t),
     # Well-known key shapes first, then anything long and random-looking.

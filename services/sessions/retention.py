@@ -1,11 +1,10 @@
-"""Time-based retention (seed ADR-004): conversations inactive for longer than the retention
+"""Time-based retention: conversations inactive for longer than the retention
 period are removed; monthly message partitions that hold nothing still needed are dropped
 whole; daily roll-ups without message text keep the analytics that must outlive it all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from services.sessions.erasure import erase_inactive
-from services.sessions.store import Clock, utcnow
 from services.sessions.summaries import summarize_finished_days
 
 log = logging.getLogger("lectern.sessions.retention")
@@ -63,8 +61,8 @@ class RetentionReport:
     days_rolled_up: int
 
 
-async def run_retention(pool: asyncpg.Pool, days: int, clock: Clock = utcnow) -> RetentionReport:
-    now = clock()
+async def run_retention(pool: asyncpg.Pool, now: datetime, days: int) -> RetentionReport:
+    """Rolls up finished days, then removes what is older than ``days`` before ``now``."""
     cutoff = now - timedelta(days=days)
     rolled = await summarize_finished_days(pool, now)
     dropped = await _drop_old_partitions(pool, cutoff)
@@ -101,14 +99,3 @@ async def _drop_old_partitions(pool: asyncpg.Pool, cutoff: datetime) -> list[str
             await pool.execute(f"DROP TABLE {name}")
             dropped.append(name)
     return dropped
-
-
-async def retention_loop(pool: asyncpg.Pool, days: int, interval_seconds: float, clock: Clock = utcnow) -> None:
-    """The background job: partitions ahead, then retention, every interval."""
-    while True:
-        try:
-            await ensure_partitions(pool, clock().date())
-            await run_retention(pool, days, clock)
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("retention run failed; will retry", extra={"error": str(exc)})
-        await asyncio.sleep(interval_seconds)

@@ -5,35 +5,21 @@ refused with a field violation before it reaches the database."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-from lectern.common.v1 import common_pb2
 from lectern.sessions.v1 import sessions_service_pb2 as pb
 from lectern.sessions.v1 import sessions_service_pb2_grpc as pb_grpc
 
+from records.proto import gap_question_to_proto, source_to_proto, timestamp_to_proto, turn_from_proto
+from records.turn import MODES, Turn
 from runtime import limits
 from runtime.batching import Batcher
 from runtime.errors import Violations
 from runtime.text import check_message
-from services.sessions.analytics import analytics
-from services.sessions.gaps import gap_questions
-from services.sessions.retention import run_retention
-from services.sessions.store import ConversationStore, Source, Turn
+from services.sessions.store import ConversationStore
 
 MAX_GAP_QUESTIONS = 5000  # a gap report's questions per call: what the gateway embeds in one go
-
-
-def _ts(value: datetime) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _source_to_proto(s: Source) -> common_pb2.SourceReference:
-    return common_pb2.SourceReference(n=s.n, chunk_id=s.chunk_id, file_path=s.file_path,
-                                      heading_path=list(s.heading_path), url=s.url, score=s.score)
 
 
 def _need_conversation(v: Violations, conversation_id: str, token: str | None) -> None:
@@ -70,24 +56,21 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         for name in ("question", "answer", "rewritten_query"):
             if len(getattr(request, name)) > limits.TURN_TEXT_CHARS:
                 v.add(name, f"must be at most {limits.TURN_TEXT_CHARS} characters")
-        if request.mode not in ("", "general", "selection"):
-            v.add("mode", "must be general or selection")
+        if request.mode not in ("", *MODES):
+            v.add("mode", f"must be {' or '.join(MODES)}")
         numbers: set[int] = set()
         for i, source in enumerate(request.sources):
             # n is how the answer cites the source, and the rank it is stored under.
             if source.n < 1 or source.n in numbers:
                 v.add(f"sources[{i}].n", "must be a positive number no other source of the turn has")
             numbers.add(source.n)
+            if not math.isfinite(source.score):  # JSON, and so the stored turn, has no NaN or infinity
+                v.add(f"sources[{i}].score", "must be a finite number")
+        for i, latency in enumerate(request.latencies):
+            if not math.isfinite(latency.ms):
+                v.add(f"latencies[{i}].ms", "must be a finite number")
         v.raise_if_any()
-        qid, aid = await self.turns.submit(Turn(
-            conversation_id=request.conversation_id, turn_id=request.turn_id, question=request.question,
-            answer=request.answer, mode=request.mode or "general", rewritten_query=request.rewritten_query,
-            sources=[Source(s.n, s.chunk_id, s.file_path, tuple(s.heading_path), s.url, s.score)
-                     for s in request.sources],
-            latencies_ms={lat.stage: lat.ms for lat in request.latencies}, tokens=request.tokens,
-            out_of_scope=request.out_of_scope, grounded=request.grounded,
-            answer_message_id=request.answer_message_id,
-        ))
+        qid, aid = await self.turns.submit(turn_from_proto(request))
         return pb.AppendTurnResponse(question_message_id=qid, answer_message_id=aid)
 
     async def GetConversation(self, request: pb.GetConversationRequest, context: Any) -> Any:
@@ -97,7 +80,8 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         v.raise_if_any()
         c = await self.store.get(request.conversation_id, request.conversation_token)
         return pb.GetConversationResponse(conversation_id=c.conversation_id, book=c.book,
-                                          created_at=_ts(c.created_at), last_active_at=_ts(c.last_active_at))
+                                          created_at=timestamp_to_proto(c.created_at),
+                                          last_active_at=timestamp_to_proto(c.last_active_at))
 
     async def ListMessages(self, request: pb.ListMessagesRequest, context: Any) -> Any:
         v = Violations()
@@ -111,8 +95,8 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         )
         return pb.ListMessagesResponse(
             messages=[pb.Message(message_id=m.message_id, role=pb.Role.ValueType(m.role), content=m.content,
-                                 sources=[_source_to_proto(s) for s in m.sources], created_at=_ts(m.created_at),
-                                 mode=m.mode) for m in messages],
+                                 sources=[source_to_proto(s) for s in m.sources],
+                                 created_at=timestamp_to_proto(m.created_at), mode=m.mode) for m in messages],
             next_page_token=token,
         )
 
@@ -147,7 +131,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         if not 0 <= request.limit <= 100:
             v.add("limit", "must be between 0 and 100")
         v.raise_if_any()
-        a = await analytics(self.store.pool, request.days, request.book, request.limit or 10, self.store.clock)
+        a = await self.store.analytics(request.days, request.book, request.limit or 10)
         return pb.AnalyticsResponse(
             questions_per_day=[pb.DailyCount(day=d.isoformat(), questions=n) for d, n in a.questions_per_day],
             top_questions=[pb.CountedQuestion(text=q.text, count=q.count) for q in a.top_questions],
@@ -161,7 +145,7 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         )
 
     async def RunRetention(self, request: pb.RunRetentionRequest, context: Any) -> Any:
-        report = await run_retention(self.store.pool, self.retention_days, self.store.clock)
+        report = await self.store.run_retention(self.retention_days)
         return pb.RunRetentionResponse(conversations_deleted=report.conversations_deleted,
                                        partitions_dropped=report.partitions_dropped,
                                        days_rolled_up=report.days_rolled_up)
@@ -174,8 +158,5 @@ class SessionsServicer(pb_grpc.SessionsServiceServicer):
         if not 0 <= request.limit <= MAX_GAP_QUESTIONS:
             v.add("limit", f"must be between 0 and {MAX_GAP_QUESTIONS}")
         v.raise_if_any()
-        found = await gap_questions(self.store.pool, request.days, request.book, request.limit or 1000,
-                                    self.store.clock)
-        return pb.GapQuestionsResponse(questions=[
-            pb.GapQuestion(question=q.question, book=q.book, asked_at=_ts(q.asked_at), out_of_scope=q.out_of_scope,
-                           ungrounded=q.ungrounded, downvoted=q.downvoted) for q in found])
+        found = await self.store.gap_questions(request.days, request.book, request.limit or 1000)
+        return pb.GapQuestionsResponse(questions=[gap_question_to_proto(q) for q in found])

@@ -1,4 +1,6 @@
-"""Conversations, turns and feedback on Postgres. Knows nothing of gRPC.
+"""Conversations, turns and feedback on Postgres, and the one object the sessions service talks
+to: ``ConversationStore`` owns the pool and the clock, and reads analytics and gap questions and
+runs retention through them, so no caller passes either around. Knows nothing of gRPC.
 
 Every query is parameterised. A conversation's secret token is returned once and only its
 SHA-256 is stored; a wrong token and an unknown id are the same NotFound, so ids cannot be
@@ -8,21 +10,26 @@ InvalidArgument, never an internal error: the last line of defence behind the se
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
 
+from records.gap import GapQuestion
+from records.source import Source
+from records.turn import Turn
 from runtime.errors import InvalidArgument, LecternError, NotFound
 from runtime.postgres import Connection
+from services.sessions import analytics, gaps, retention
 from services.sessions.erasure import erase_locked
 from services.sessions.redaction import redact as redact_text
 
@@ -68,30 +75,16 @@ def _storable(field_name: str) -> Iterator[None]:
         raise InvalidArgument.of(field_name, UNSTORABLE) from None
 
 
-@dataclass(frozen=True)
-class Source:
-    n: int
-    chunk_id: str
-    file_path: str
-    heading_path: tuple[str, ...]
-    url: str
-    score: float
+def source_row(source: Source) -> dict[str, Any]:
+    """A source as the retrievals table keeps it: ``rank`` is its number, ``heading`` its heading
+    path as JSON text (what analytics group cited sections by)."""
+    return {"rank": source.n, "chunk_id": source.chunk_id, "file_path": source.file_path,
+            "heading": json.dumps(list(source.heading_path)), "url": source.url, "score": source.score}
 
 
-@dataclass(frozen=True)
-class Turn:
-    conversation_id: str
-    turn_id: str
-    question: str
-    answer: str
-    mode: str = "general"
-    rewritten_query: str = ""
-    sources: Sequence[Source] = ()
-    latencies_ms: dict[str, float] = field(default_factory=dict)
-    tokens: int = 0
-    out_of_scope: bool = False
-    grounded: bool = False
-    answer_message_id: str = ""
+def source_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Source:
+    return Source(n=row["rank"], chunk_id=row["chunk_id"], file_path=row["file_path"],
+                  heading_path=tuple(json.loads(row["heading"])), url=row["url"], score=row["score"])
 
 
 @dataclass(frozen=True)
@@ -123,50 +116,51 @@ class StoredMessage:
     sources: list[Source]
 
 
-# A whole batch of turns in one statement, so one round trip and one commit: the data-modifying
-# parts all see the conversations locked (in id order, so batches cannot deadlock) and the turns
-# actually inserted; a turn_id already recorded inserts nothing and returns the first ids. The
-# lock is also what keeps rows from outliving their conversation (the turn tables have no
-# foreign keys; services/sessions/erasure.py takes the same lock before it deletes).
-APPEND_TURNS = """
+# A whole batch of turns in one statement, so one round trip and one commit. $1 is the batch as
+# a JSON array of objects (``ConversationStore._batch_row``) read by column name, so no value
+# depends on its position; $2 is when the turns are recorded. The data-modifying parts all see
+# the conversations locked (in id order, so batches cannot deadlock) and the turns actually
+# inserted; a turn_id already recorded inserts nothing and returns the first ids. The lock is
+# also what keeps rows from outliving their conversation (the turn tables have no foreign keys;
+# services/sessions/erasure.py takes the same lock before it deletes).
+APPEND_TURNS = f"""
 WITH req AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS r(cid, turn_id, qid, aid, i)
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+        i integer, cid uuid, turn_id text, qid uuid, aid uuid, question text, answer text, mode text,
+        rewritten_query text, sources jsonb, latencies_ms jsonb, tokens integer, out_of_scope boolean,
+        grounded boolean, question_key text)
 ), locked AS (
     SELECT id, book FROM conversations WHERE id IN (SELECT cid FROM req) ORDER BY id FOR UPDATE
 ), new_turns AS (
     INSERT INTO turns (conversation_id, turn_id, question_message_id, answer_message_id, created_at)
-    SELECT r.cid, r.turn_id, r.qid, r.aid, $23 FROM req r JOIN locked l ON l.id = r.cid ORDER BY r.i
+    SELECT r.cid, r.turn_id, r.qid, r.aid, $2 FROM req r JOIN locked l ON l.id = r.cid ORDER BY r.i
     ON CONFLICT (conversation_id, turn_id) DO NOTHING
     RETURNING conversation_id, turn_id, question_message_id, answer_message_id
+), new AS (
+    -- the requested turns that were inserted (every request has a question id of its own)
+    SELECT r.*, l.book FROM req r JOIN new_turns t ON t.question_message_id = r.qid JOIN locked l ON l.id = r.cid
 ), new_messages AS (
     INSERT INTO messages (id, conversation_id, role, content, mode, rewritten_query, created_at)
-    SELECT m.id, m.cid, m.role, m.content, m.mode, m.rewritten, $23
-    FROM unnest($5::uuid[], $6::uuid[], $7::smallint[], $8::text[], $9::text[], $10::text[])
-         AS m(id, cid, role, content, mode, rewritten)
-    WHERE m.id IN (SELECT question_message_id FROM new_turns UNION ALL SELECT answer_message_id FROM new_turns)
+    SELECT m.id, n.cid, m.role, m.content, n.mode, m.rewritten_query, $2
+    FROM new n CROSS JOIN LATERAL (VALUES (n.qid, {USER}, n.question, n.rewritten_query),
+                                          (n.aid, {ASSISTANT}, n.answer, '')) AS m(id, role, content, rewritten_query)
 ), new_retrievals AS (
     INSERT INTO retrievals (message_id, conversation_id, rank, chunk_id, file_path, heading, url, score, created_at)
-    SELECT t.answer_message_id, t.conversation_id, s.n, s.chunk_id, s.file_path, s.heading, s.url, s.score, $23
-    FROM unnest($11::uuid[], $12::integer[], $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[])
-         AS s(aid, n, chunk_id, file_path, heading, url, score)
-    JOIN new_turns t ON t.answer_message_id = s.aid
+    SELECT n.aid, n.cid, s.rank, s.chunk_id, s.file_path, s.heading, s.url, s.score, $2
+    FROM new n CROSS JOIN LATERAL jsonb_to_recordset(n.sources)
+         AS s(rank integer, chunk_id text, file_path text, heading text, url text, score float8)
 ), new_metrics AS (
     INSERT INTO answer_metrics (message_id, conversation_id, latencies_ms, tokens, out_of_scope, grounded,
                                 created_at, book, question_key)
-    SELECT t.answer_message_id, t.conversation_id, x.latencies::jsonb, x.tokens, x.out_of_scope, x.grounded,
-           $23, l.book, x.question_key
-    FROM unnest($4::uuid[], $18::text[], $19::integer[], $20::boolean[], $21::boolean[], $22::text[])
-         AS x(aid, latencies, tokens, out_of_scope, grounded, question_key)
-    JOIN new_turns t ON t.answer_message_id = x.aid
-    JOIN locked l ON l.id = t.conversation_id
+    SELECT n.aid, n.cid, n.latencies_ms, n.tokens, n.out_of_scope, n.grounded, $2, n.book, n.question_key FROM new n
 ), touched AS (
-    UPDATE conversations SET last_active_at = $23 WHERE id IN (SELECT conversation_id FROM new_turns)
+    UPDATE conversations SET last_active_at = $2 WHERE id IN (SELECT conversation_id FROM new_turns)
 )
 SELECT conversation_id, turn_id, question_message_id, answer_message_id FROM new_turns
 UNION ALL
 SELECT t.conversation_id, t.turn_id, t.question_message_id, t.answer_message_id
 FROM turns t JOIN req r ON t.conversation_id = r.cid AND t.turn_id = r.turn_id
-"""
+"""  # noqa: S608 - the roles are constants, not input
 
 
 def _ids(rows: Sequence[asyncpg.Record]) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, uuid.UUID]]:
@@ -245,7 +239,8 @@ class ConversationStore:
                 continue
             rows.append(_NewTurn(i, turn, cid, uuid.uuid4(), aid))
         if rows:
-            recorded = _ids(await self.pool.fetch(APPEND_TURNS, *self._batch_arrays(rows), now))
+            batch = json.dumps([self._batch_row(r) for r in rows])
+            recorded = _ids(await self.pool.fetch(APPEND_TURNS, batch, now))
             missing = [r for r in rows if (r.cid, r.turn.turn_id) not in recorded]
             if missing:
                 # The statement's snapshot predates a retry of the same turn that another
@@ -260,25 +255,17 @@ class ConversationStore:
                 results[r.index] = (str(ids[0]), str(ids[1])) if ids else NotFound("no conversation with that id")
         return [r if r is not None else NotFound("turn not recorded") for r in results]
 
-    def _batch_arrays(self, rows: list[_NewTurn]) -> tuple[list[Any], ...]:
-        """The columns of APPEND_TURNS's arrays, $1 to $22."""
-        questions = [self._clean(r.turn.question) for r in rows]
-        sources = [(r, s) for r in rows for s in r.turn.sources]
-        return (
-            [r.cid for r in rows], [r.turn.turn_id for r in rows], [r.qid for r in rows], [r.aid for r in rows],
-            # messages: questions, then answers
-            [r.qid for r in rows] + [r.aid for r in rows], [r.cid for r in rows] * 2,
-            [USER] * len(rows) + [ASSISTANT] * len(rows),
-            questions + [self._clean(r.turn.answer) for r in rows], [r.turn.mode for r in rows] * 2,
-            [self._clean(r.turn.rewritten_query) for r in rows] + [""] * len(rows),
-            # retrievals
-            [r.aid for r, _ in sources], [s.n for _, s in sources], [s.chunk_id for _, s in sources],
-            [s.file_path for _, s in sources], [json.dumps(list(s.heading_path)) for _, s in sources],
-            [s.url for _, s in sources], [s.score for _, s in sources],
-            # answer metrics
-            [json.dumps(r.turn.latencies_ms) for r in rows], [r.turn.tokens for r in rows],
-            [r.turn.out_of_scope for r in rows], [r.turn.grounded for r in rows], [question_key(q) for q in questions],
-        )
+    def _batch_row(self, r: _NewTurn) -> dict[str, Any]:
+        """A turn as APPEND_TURNS reads it: its keys are the statement's columns."""
+        question = self._clean(r.turn.question)
+        return {
+            "i": r.index, "cid": str(r.cid), "turn_id": r.turn.turn_id, "qid": str(r.qid), "aid": str(r.aid),
+            "question": question, "answer": self._clean(r.turn.answer), "mode": r.turn.mode,
+            "rewritten_query": self._clean(r.turn.rewritten_query),
+            "sources": [source_row(s) for s in r.turn.sources], "latencies_ms": r.turn.latencies_ms,
+            "tokens": r.turn.tokens, "out_of_scope": r.turn.out_of_scope, "grounded": r.turn.grounded,
+            "question_key": question_key(question),
+        }
 
     async def get(self, conversation_id: str, token: str) -> Conversation:
         async with self.pool.acquire() as conn:
@@ -317,10 +304,7 @@ class ConversationStore:
                     "SELECT message_id, rank, chunk_id, file_path, heading, url, score FROM retrievals"
                     " WHERE message_id = ANY($1::uuid[]) ORDER BY message_id, rank", ids,
                 ):
-                    heading = tuple(json.loads(s["heading"]))
-                    sources.setdefault(s["message_id"], []).append(
-                        Source(s["rank"], s["chunk_id"], s["file_path"], heading, s["url"], s["score"])
-                    )
+                    sources.setdefault(s["message_id"], []).append(source_from_row(s))
         messages = [StoredMessage(str(r["id"]), r["role"], r["content"], r["mode"], r["created_at"],
                                   sources.get(r["id"], [])) for r in page]
         token_out = ""
@@ -359,3 +343,27 @@ class ConversationStore:
             return bool(await self.pool.fetchval("SELECT 1", timeout=2))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
+
+    # The reports and the upkeep: what the servicer and the service reach only through the store.
+
+    async def analytics(self, days: int, book: str = "", limit: int = 10) -> analytics.Analytics:
+        return await analytics.analytics(self.pool, self.clock(), days, book, limit)
+
+    async def gap_questions(self, days: int, book: str = "", limit: int = 1000) -> list[GapQuestion]:
+        return await gaps.gap_questions(self.pool, self.clock(), days, book, limit)
+
+    async def run_retention(self, days: int) -> retention.RetentionReport:
+        return await retention.run_retention(self.pool, self.clock(), days)
+
+    async def ensure_partitions(self, months_ahead: int = 2) -> list[str]:
+        return await retention.ensure_partitions(self.pool, self.clock().date(), months_ahead)
+
+    async def retention_loop(self, days: int, interval_seconds: float) -> None:
+        """The background job: partitions ahead, then retention, every interval, until cancelled."""
+        while True:
+            try:
+                await self.ensure_partitions()
+                await self.run_retention(days)
+            except (asyncpg.PostgresError, OSError) as exc:
+                retention.log.warning("retention run failed; will retry", extra={"error": str(exc)})
+            await asyncio.sleep(interval_seconds)

@@ -1,4 +1,4 @@
-"""Gemini writes the answer from the numbered sources, streamed."""
+"""Gemini writes the answer from the numbered sources, streamed; its refusal is caught on the way."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from google.genai import types
 
-from services.chat.answerers.base import Usage
+from services.chat.answerers.base import Usage, Written
+from services.chat.answerers.refusal import screened
 from services.chat.evidence import Evidence
 from services.chat.llm.gemini import GeminiModel
 from services.chat.llm.prompts import ANSWER_RULES, SELECTION_RULES, answer_prompt, history_turns
@@ -19,8 +20,12 @@ class GeminiAnswerer:
         self.temperature = temperature
         self.name = model.name
 
-    async def stream(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
-                     selection: bool, usage: Usage) -> AsyncIterator[str]:
+    def reply(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
+              selection: bool, usage: Usage) -> AsyncIterator[Written]:
+        return screened(self._text(question, sources, history, selection, usage))
+
+    async def _text(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn],
+                    selection: bool, usage: Usage) -> AsyncIterator[str]:
         config = types.GenerateContentConfig(
             system_instruction=SELECTION_RULES if selection else ANSWER_RULES,
             temperature=self.temperature,

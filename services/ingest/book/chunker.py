@@ -1,4 +1,4 @@
-"""Pages -> chunks at H2/H3 boundaries (ADR-013), within every token limit.
+"""Pages -> chunks at H2/H3 boundaries, within every token limit.
 
 A chunk is one section (the intro before the first H2, an H2 before its first H3, or an
 H3 with its H4+ content) or, when a section is too long, a run of whole blocks from it.
@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from records.chunk import Chunk, heading_prefix
+from records.edition import SOLE_EDITION, Edition
 from services.ingest.book.parser import Block, ParsedPage
 from services.ingest.book.slugs import Slugger
 
@@ -27,20 +29,6 @@ Counter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
-class Edition:
-    """Which version and locale of the site a page belongs to (all empty for a docs folder:
-    the book's only version and locale)."""
-
-    version: str = ""
-    locale: str = ""
-    other_version: bool = False  # not the version served at the docs root
-    other_locale: bool = False  # a translation
-
-
-SOLE_EDITION = Edition()  # a docs folder: the book's only version and locale
-
-
-@dataclass(frozen=True)
 class PageInfo:
     book: str
     file_path: str
@@ -48,26 +36,6 @@ class PageInfo:
     title: str
     tags: tuple[str, ...]
     page_url: str  # route under the base URL, no anchor
-    edition: Edition = SOLE_EDITION
-    edit_url: str = ""
-
-
-@dataclass(frozen=True)
-class Chunk:
-    chunk_id: str
-    book: str
-    file_path: str
-    module: str
-    heading_path: tuple[str, ...]
-    section_depth: int
-    content: str
-    token_count: int
-    content_hash: str
-    title: str
-    tags: tuple[str, ...]
-    position: int
-    url: str
-    embed_text: str
     edition: Edition = SOLE_EDITION
     edit_url: str = ""
 
@@ -228,10 +196,6 @@ def _merge_tiny(pieces: list[str], budget: Budget, prefix: str) -> list[str]:
     return merged
 
 
-def heading_prefix(heading_path: Sequence[str]) -> str:
-    return " > ".join(h for h in heading_path if h) + "\n\n"
-
-
 def chunk_id(book: str, file_path: str, heading_path: Sequence[str], ordinal: int,
              edition: Edition | None = None, repeat: int = 0) -> str:
     """The same file in two versions or locales gives two chunks, and so does a heading path
@@ -272,7 +236,7 @@ def chunk_page(page: ParsedPage, info: PageInfo, budget: Budget) -> list[Chunk]:
                 heading_path=section.heading_path, section_depth=section.depth, content=piece,
                 token_count=budget.count(embed_text),
                 content_hash=content_hash(embed_text, info, url, section.depth),
-                title=info.title, tags=info.tags, position=len(chunks), url=url, embed_text=embed_text,
-                edition=info.edition, edit_url=info.edit_url,
+                title=info.title, tags=info.tags, position=len(chunks), url=url, edition=info.edition,
+                edit_url=info.edit_url,
             ))
     return chunks

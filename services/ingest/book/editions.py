@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from records.edition import SOLE_EDITION, Edition
 from runtime.errors import InvalidArgument
-from services.ingest.book.chunker import SOLE_EDITION, Edition
 from services.ingest.book.globs import GlobError, PageGlobs
 from services.ingest.book.site import (
     DocsPlugin,

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from records.chunk import Chunk
 from runtime.errors import FieldViolation, InvalidArgument
-from services.ingest.book.chunker import Chunk, PageInfo, content_hash
+from services.ingest.book.chunker import PageInfo, content_hash
 
 MANIFEST_FILE = "lectern-manifest.json"
 MANIFEST_SCHEMA = 1

@@ -32,7 +32,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from services.ingest.book.chunker import Chunk, Edition
+from records.chunk import Chunk
+from records.edition import Edition
+from records.outline import EditionOutline, OutlineEntry
 from services.ingest.book.slugs import doc_id, is_category_index, parse_number_prefix
 
 CATEGORY_FILES = ("_category_.json", "_category_.yml", "_category_.yaml")
@@ -72,25 +74,6 @@ def describe(texts: Iterable[str], limit: int = DESCRIPTION_CHARS, sentences: in
 
 
 @dataclass(frozen=True)
-class SidebarItem:
-    """A page, or a category with its items, in sidebar order."""
-
-    category: bool
-    label: str
-    title: str = ""
-    url: str = ""  # a page's route; a category's linked page's ("" when it has none)
-    file_path: str = ""  # a page's file; a category's folder
-    description: str = ""
-    items: tuple[SidebarItem, ...] = ()
-
-
-@dataclass(frozen=True)
-class BookOutline:
-    edition: Edition
-    items: tuple[SidebarItem, ...]
-
-
-@dataclass(frozen=True)
 class PageFacts:
     """What the outline needs of one ingested page."""
 
@@ -104,7 +87,7 @@ class _Doc:
     id: str
     source: str  # file name, for sorting
     position: float | None
-    item: SidebarItem
+    item: OutlineEntry
 
 
 @dataclass
@@ -161,8 +144,8 @@ def _doc(page: PageFacts, number_prefixes: bool) -> _Doc:
         identity = doc_id(page.file_path, front_id if isinstance(front_id, str) and front_id else None, prefixes)
     except ValueError:
         identity = page.file_path
-    item = SidebarItem(False, label, title, _route(chunks[0].url), page.file_path,
-                       clip(description, DESCRIPTION_CHARS))
+    item = OutlineEntry(False, label, title, _route(chunks[0].url), page.file_path,
+                        clip(description, DESCRIPTION_CHARS))
     return _Doc(identity, PurePosixPath(page.file_path).name, position, item)
 
 
@@ -170,7 +153,7 @@ def _sort_key(position: float | None, source: str) -> tuple[bool, float, str]:
     return position is None, position or 0.0, source
 
 
-def _category(name: str, path: str, folder: _Folder, docs_dir: Path | None) -> tuple[float | None, SidebarItem]:
+def _category(name: str, path: str, folder: _Folder, docs_dir: Path | None) -> tuple[float | None, OutlineEntry]:
     meta = read_category(docs_dir / path) if docs_dir is not None else {}
     link = meta.get("link")
     linked: _Doc | None = None
@@ -192,13 +175,13 @@ def _category(name: str, path: str, folder: _Folder, docs_dir: Path | None) -> t
     description = (_text(meta.get("description"))
                    or (_text(link.get("description")) if isinstance(link, dict) else "")
                    or (linked.item.description if linked else ""))
-    item = SidebarItem(True, label, linked.item.title if linked else "", linked.item.url if linked else "", path,
-                       clip(description, DESCRIPTION_CHARS), items)
+    item = OutlineEntry(True, label, linked.item.title if linked else "", linked.item.url if linked else "", path,
+                        clip(description, DESCRIPTION_CHARS), items)
     return position, item
 
 
-def _items(path: str, folder: _Folder, docs_dir: Path | None, skip: _Doc | None = None) -> tuple[SidebarItem, ...]:
-    keyed: list[tuple[tuple[bool, float, str], SidebarItem]] = [
+def _items(path: str, folder: _Folder, docs_dir: Path | None, skip: _Doc | None = None) -> tuple[OutlineEntry, ...]:
+    keyed: list[tuple[tuple[bool, float, str], OutlineEntry]] = [
         (_sort_key(d.position, d.source), d.item) for d in folder.docs if d is not skip]
     for name, sub in folder.folders.items():
         position, item = _category(name, f"{path}/{name}" if path else name, sub, docs_dir)
@@ -208,7 +191,7 @@ def _items(path: str, folder: _Folder, docs_dir: Path | None, skip: _Doc | None 
 
 
 def build_outline(pages: Iterable[PageFacts], edition: Edition, docs_dir: Path | None,
-                  number_prefixes: bool = True) -> BookOutline:
+                  number_prefixes: bool = True) -> EditionOutline:
     """The sidebar of one version and locale; ``docs_dir`` holds its ``_category_`` files."""
     root = _Folder()
     for page in pages:
@@ -218,4 +201,4 @@ def build_outline(pages: Iterable[PageFacts], edition: Edition, docs_dir: Path |
         for part in PurePosixPath(page.file_path).parts[:-1]:
             folder = folder.folders.setdefault(part, _Folder())
         folder.docs.append(_doc(page, number_prefixes))
-    return BookOutline(edition, _items("", root, docs_dir))
+    return EditionOutline(edition, _items("", root, docs_dir))

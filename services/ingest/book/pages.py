@@ -6,7 +6,9 @@ import datetime
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from services.ingest.book.chunker import SOLE_EDITION, Budget, Chunk, Edition, PageInfo, chunk_page, page_title
+from records.chunk import Chunk
+from records.edition import SOLE_EDITION, Edition
+from services.ingest.book.chunker import Budget, PageInfo, chunk_page, page_title
 from services.ingest.book.discovery import SourceFile
 from services.ingest.book.parser import PageError, decode, parse_page
 from services.ingest.book.slugs import RouteError, RouteOptions, doc_slug, normalize_url, strip_number_prefix

@@ -1,4 +1,4 @@
-"""The vector index interface every backend implements, and the records it stores."""
+"""The vector index interface every backend implements; the chunks it stores are `records.chunk.Chunk`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
 from runtime.errors import FailedPrecondition
 
 PAYLOAD_INDEXES = ("book", "file_path", "module", "section_depth", "version", "locale",
@@ -19,41 +20,10 @@ INTEGER_FIELDS = frozenset({"section_depth", "other_version", "other_locale"})
 
 
 @dataclass(frozen=True)
-class StoredChunk:
-    """A chunk's payload as held in the index."""
-
-    chunk_id: str
-    book: str
-    file_path: str
-    module: str
-    heading_path: tuple[str, ...]
-    section_depth: int
-    content: str
-    token_count: int
-    content_hash: str
-    title: str
-    tags: tuple[str, ...]
-    position: int
-    url: str
-    # Docs version and locale of the page; empty for a book without them (its only ones).
-    version: str = ""
-    locale: str = ""
-    # Not the version served at the docs root / not the default locale (see common.proto).
-    other_version: bool = False
-    other_locale: bool = False
-    edit_url: str = ""
-
-    @property
-    def keyword_text(self) -> str:
-        """What BM25 scores: the headings carry much of a section's meaning."""
-        return " ".join((*self.heading_path, self.content))
-
-
-@dataclass(frozen=True)
 class IndexRecord:
     """A chunk with its dense vector, ready to store."""
 
-    chunk: StoredChunk
+    chunk: Chunk
     vector: Sequence[float]
 
 
@@ -78,8 +48,8 @@ class Filter:
 class Hit:
     """A chunk found by a search, by id, with its score in that search.
 
-    Searches return ids only: reading payloads is the costly part of a search (about 5 ms
-    for 40 hits at 100k chunks on Qdrant Edge), so only the final top-k are read, by `chunks`.
+    Searches return ids only: reading payloads is the costly part of a search, so only
+    the final top-k are read, by `chunks`.
     """
 
     chunk_id: str
@@ -91,7 +61,7 @@ class Result:
     """A search result: the chunk, its score in the search (the fused score for hybrid search)
     and its dense similarity to the query."""
 
-    chunk: StoredChunk
+    chunk: Chunk
     score: float
     dense_similarity: float
 
@@ -185,7 +155,7 @@ class View(Protocol):
         """Best chunks by BM25."""
         ...
 
-    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         """The stored chunks in the order asked; ids no longer stored are left out."""
         ...
 

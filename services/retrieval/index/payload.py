@@ -1,13 +1,23 @@
-"""StoredChunk <-> JSON payload, shared by the backends that keep payloads as documents."""
+"""Chunk <-> the JSON payload every backend stores beside a chunk's vectors: the one converter
+each way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from services.retrieval.index.base import StoredChunk
+from records.chunk import Chunk
+from records.edition import Edition
+from runtime.errors import Internal
+
+# Keys a payload stored before versions, locales and edit links were read lacks, and what they
+# then mean: the book's only version and locale, no edit link. Every other key is always written.
+LEGACY_DEFAULTS: Mapping[str, object] = {"version": "", "locale": "", "other_version": 0, "other_locale": 0,
+                                         "edit_url": ""}
 
 
-def to_payload(chunk: StoredChunk) -> dict[str, Any]:
+def to_payload(chunk: Chunk) -> dict[str, Any]:
+    e = chunk.edition
     return {
         "chunk_id": chunk.chunk_id,
         "book": chunk.book,
@@ -22,33 +32,40 @@ def to_payload(chunk: StoredChunk) -> dict[str, Any]:
         "tags": list(chunk.tags),
         "position": chunk.position,
         "url": chunk.url,
-        "version": chunk.version,
-        "locale": chunk.locale,
-        "other_version": int(chunk.other_version),  # see base.INTEGER_FIELDS
-        "other_locale": int(chunk.other_locale),
+        "version": e.version,
+        "locale": e.locale,
+        "other_version": int(e.other_version),  # see base.INTEGER_FIELDS
+        "other_locale": int(e.other_locale),
         "edit_url": chunk.edit_url,
     }
 
 
-def from_payload(payload: dict[str, Any]) -> StoredChunk:
-    return StoredChunk(
-        chunk_id=str(payload["chunk_id"]),
-        book=str(payload.get("book", "")),
-        file_path=str(payload.get("file_path", "")),
-        module=str(payload.get("module", "")),
-        heading_path=tuple(payload.get("heading_path") or ()),
-        section_depth=int(payload.get("section_depth", 0)),
-        content=str(payload.get("content", "")),
-        token_count=int(payload.get("token_count", 0)),
-        content_hash=str(payload.get("content_hash", "")),
-        title=str(payload.get("title", "")),
-        tags=tuple(payload.get("tags") or ()),
-        position=int(payload.get("position", 0)),
-        url=str(payload.get("url", "")),
-        # Chunks stored before versions and locales were read have none of these.
-        version=str(payload.get("version", "")),
-        locale=str(payload.get("locale", "")),
-        other_version=bool(payload.get("other_version", 0)),
-        other_locale=bool(payload.get("other_locale", 0)),
-        edit_url=str(payload.get("edit_url", "")),
+def from_payload(payload: Mapping[str, Any]) -> Chunk:
+    """The stored chunk; raises Internal naming the key when a payload lacks one that every
+    writer stores (not a chunk Lectern wrote, or a damaged one): a missing field is never guessed."""
+
+    def get(key: str) -> Any:
+        if key in payload:
+            return payload[key]
+        if key in LEGACY_DEFAULTS:
+            return LEGACY_DEFAULTS[key]
+        raise Internal(f"stored chunk {payload.get('chunk_id', '?')!s:.64} has no {key!r} in its payload; "
+                       "re-index its book")
+
+    def text(key: str) -> str:
+        return str(get(key))
+
+    def number(key: str) -> int:
+        return int(get(key))
+
+    def texts(key: str) -> tuple[str, ...]:
+        return tuple(str(t) for t in get(key))
+
+    return Chunk(
+        chunk_id=text("chunk_id"), book=text("book"), file_path=text("file_path"), module=text("module"),
+        heading_path=texts("heading_path"), section_depth=number("section_depth"), content=text("content"),
+        token_count=number("token_count"), content_hash=text("content_hash"), title=text("title"),
+        tags=texts("tags"), position=number("position"), url=text("url"),
+        edition=Edition(text("version"), text("locale"), bool(get("other_version")), bool(get("other_locale"))),
+        edit_url=text("edit_url"),
     )

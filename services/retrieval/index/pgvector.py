@@ -1,11 +1,11 @@
-"""pgvector on Postgres (the seed pgvector ADR): a VECTOR(n) column with an HNSW index
+"""pgvector on Postgres: a VECTOR(n) column with an HNSW index
 (vector_cosine_ops), reached through asyncpg, in its own schema.
 
 Keyword search is BM25 computed in SQL from per-term weights: documents are tokenised by the
 same BM25 tokenizer as the Qdrant backends (term weights saturated by k1 and b), and the IDF
 is taken over the whole collection at query time, which is what Qdrant's IDF modifier does.
-Postgres' own ts_rank is kept as an option (`keyword_ranker="ts_rank"`) because the issue asks
-to measure both; BM25 measured better on the Redux dev set (see README, "Performance").
+Postgres' own ts_rank is kept as an option (`keyword_ranker="ts_rank"`, LECTERN_PGVECTOR_KEYWORD)
+so the two can be compared; BM25 ranks better on the Redux dev set, so it is the default.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncpg
 import qdrant_edge as qe
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
 from runtime.postgres import STATEMENT_CACHE, create_pool
 from services.retrieval.index.base import (
     Digest,
@@ -28,7 +29,6 @@ from services.retrieval.index.base import (
     IndexRecord,
     IndexStats,
     Label,
-    StoredChunk,
     check_query_dimension,
     cosine,
     embedder_mismatch,
@@ -308,7 +308,7 @@ class PgVectorIndex:
             query, limit, *where.args)
         return [Hit(r["id"], float(r["score"])) for r in rows]
 
-    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         if self._spec is None or not chunk_ids:
             return []
         rows = await self.pool.fetch(

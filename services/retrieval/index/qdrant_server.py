@@ -19,6 +19,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
 from runtime.errors import Unavailable
 from services.retrieval.index.base import (
     INTEGER_FIELDS,
@@ -29,7 +30,6 @@ from services.retrieval.index.base import (
     IndexRecord,
     IndexStats,
     Label,
-    StoredChunk,
     check_query_dimension,
     embedder_mismatch,
     same_vectors,
@@ -246,7 +246,7 @@ class QdrantServerIndex:
         ))
         return {str(p.id): float(p.score) for p in response.points}
 
-    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
         await self._load()
         if self._spec is None or not chunk_ids:
             return []

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from embedding.base import EmbedderSpec
+from records.chunk import Chunk
 from runtime.errors import FailedPrecondition
 from services.retrieval.index.base import (
     SERVING,
@@ -39,7 +40,6 @@ from services.retrieval.index.base import (
     Result,
     Staged,
     Store,
-    StoredChunk,
     View,
     embedder_mismatch,
     same_vectors,
@@ -351,8 +351,8 @@ class Merged:
     async def keyword(self, query: str, flt: Filter, limit: int) -> list[Hit]:
         return self._best(await asyncio.gather(*(s.keyword(query, flt, limit) for s in self.stores)), limit)
 
-    async def chunks(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
-        found: dict[str, StoredChunk] = {}
+    async def chunks(self, chunk_ids: Sequence[str]) -> list[Chunk]:
+        found: dict[str, Chunk] = {}
         for store, chunks in zip(self.stores, await asyncio.gather(*(s.chunks(chunk_ids) for s in self.stores)),
                                  strict=True):
             for c in chunks:

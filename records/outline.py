@@ -1,0 +1,42 @@
+"""A book's outline: its sidebar, one per version and locale (see services/ingest/book/outline.py
+for how it is built)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from records.edition import SOLE_EDITION, Edition
+
+
+@dataclass(frozen=True)
+class OutlineEntry:
+    """A page, or a category with its items, in sidebar order."""
+
+    category: bool
+    label: str  # what the sidebar shows
+    title: str = ""  # a page's title; a category's linked page's ("" when it has none)
+    url: str = ""  # a page's route; a category's linked page's ("" when it has none); no anchor
+    file_path: str = ""  # a page's file; a category's folder
+    description: str = ""
+    items: tuple[OutlineEntry, ...] = ()  # a category's
+
+    def first_page(self) -> OutlineEntry | None:
+        """What a citation of this entry leads to: its own page, else its first page."""
+        if self.url:
+            return self
+        return next((p for p in (i.first_page() for i in self.items) if p is not None), None)
+
+    def pages(self) -> list[OutlineEntry]:
+        """Its pages in order, itself first when it is one (or links to one)."""
+        out = [self] if self.url else []
+        for item in self.items:
+            out += item.pages()
+        return out
+
+
+@dataclass(frozen=True)
+class EditionOutline:
+    """The sidebar of one version and locale of a book: its top-level items in order."""
+
+    edition: Edition = SOLE_EDITION
+    items: tuple[OutlineEntry, ...] = ()
