@@ -18,6 +18,7 @@ from services.chat.answerers.extractive import (
     candidates,
     extract,
 )
+from services.chat.answerers.passages import Kind, blocks, sentences
 from services.chat.evidence import Evidence, close_sections, one_per_section
 
 IMU = "/docs/sensors/imu#calibrating-the-gyroscope"
@@ -66,6 +67,48 @@ async def test_without_the_cross_encoder_the_lexical_choice_still_answers() -> N
     assert await answerer.answer("How do I calibrate the gyroscope?", [CALIBRATION, OTHER]) == lexical
     await answerer.answer("How do I calibrate the gyroscope?", [CALIBRATION, OTHER])
     assert Broken.calls == 1  # unavailable stays unavailable: not retried on every answer
+
+
+PRINCIPLES = Evidence(1, "p1", "intro.md", ("Rover", "Three rules"), "/docs/intro#three-rules", 0.9,
+                      "Rover follows three rules:\n\n- Stop when the bumper is pressed.\n\n"
+                      "- Never drive faster than the slowest wheel allows.\n  Speed is capped per wheel.\n\n"
+                      "- Return to the dock below 10% battery.\n\nThe rules are checked every tick.\n\n"
+                      "Configure the cap like this:\n\n```yaml\nspeed_cap: 0.8\n```\n\n"
+                      "```js\nunclosed(fence)\nrunsToTheEnd()")
+
+
+def test_a_section_is_read_as_paragraphs_lists_and_code() -> None:
+    read = blocks(PRINCIPLES.content)
+    assert [b.kind for b in read] == [Kind.PROSE, Kind.LIST, Kind.PROSE, Kind.PROSE, Kind.CODE, Kind.CODE]
+    # Items separated by blank lines are one list, and an indented line stays in its item.
+    assert read[1].pieces() == ["Stop when the bumper is pressed.",
+                                "Never drive faster than the slowest wheel allows. Speed is capped per wheel.",
+                                "Return to the dock below 10% battery."]
+    assert read[-1].quoted().endswith("runsToTheEnd()\n```")  # a fence never closed still closes in an answer
+    assert [s.text for s in sentences(read)][:2] == ["Rover follows three rules:", "Stop when the bumper is pressed."]
+
+
+class FirstIsBest:
+    """Scores the sentence holding `wanted` highest, the rest low: the choice under test is what
+    surrounds the best sentence, not the model's."""
+
+    def __init__(self, wanted: str) -> None:
+        self.wanted = wanted
+
+    async def ascore(self, query: str, passages: Sequence[str]) -> list[float]:
+        return [5.0 if self.wanted in p else -10.0 for p in passages]
+
+
+async def test_a_sentence_ending_in_a_colon_brings_what_it_introduces() -> None:
+    answer = await ExtractiveAnswerer(FirstIsBest("three rules:")).answer("What rules?", [PRINCIPLES])
+    assert answer.startswith("Rover follows three rules [1]:")
+    assert "- Stop when the bumper is pressed.\n- Never drive" in answer and "10% battery" in answer
+    assert answer.count("Stop when the bumper") == 1  # the items are not quoted twice
+    code = await ExtractiveAnswerer(FirstIsBest("like this")).answer("How is the cap set?", [PRINCIPLES])
+    assert "```yaml\nspeed_cap: 0.8\n```" in code
+    # A sentence that does not end its paragraph on a colon brings nothing after it.
+    plain = await ExtractiveAnswerer(FirstIsBest("checked every tick")).answer("When?", [PRINCIPLES])
+    assert "```" not in plain and "- " not in plain
 
 
 def test_scoring_is_bounded() -> None:

@@ -24,6 +24,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from embedding.models import RERANKER, model_dir
 from embedding.reranker import CrossEncoder
 from runtime.server import dependency_health_name, start_service
+from services.retrieval.fusion import blended
 from services.retrieval.index.base import Filter
 from services.retrieval.scope import RERANK_SCOPE_LOGIT
 from services.retrieval.search import Mode, Retriever, Scorer, reranked_order
@@ -83,11 +84,14 @@ async def test_rerank_on_and_off_over_grpc_and_unset_is_the_server_default(
     assert unset.reranked and ids(unset) == ids(on)
     assert [r.rerank_score for r in unset.results] == [r.rerank_score for r in on.results]
     assert on.results[0].chunk.url == "/docs/sensors/imu#calibrating-the-gyroscope"
-    # The fused top 10 (the candidates), ordered by the cross-encoder's scores, then cut.
+    # The fused top 10 (the candidates), ordered by their fused and cross-encoder scores blended,
+    # then cut; the cross-encoder's own score is reported beside the ordering score.
     candidates = await search(stack, QUESTION, top_k=10, rerank=False)
     scored = await search(stack, QUESTION, top_k=10, rerank=True)
     by_id = {r.chunk.chunk_id: r.rerank_score for r in scored.results}
-    expected = [ids(candidates)[i] for i in reranked_order([by_id[c] for c in ids(candidates)])]
+    ordering = blended([r.score for r in candidates.results], [by_id[c] for c in ids(candidates)])
+    expected = [ids(candidates)[i] for i in reranked_order(ordering)]
+    assert [r.score for r in scored.results] == pytest.approx(sorted(ordering, reverse=True))
     assert ids(scored) == expected and ids(on) == expected[:5]
     assert [r.score for r in scored.results] == sorted((r.score for r in scored.results), reverse=True)
     # Asking for more than the candidates: the rest follow in fused order, still scored in order.
@@ -142,12 +146,12 @@ async def test_an_altered_model_file_degrades_to_the_fused_order_with_the_reason
 
 
 async def test_a_broken_reranker_shows_in_health_but_retrieval_keeps_serving_degraded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LECTERN_MODEL_DATA_DIR", str(altered_model_root(tmp_path / "models")))
+        tmp_path: Path) -> None:
+    environ = {"LECTERN_MODEL_DATA_DIR": str(altered_model_root(tmp_path / "models"))}
     home = tmp_path / "home"
     home.mkdir()
-    settings = replace(RetrievalSettings.from_env({}), server=replace(server_settings("retrieval", home),
-                                                                      health_interval_seconds=0.2))
+    settings = replace(RetrievalSettings.from_env(environ), server=replace(server_settings("retrieval", home),
+                                                                           health_interval_seconds=0.2))
     async with start_service(spec(settings), settings.server) as running:
         texts = ["Calibrate the gyroscope on a flat surface.", "Tune the PID gains one term at a time."]
         vectors = await running.resources.embedder.embed_documents(texts)
@@ -240,8 +244,9 @@ async def test_scope_is_judged_on_the_cross_encoders_evidence(stack: Stack, samp
     off = await search(stack, "XSHUT pin", top_k=5, rerank=False)
     on = await search(stack, "XSHUT pin", top_k=5, rerank=True)
     assert off.out_of_scope and not on.out_of_scope and on.reranked
-    assert "distance-sensors" in on.results[0].chunk.file_path
-    assert on.results[0].rerank_score > RERANK_SCOPE_LOGIT
+    # The two sections that name the pin (the sensors' wiring and the appendix's pin map) lead.
+    assert {r.chunk.file_path for r in on.results[:2]} == {"sensors/distance-sensors.md", "appendix.md"}
+    assert max(r.rerank_score for r in on.results) > RERANK_SCOPE_LOGIT
     far = await search(stack, "What is the capital of Australia?", top_k=5, rerank=True)
     assert far.out_of_scope and far.reranked and max(r.rerank_score for r in far.results) < RERANK_SCOPE_LOGIT
 

@@ -1,13 +1,16 @@
-"""The offline answerer: the sentences of the best sources that state the answer, each cited.
+"""The offline answerer: the passage of the best sources that states the answer, each sentence cited.
 
-No language model, no network. The candidate sentences are the prose of the top sources (at most
-MAX_CANDIDATES, the best by shared words when there are more); the cross-encoder reads the
-question with each one and the best few within SCORE_MARGIN of the best are written in the
-book's reading order (source by source, sentence by sentence), each ending with [n]. When the
-cross-encoder cannot run, sentences are chosen by the question's content words (and their stems)
-they hold, earlier sources and sentences first. Outline evidence (a question about the book
-itself) is written as a cited list of its entries. Instructions inside documents are quoted like
-any other text, never acted on.
+No language model, no network. Each of the top MAX_SOURCES sources is read as blocks
+(paragraphs, lists, code; answerers.passages); their sentences and list items are the candidates
+(at most MAX_CANDIDATES, the best by shared words when there are more). The cross-encoder reads
+the question with each. The best opens the answer with the sentence after it in its paragraph
+(facts are often stated over two sentences); a window that ends its paragraph on a colon brings the
+list or code the colon introduces ("three principles:" keeps its principles). Up to EXTRA more
+sentences within SCORE_MARGIN of the best follow. All are written in the book's reading order,
+each ending with [n]. When the cross-encoder cannot run, sentences are chosen by the question's
+content words (and their stems) they hold, earlier sources and sentences first. Outline evidence
+(a question about the book itself) is written as a cited list of its entries. Instructions inside
+documents are quoted like any other text, never acted on.
 """
 
 from __future__ import annotations
@@ -19,24 +22,27 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from embedding.models import ModelUnavailable
-from services.chat.answerers.base import Usage
+from services.chat.answerers.base import TextAnswerer, Usage
+from services.chat.answerers.passages import Block, Kind, blocks, sentences
 from services.chat.evidence import OUTLINE, Evidence, content_words, stem
 from services.chat.overview import compose
 from services.chat.ports import PastTurn
 
 log = logging.getLogger("lectern.chat.extractive")
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*_])|\n{2,}|\n(?=\s*(?:[-*+]|\d+[.)]) )")
-_NOT_PROSE = ("|", "#", ":::", "<", "import ", "export ", "![")
-MAX_SENTENCES = 3
 MAX_SOURCES = 3
-# Sentences the cross-encoder reads per answer: ~10 ms each here (short pairs), so an answer's
-# scoring stays near a quarter of a second of CPU however long its sections are.
-MAX_CANDIDATES = 24
+MAX_SENTENCES = 3  # the lexical choice's answer length
+# Sentences the cross-encoder reads per answer: each is a cross-encoder call, so this bounds an
+# answer's scoring CPU however long its sections are.
+MAX_CANDIDATES = 32
 SENTENCE_TOKENS = 96  # a sentence with its heading path, cut for the cross-encoder
+WINDOW = 2  # the best sentence and the one after it in its paragraph
+EXTRA = 2  # more sentences, each from elsewhere, when they score near the best
 # Sentences kept beside the best: within this many logits of it (the model's scale is about
 # -11 to +11; a sentence this far below the best answers a different question).
 SCORE_MARGIN = 4.0
+# Logits added per unit of the lexical score (shared content words) when ranking sentences.
+LEXICAL_WEIGHT = 1.0
 # Below this logit no sentence relates to the question: the answer is left empty (a refusal).
 NO_ANSWER = -9.0
 
@@ -50,55 +56,84 @@ class SentenceScorer(Protocol):
 @dataclass(frozen=True)
 class Candidate:
     source_rank: int
-    order: int
+    block: int
+    position: int
     n: int
     heading_path: tuple[str, ...]
     text: str
     lexical: float
 
-
-def sentences(content: str) -> list[str]:
-    """Prose sentences of a chunk (list items count as sentences); code fences, tables, headings,
-    admonition fences and markup are not sentence material."""
-    prose = re.sub(r"```.*?```|~~~.*?~~~", "\n\n", content, flags=re.DOTALL)
-    out = []
-    for raw in _SENTENCE.split(prose):
-        text = " ".join(raw.split())
-        text = re.sub(r"^(?:[-*+]|\d+[.)])\s+", "", text).strip()
-        if len(text) >= 20 and not text.startswith(_NOT_PROSE):
-            out.append(text)
-    return out
+    @property
+    def place(self) -> tuple[int, int, int]:
+        return self.source_rank, self.block, self.position
 
 
-def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
-    """The top sources' sentences with their lexical score, at most MAX_CANDIDATES (the best)."""
+@dataclass(frozen=True)
+class Read:
+    """The top sources as blocks, and every sentence of them as a candidate."""
+
+    blocks: tuple[tuple[Block, ...], ...]
+    candidates: tuple[Candidate, ...]
+
+    def window(self, first: Candidate, size: int) -> list[Candidate]:
+        return [c for c in self.candidates if c.source_rank == first.source_rank and c.block == first.block
+                and first.position <= c.position < first.position + size]
+
+    def introduced(self, last: Candidate) -> Block | None:
+        """The list or code block a paragraph's closing colon introduces."""
+        own = self.blocks[last.source_rank]
+        ends_paragraph = not any(c.source_rank == last.source_rank and c.block == last.block
+                                 and c.position > last.position for c in self.candidates)
+        if not (ends_paragraph and last.text.rstrip().endswith(":") and last.block + 1 < len(own)):
+            return None
+        after = own[last.block + 1]
+        return after if after.kind is not Kind.PROSE else None
+
+
+def read(question: str, sources: Sequence[Evidence]) -> Read:
+    """The top sources' blocks and sentences, each with its lexical score."""
     wanted = {stem(w) for w in content_words(question)}
+    read_blocks: list[tuple[Block, ...]] = []
     found: list[Candidate] = []
     for rank, source in enumerate(sources[:MAX_SOURCES]):
         heading_words = {stem(w) for w in content_words(" ".join(source.heading_path))}
-        for order, sentence in enumerate(sentences(source.content)):
-            stems = {stem(w) for w in content_words(sentence)}
+        own = tuple(blocks(source.content))
+        read_blocks.append(own)
+        for order, s in enumerate(sentences(list(own))):
+            stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)
             score = overlap / (1 + 0.35 * rank) + (0.6 if order == 0 else 0.0) - 0.02 * order
-            found.append(Candidate(rank, order, source.n, source.heading_path, sentence,
+            found.append(Candidate(rank, s.block, s.position, source.n, source.heading_path, s.text,
                                    score if overlap or order == 0 else 0.0))
-    if len(found) > MAX_CANDIDATES:
-        found = sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES]
-    return found
+    return Read(tuple(read_blocks), tuple(found))
 
 
-def _write(chosen: Sequence[Candidate]) -> str:
+def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
+    """The sentences the cross-encoder reads: at most MAX_CANDIDATES, the best by shared words."""
+    found = list(read(question, sources).candidates)
+    return sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES] if len(found) > MAX_CANDIDATES else found
+
+
+def _cited(c: Candidate) -> str:
+    text = c.text.rstrip()
+    return f"{text[:-1]} [{c.n}]{text[-1]}" if text.endswith((".", "!", "?", ":")) else f"{text} [{c.n}]."
+
+
+def _write(source: Read, chosen: Sequence[Sequence[Candidate]]) -> str:
+    """Paragraphs of cited sentences in reading order, each followed by what its colon introduces."""
     parts = []
-    for c in sorted(chosen, key=lambda c: (c.source_rank, c.order)):
-        text = c.text if c.text.endswith((".", "!", "?", ":")) else c.text + "."
-        parts.append(f"{text[:-1]} [{c.n}]{text[-1]}")
-    return " ".join(parts)
+    for window in sorted(chosen, key=lambda w: w[0].place):
+        text = " ".join(_cited(c) for c in window)
+        introduced = source.introduced(window[-1])
+        parts.append(f"{text}\n\n{introduced.quoted()}" if introduced is not None else text)
+    return "\n\n".join(parts)
 
 
 def extract(question: str, sources: Sequence[Evidence]) -> str:
     """The lexical choice: a short answer of cited sentences; "" when none relates to the question."""
-    best = sorted((c for c in candidates(question, sources) if c.lexical > 0), key=lambda c: -c.lexical)
-    return _write(best[:MAX_SENTENCES])
+    source = read(question, sources)
+    best = sorted((c for c in source.candidates if c.lexical > 0), key=lambda c: -c.lexical)
+    return _write(source, [[c] for c in best[:MAX_SENTENCES]])
 
 
 def _passage(c: Candidate) -> str:
@@ -107,8 +142,27 @@ def _passage(c: Candidate) -> str:
     return f"{headings}\n{text}" if headings else text
 
 
+def choose(source: Read, ranked: Sequence[Candidate]) -> list[list[Candidate]]:
+    """The best candidate's window, then up to EXTRA single sentences not already quoted."""
+    chosen: list[list[Candidate]] = []
+    quoted: set[tuple[int, int, int]] = set()
+    for c in ranked:
+        if len(chosen) > EXTRA:
+            break
+        if c.place in quoted:
+            continue
+        window = source.window(c, WINDOW if not chosen else 1)
+        quoted.update(w.place for w in window)
+        introduced = source.introduced(window[-1])
+        if introduced is not None:  # its items are quoted with it, never again on their own
+            quoted.update((c.source_rank, window[-1].block + 1, p) for p in range(len(introduced.pieces())))
+        chosen.append(window)
+    return chosen
+
+
 async def extract_scored(question: str, sources: Sequence[Evidence], scorer: SentenceScorer) -> str:
-    """The cross-encoder's choice of cited sentences; "" when none relates to the question."""
+    """The cross-encoder's choice of cited passages; "" when none relates to the question."""
+    source = read(question, sources)
     found = candidates(question, sources)
     if not found:
         return ""
@@ -116,8 +170,12 @@ async def extract_scored(question: str, sources: Sequence[Evidence], scorer: Sen
     best = max(scores)
     if best < NO_ANSWER:
         return ""
-    ranked = sorted(zip(scores, found, strict=True), key=lambda p: -p[0])
-    return _write([c for s, c in ranked[:MAX_SENTENCES] if s >= best - SCORE_MARGIN])
+    # The question's own words break the model's near-ties: on the Redux dev set they carried key
+    # facts the model alone ranked a little lower.
+    ranked = [c for _, s, c in sorted(zip([s + LEXICAL_WEIGHT * c.lexical for s, c in zip(scores, found, strict=True)],
+                                          scores, found, strict=True), key=lambda p: -p[0])
+              if s >= best - SCORE_MARGIN]
+    return _write(source, choose(source, ranked))
 
 
 def pieces(text: str, words_per_piece: int = 4) -> list[str]:
@@ -125,7 +183,7 @@ def pieces(text: str, words_per_piece: int = 4) -> list[str]:
     return ["".join(tokens[i:i + words_per_piece]) for i in range(0, len(tokens), words_per_piece)]
 
 
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(TextAnswerer):
     """The Answerer used when no language model is configured."""
 
     name = "extractive"

@@ -1,0 +1,112 @@
+"""A section's Markdown read as blocks (paragraphs, lists, code) and its sentences, for answers
+that quote the book: a sentence keeps its place (block, position) so the sentence after it, or the
+list or code its colon introduces, can be quoted with it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*_])")
+# Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
+# tables, HTML/JSX and images.
+_NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
+MIN_SENTENCE = 12  # characters; shorter pieces are labels, not statements
+MAX_LIST_ITEMS = 8
+MAX_CODE_LINES = 24
+
+
+class Kind(Enum):
+    PROSE = "prose"
+    LIST = "list"
+    CODE = "code"
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: Kind
+    lines: tuple[str, ...]
+
+    def pieces(self) -> list[str]:
+        """Sentences of a paragraph, items of a list (one line each); nothing for code."""
+        if self.kind is Kind.CODE:
+            return []
+        if self.kind is Kind.LIST:
+            return [" ".join(_ITEM.sub("", item).split()) for item in _ITEM_START.split("\n".join(self.lines))]
+        return [" ".join(s.split()) for s in _SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
+
+    def quoted(self) -> str:
+        """The block as an answer quotes it: a list's first items, a code block's first lines."""
+        if self.kind is Kind.LIST:
+            return "\n".join(f"- {item}" for item in self.pieces()[:MAX_LIST_ITEMS])
+        fence = self.lines[0].strip()[:3]
+        body = [line for line in self.lines[1:] if not line.strip().startswith(fence)][:MAX_CODE_LINES]
+        return "\n".join([self.lines[0].strip(), *body, fence])
+
+
+def _list_goes_on(lines: list[str], after: int) -> bool:
+    """After a blank line, a list continues when the next text is an item or indented."""
+    rest = next((line for line in lines[after:] if line.strip()), "")
+    return bool(_ITEM.match(rest)) or rest.startswith(("  ", "\t"))
+
+
+def blocks(markdown: str) -> list[Block]:
+    """Paragraphs, lists and fenced code, in order; headings, admonition fences, MDX and HTML
+    lines end a block and are dropped. A fence never closed runs to the end, as Docusaurus reads it."""
+    lines = markdown.split("\n")
+    out: list[Block] = []
+    current: list[str] = []
+    kind: Kind | None = None
+
+    def close() -> None:
+        nonlocal current, kind
+        if kind is not None and current:
+            out.append(Block(kind, tuple(current)))
+        current, kind = [], None
+
+    i = 0
+    while i < len(lines):
+        line, text = lines[i], lines[i].strip()
+        if _FENCE.match(line):
+            close()
+            fence = text[:3]
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(fence)), len(lines) - 1)
+            out.append(Block(Kind.CODE, tuple(lines[i:end + 1])))
+            i = end + 1
+            continue
+        if not text:
+            if not (kind is Kind.LIST and _list_goes_on(lines, i + 1)):
+                close()
+        elif text.startswith(_NOT_PROSE):
+            close()
+        else:
+            here = Kind.LIST if _ITEM.match(line) or (kind is Kind.LIST and line.startswith((" ", "\t"))) \
+                else Kind.PROSE
+            if here is not kind:
+                close()
+                kind = here
+            current.append(line)
+        i += 1
+    close()
+    return out
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence (or list item) of a block, where it stands."""
+
+    block: int
+    position: int
+    text: str
+
+
+def sentences(markdown_blocks: list[Block]) -> list[Sentence]:
+    """The statements of a section, in reading order."""
+    return [Sentence(b, p, text)
+            for b, block in enumerate(markdown_blocks)
+            for p, text in enumerate(block.pieces())
+            if len(text) >= MIN_SENTENCE and not text.startswith(_NOT_PROSE)]
