@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PROTOS := $(shell find protos -name '*.proto')
 STAMP  := $(VENV)/.installed
 
-.PHONY: install protos run test lint fmt clean eval eval-guard eval-redux bench
+.PHONY: install protos run test lint fmt clean eval eval-guard eval-redux eval-heldout bench
 
 install: $(STAMP)
 
@@ -61,6 +61,15 @@ eval: protos
 	@if [ -d "$(REDUX)/redux-docs" ]; then \
 		$(PY) -m cli.main eval --docs $(REDUX)/redux-docs --qa $(REDUX)/redux-docs-qa.jsonl --chat --modes hybrid \
 			$(EVAL_CONFIGS) --out eval-results/redux.json; fi
+
+# The held-out books (evaluation/sets/README.md says how to fetch them), with the default configuration.
+BOOKS ?= ../books
+eval-heldout: protos
+	@for set in prettier:prettier redux-toolkit:redux-toolkit; do book=$${set%%:*}; qa=$${set#*:}; \
+		if [ -d "$(BOOKS)/$$book/docs" ]; then \
+			$(PY) -m cli.main eval --docs $(BOOKS)/$$book/docs --qa evaluation/sets/$$qa-qa.jsonl --chat \
+				--modes hybrid --embedders local --rerank on --out eval-results/$$book.json; \
+		else echo "$(BOOKS)/$$book/docs is missing: see evaluation/sets/README.md"; fi; done
 
 # The CI guard: a change that breaks retrieval or scope judgement fails here.
 eval-guard: protos

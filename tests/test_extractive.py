@@ -19,6 +19,7 @@ from services.chat.answerers.extractive import (
     extract,
 )
 from services.chat.answerers.passages import Kind, blocks, sentences
+from services.chat.citations import verify_citations
 from services.chat.evidence import Evidence, close_sections, one_per_section
 
 IMU = "/docs/sensors/imu#calibrating-the-gyroscope"
@@ -84,7 +85,7 @@ def test_a_section_is_read_as_paragraphs_lists_and_code() -> None:
     assert read[1].pieces() == ["Stop when the bumper is pressed.",
                                 "Never drive faster than the slowest wheel allows. Speed is capped per wheel.",
                                 "Return to the dock below 10% battery."]
-    assert read[-1].quoted().endswith("runsToTheEnd()\n```")  # a fence never closed still closes in an answer
+    assert read[-1].quoted(1).endswith("runsToTheEnd()\n```")  # a fence never closed still closes in an answer
     assert [s.text for s in sentences(read)][:2] == ["Rover follows three rules:", "Stop when the bumper is pressed."]
 
 
@@ -102,7 +103,8 @@ class FirstIsBest:
 async def test_a_sentence_ending_in_a_colon_brings_what_it_introduces() -> None:
     answer = await ExtractiveAnswerer(FirstIsBest("three rules:")).answer("What rules?", [PRINCIPLES])
     assert answer.startswith("Rover follows three rules [1]:")
-    assert "- Stop when the bumper is pressed.\n- Never drive" in answer and "10% battery" in answer
+    assert "- Stop when the bumper is pressed [1].\n- Never drive" in answer and "10% battery [1]." in answer
+    assert verify_citations(answer, [PRINCIPLES]) == (answer, True)  # each quoted item keeps its citation
     assert answer.count("Stop when the bumper") == 1  # the items are not quoted twice
     code = await ExtractiveAnswerer(FirstIsBest("like this")).answer("How is the cap set?", [PRINCIPLES])
     assert "```yaml\nspeed_cap: 0.8\n```" in code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from services.chat.answerers.passages import SENTENCE_END
 from services.chat.evidence import Evidence
 
 CITATION = re.compile(r"\[(\d+)\]")
@@ -15,7 +16,7 @@ def verify_citations(answer: str, sources: Sequence[Evidence]) -> tuple[str, boo
     valid = {s.n for s in sources}
     cleaned = CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", answer)
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned).strip()
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", re.sub(r"```.*?```", "", cleaned, flags=re.S)) if s.strip()]
+    sentences = [s for s in SENTENCE_END.split(re.sub(r"```.*?```", "", cleaned, flags=re.S)) if s.strip()]
     grounded = bool(sentences) and all(CITATION.search(s) for s in sentences)
     return cleaned, grounded
 

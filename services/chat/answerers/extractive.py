@@ -23,7 +23,7 @@ from typing import Protocol
 
 from embedding.models import ModelUnavailable
 from services.chat.answerers.base import TextAnswerer, Usage
-from services.chat.answerers.passages import Block, Kind, blocks, sentences
+from services.chat.answerers.passages import Block, Kind, blocks, cited, sentences
 from services.chat.evidence import OUTLINE, Evidence, content_words, stem
 from services.chat.overview import compose
 from services.chat.ports import PastTurn
@@ -114,18 +114,13 @@ def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
     return sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES] if len(found) > MAX_CANDIDATES else found
 
 
-def _cited(c: Candidate) -> str:
-    text = c.text.rstrip()
-    return f"{text[:-1]} [{c.n}]{text[-1]}" if text.endswith((".", "!", "?", ":")) else f"{text} [{c.n}]."
-
-
 def _write(source: Read, chosen: Sequence[Sequence[Candidate]]) -> str:
     """Paragraphs of cited sentences in reading order, each followed by what its colon introduces."""
     parts = []
     for window in sorted(chosen, key=lambda w: w[0].place):
-        text = " ".join(_cited(c) for c in window)
+        text = " ".join(cited(c.text, c.n) for c in window)
         introduced = source.introduced(window[-1])
-        parts.append(f"{text}\n\n{introduced.quoted()}" if introduced is not None else text)
+        parts.append(f"{text}\n\n{introduced.quoted(window[-1].n)}" if introduced is not None else text)
     return "\n\n".join(parts)
 
 

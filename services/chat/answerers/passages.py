@@ -11,13 +11,26 @@ from enum import Enum
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[*_])")
+# Where a sentence ends: its punctuation, space, and what can start the next one (a capital, a
+# digit, code, a quote, a bracket, emphasis or a list dash). Answers are cited and their grounding
+# checked by this one rule (services.chat.citations).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[*_-])")
 # Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
 # tables, HTML/JSX and images.
 _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
 MIN_SENTENCE = 12  # characters; shorter pieces are labels, not statements
 MAX_LIST_ITEMS = 8
 MAX_CODE_LINES = 24
+
+
+def cited(text: str, n: int) -> str:
+    """Each sentence of the text with its citation [n] before its closing punctuation (a full
+    stop is added when it has none)."""
+    out = []
+    for sentence in SENTENCE_END.split(text.strip()):
+        end = sentence.rstrip()
+        out.append(f"{end[:-1]} [{n}]{end[-1]}" if end.endswith((".", "!", "?", ":")) else f"{end} [{n}].")
+    return " ".join(out)
 
 
 class Kind(Enum):
@@ -37,12 +50,13 @@ class Block:
             return []
         if self.kind is Kind.LIST:
             return [" ".join(_ITEM.sub("", item).split()) for item in _ITEM_START.split("\n".join(self.lines))]
-        return [" ".join(s.split()) for s in _SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
+        return [" ".join(s.split()) for s in SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
 
-    def quoted(self) -> str:
-        """The block as an answer quotes it: a list's first items, a code block's first lines."""
+    def quoted(self, n: int) -> str:
+        """The block as an answer quotes it from source n: a list's first items, each cited, or a
+        code block's first lines (code is never cited inside)."""
         if self.kind is Kind.LIST:
-            return "\n".join(f"- {item}" for item in self.pieces()[:MAX_LIST_ITEMS])
+            return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
         fence = self.lines[0].strip()[:3]
         body = [line for line in self.lines[1:] if not line.strip().startswith(fence)][:MAX_CODE_LINES]
         return "\n".join([self.lines[0].strip(), *body, fence])
