@@ -25,9 +25,12 @@ MAX_ENTRIES = 10
 # Pages named after a part's label in its evidence.
 PAGES_PER_PART = 6
 START_PAGES = 2
+# Words a question about the book may hold besides those that say so ("completely", "really").
+MAX_UNKNOWN = 2
 
 _BOOK = {"book", "books", "guide", "docs", "documentation", "manual", "handbook", "course", "tutorial",
-         "tutorials", "site", "website", "text", "textbook", "material", "content", "contents", "whole", "overall"}
+         "tutorials", "site", "website", "text", "textbook", "material", "content", "contents", "whole", "overall",
+         "page", "pages", "library", "tool", "project", "framework", "package"}
 _PART = {"module", "modules", "chapter", "chapters", "part", "parts", "section", "sections", "unit", "units",
          "lesson", "lessons", "category", "categories", "topic", "topics"}
 _COVER = {"cover", "covers", "covered", "covering", "about", "contain", "contains", "include", "includes",
@@ -35,9 +38,12 @@ _COVER = {"cover", "covers", "covered", "covering", "about", "contain", "contain
           "summary", "summarise", "summarize", "organised", "organized", "organisation", "organization",
           "structure", "structured", "table", "discuss", "discusses", "discussed", "explain", "explains",
           "go", "goes", "list", "main", "key", "find", "read", "reading", "study", "tell", "give", "show",
-          "offer", "offers", "will", "going", "expect", "need", "know", "lectern"}
+          "offer", "offers", "will", "going", "expect", "need", "know", "lectern", "available"}
 _START = {"start", "starting", "begin", "beginning", "beginner", "beginners", "first", "new", "newcomer",
           "started", "intro", "introduction", "prerequisites", "order"}
+# The words of _START that ask where to begin even beside other words ("order" and "first" do not:
+# "compose function order" asks about compose).
+_BEGIN = {"start", "starting", "started", "begin", "beginning", "beginner", "beginners", "newcomer"}
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
              "eighth": 8, "ninth": 9, "tenth": 10, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
              "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
@@ -60,6 +66,19 @@ class Ask:
     kind: str  # "book", "part" or "start"
     number: int = 0  # the part asked for by number (-1: the last), else 0
     words: tuple[str, ...] = ()  # words that may name the part asked for
+    unknown: tuple[str, ...] = ()
+    """Other words of a question that still reads as one about the book ("I'm completely new:
+    where should I start?"); it is one only if none of them names something in the outline."""
+
+    def names_a_topic(self, top: Sequence[OutlineEntry]) -> bool:
+        """Whether an unknown word names a part or page of the book ("where do I start with
+        selectors?" asks about selectors), by its words and their singular forms."""
+        if not self.unknown:
+            return False
+        named = {w.lower() for node in top for page in [node, *node.pages()]
+                 for w in content_words(f"{page.label} {page.title} {page.description}")}
+        named |= {w.rstrip("s") for w in named}
+        return any(w in named or w.rstrip("s") in named for w in self.unknown)
 
 
 def _number(token: str) -> int:
@@ -77,8 +96,9 @@ def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
     ordinal = _ORDINAL.search(message)
     if not numbered and ordinal:
         numbered = -1 if ordinal.group(1).lower() == "last" else _ORDINALS[ordinal.group(1).lower()]
+    # Contractions ("I'm", "I've") never name a topic.
     rest = [w for w in words if w not in _BOOK | _PART | _COVER | _START | _ORDINALS.keys() | {"last"}
-            and not w.isdigit()]
+            and not w.isdigit() and "'" not in w]
     names_book = bool(found & (_BOOK | _PART))
     if history and not names_book and _FOLLOW_UP.search(message):
         return None  # "what does it cover?" continues the last answer's topic
@@ -86,12 +106,14 @@ def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
         return Ask("part", numbered) if not rest else None
     if found & _PART and rest and len(rest) <= 3 and (found & _COVER or _WHAT.search(message)):
         return Ask("part", 0, tuple(rest))  # "what is in the sensors chapter?": the name is checked later
-    if rest:
+    # A few other words are allowed where the question clearly asks where to begin, or what the
+    # book covers; the outline then tells whether they name a topic (Ask.names_a_topic).
+    if len(rest) > MAX_UNKNOWN or (rest and not (found & _BEGIN or (names_book and found & _COVER))):
         return None
     if found & _START and not found & {"cover", "covers", "covered", "about"}:
-        return Ask("start")
+        return Ask("start", unknown=tuple(rest))
     if found & _COVER or names_book:
-        return Ask("book")
+        return Ask("book", unknown=tuple(rest))
     return None
 
 

@@ -151,6 +151,8 @@ async def from_outline(outlines: overview.Outlines | None, request: Request) -> 
     for scope in reader_scopes(request.version, request.locale):
         top = await outlines.outline(request.book, scope.version, scope.locale)
         if top:
+            if ask.names_a_topic(top):
+                return None
             evidence = overview.evidence(ask, top)
             return Findings(request.message, evidence, False, scope=scope) if evidence else None
     return None
