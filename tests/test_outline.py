@@ -16,7 +16,8 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from records.edition import SOLE_EDITION, Edition
 from records.outline import EditionOutline, OutlineEntry
 from runtime.errors import InvalidArgument
-from services.chat.overview import detect
+from services.chat.evidence import OUTLINE, Evidence
+from services.chat.overview import compose, detect, start_pages
 from services.ingest.book.outline import PageFacts, build_outline
 from services.retrieval.outlines import MAX_DEPTH, OutlineStore
 from tests.conftest import Stack, ingest
@@ -158,9 +159,9 @@ ROVER = (OutlineEntry(False, "Getting started", "Getting started", "/docs/intro"
     ("I'm completely new to this. Where should I start reading?", "start"),
     ("Give me an overview of the topics these docs have pages on.", "book"),
     ("Which tutorials are available here?", "book"),
-    # ...and make it a question about a topic when they do (a page title, a description).
+    # ...and make it a question about a topic when they do (a label or a page title).
     ("Where should I start with the motors?", None), ("Where do I start with selectors?", None),
-    ("What does this guide cover about driving?", None),
+    ("What does this guide cover about drivers?", None),
 ])
 def test_a_question_about_the_book_may_hold_words_that_name_nothing_in_it(question: str, kind: str | None) -> None:
     ask = detect(question)
@@ -184,3 +185,17 @@ async def test_overview_questions_are_answered_from_the_outline_with_citations(
     if question == "What does this book cover?":
         for part in ("Getting started", "Sensors", "Motion"):
             assert part in body["answer"]
+
+
+def test_an_entry_label_is_a_name_not_sentences() -> None:
+    entry = Evidence(1, "", "comparison.md", ("Prettier vs. Linters",), "/docs/comparison", 1.0,
+                     "Prettier vs. Linters: Linters have two kinds of rules. Prettier takes the first kind.", OUTLINE)
+    assert compose([entry]).endswith("- Prettier vs. Linters: Linters have two kinds of rules [1]. "
+                                     "Prettier takes the first kind [1].")
+
+
+def test_a_newcomer_starts_at_the_introduction_even_in_an_alphabetical_sidebar() -> None:
+    pages = tuple(OutlineEntry(False, name.title(), url=f"/docs/{name}", file_path=f"{name}.md")
+                  for name in ("api", "browser", "cli", "index", "install", "options"))
+    assert [p.file_path for p in start_pages(pages)] == ["index.md", "install.md"]
+    assert [p.file_path for p in start_pages(pages[:3])] == ["api.md", "browser.md"]  # else the sidebar's order

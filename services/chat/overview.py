@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from records.outline import OutlineEntry
+from services.chat.answerers.passages import SENTENCE_END
 from services.chat.evidence import OUTLINE, Evidence, content_words
 from services.chat.ports import PastTurn
 
@@ -25,6 +26,9 @@ MAX_ENTRIES = 10
 # Pages named after a part's label in its evidence.
 PAGES_PER_PART = 6
 START_PAGES = 2
+# File names of the pages a newcomer starts with, in order of preference.
+START_NAMES = ("intro", "introduction", "index", "readme", "getting-started", "overview", "quick-start",
+               "quickstart", "tutorial", "install", "installation")
 # Words a question about the book may hold besides those that say so ("completely", "really").
 MAX_UNKNOWN = 2
 
@@ -50,7 +54,6 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
 _NUMBERED = re.compile(r"\b(?:module|chapter|part|section|unit|lesson)\s+(\d{1,3}|[a-z]+)\b", re.I)
 _ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+"
                       r"(?:module|chapter|part|section|unit|lesson)\b", re.I)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WHAT = re.compile(r"\b(what|which)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(it|its|that|those|they|them|there)\b", re.I)
 
@@ -72,11 +75,12 @@ class Ask:
 
     def names_a_topic(self, top: Sequence[OutlineEntry]) -> bool:
         """Whether an unknown word names a part or page of the book ("where do I start with
-        selectors?" asks about selectors), by its words and their singular forms."""
+        selectors?" asks about selectors), by the words of their labels and titles and their
+        singular forms (descriptions are prose: their words name nothing)."""
         if not self.unknown:
             return False
         named = {w.lower() for node in top for page in [node, *node.pages()]
-                 for w in content_words(f"{page.label} {page.title} {page.description}")}
+                 for w in content_words(f"{page.label} {page.title}")}
         named |= {w.rstrip("s") for w in named}
         return any(w in named or w.rstrip("s") in named for w in self.unknown)
 
@@ -147,6 +151,17 @@ def _entry(node: OutlineEntry, lead: str = "") -> tuple[str, OutlineEntry | None
     return node.label, node.first_page(), text + "."
 
 
+def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
+    """Where a newcomer starts: a page whose file says it is the way in (index, intro, getting
+    started, installation; see START_NAMES), else the sidebar's first pages. A sidebar without
+    positions is alphabetical, so its first page is rarely the introduction."""
+    pages = [p for node in top for p in node.pages()]
+    def rank(page: OutlineEntry) -> int:
+        stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+        return START_NAMES.index(stem) if stem in START_NAMES else len(START_NAMES)
+    return sorted(pages, key=rank)[:START_PAGES]  # stable: the sidebar's order otherwise
+
+
 def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
     """The outline entries that answer the ask, numbered for citation; [] when the part asked
     for does not exist (the question is then searched like any other)."""
@@ -156,7 +171,7 @@ def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
             return []
         entries = [_entry(part, "This part is ")] + [_entry(p) for p in part.pages() if p is not part]
     elif ask.kind == "start":
-        pages = [p for node in top for p in node.pages()][:START_PAGES]
+        pages = start_pages(top)
         entries = [_entry(p, "Start with " if i == 0 else "Then read ") for i, p in enumerate(pages)]
     else:
         entries = [_entry(node) for node in top]
@@ -175,6 +190,13 @@ def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
 def compose(sources: Sequence[Evidence]) -> str:
     """The extractive answer from outline evidence: one cited line per entry."""
     # Every sentence keeps its citation (a description may hold several).
-    lines = ["- " + " ".join(f"{part.rstrip('.')} [{s.n}]." for part in _SENTENCE_END.split(s.content.strip()))
-             for s in sources]
+    lines = []
+    for s in sources:
+        # The entry's label ("Prettier vs. Linters") is a name, not sentences.
+        text = s.content.strip()
+        label = s.heading_path[0] if s.heading_path else ""
+        cut = text.find(label) + len(label) if label and label in text else 0
+        parts = SENTENCE_END.split(text[cut:].strip())
+        parts[0] = f"{text[:cut]}{parts[0]}"
+        lines.append("- " + " ".join(f"{part.rstrip('.')} [{s.n}]." for part in parts if part))
     return "From the book's outline:\n\n" + "\n".join(lines) if lines else ""
