@@ -16,6 +16,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from records.edition import SOLE_EDITION, Edition
 from records.outline import EditionOutline, OutlineEntry
 from runtime.errors import InvalidArgument
+from services.chat.citations import verify_citations
 from services.chat.evidence import OUTLINE, Evidence
 from services.chat.overview import compose, detect, start_pages
 from services.ingest.book.outline import PageFacts, build_outline
@@ -190,8 +191,10 @@ async def test_overview_questions_are_answered_from_the_outline_with_citations(
 def test_an_entry_label_is_a_name_not_sentences() -> None:
     entry = Evidence(1, "", "comparison.md", ("Prettier vs. Linters",), "/docs/comparison", 1.0,
                      "Prettier vs. Linters: Linters have two kinds of rules. Prettier takes the first kind.", OUTLINE)
-    assert compose([entry]).endswith("- Prettier vs. Linters: Linters have two kinds of rules [1]. "
-                                     "Prettier takes the first kind [1].")
+    answer = compose([entry])
+    assert answer.endswith("- Prettier vs. Linters: Linters have two kinds of rules [1]. "
+                           "Prettier takes the first kind [1].")
+    assert verify_citations(answer, [entry]) == (answer, True)  # "vs." ends no sentence there either
 
 
 def test_a_newcomer_starts_at_the_introduction_even_in_an_alphabetical_sidebar() -> None:

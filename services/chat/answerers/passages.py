@@ -11,10 +11,10 @@ from enum import Enum
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
-# Where a sentence ends: its punctuation, space, and what can start the next one (a capital, a
-# digit, code, a quote, a bracket, emphasis or a list dash). Answers are cited and their grounding
-# checked by this one rule (services.chat.citations).
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[*_-])")
+# Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
+# what can start the next one (a capital, a digit, code, a quote, a bracket, emphasis or a list
+# dash). Answers are cited and their grounding checked by this one rule (services.chat.citations).
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)\s+(?=[A-Z0-9`\"'(\[*_-])")
 # Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
 # tables, HTML/JSX and images.
 _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
