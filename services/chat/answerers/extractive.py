@@ -90,6 +90,11 @@ class Read:
         after = own[last.block + 1]
         return after if after.kind is not Kind.PROSE else None
 
+    def by_words(self) -> list[Candidate]:
+        """The sentences the cross-encoder reads: at most MAX_CANDIDATES, the best by shared words."""
+        found = list(self.candidates)
+        return sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES] if len(found) > MAX_CANDIDATES else found
+
 
 def read(question: str, sources: Sequence[Evidence]) -> Read:
     """The top sources' blocks and sentences, each with its lexical score."""
@@ -110,9 +115,8 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
 
 
 def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
-    """The sentences the cross-encoder reads: at most MAX_CANDIDATES, the best by shared words."""
-    found = list(read(question, sources).candidates)
-    return sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES] if len(found) > MAX_CANDIDATES else found
+    """The sentences the cross-encoder reads for this question (Read.by_words)."""
+    return read(question, sources).by_words()
 
 
 def _write(source: Read, chosen: Sequence[Sequence[Candidate]]) -> str:
@@ -159,7 +163,7 @@ def choose(source: Read, ranked: Sequence[Candidate]) -> list[list[Candidate]]:
 async def extract_scored(question: str, sources: Sequence[Evidence], scorer: SentenceScorer) -> str:
     """The cross-encoder's choice of cited passages; "" when none relates to the question."""
     source = read(question, sources)
-    found = candidates(question, sources)
+    found = source.by_words()
     if not found:
         return ""
     scores = await scorer.ascore(question, [_passage(c)[:SENTENCE_TOKENS * 8] for c in found])
@@ -168,10 +172,8 @@ async def extract_scored(question: str, sources: Sequence[Evidence], scorer: Sen
         return ""
     # The question's own words break the model's near-ties: on the Redux dev set they carried key
     # facts the model alone ranked a little lower.
-    ranked = [c for _, s, c in sorted(zip([s + LEXICAL_WEIGHT * c.lexical for s, c in zip(scores, found, strict=True)],
-                                          scores, found, strict=True), key=lambda p: -p[0])
-              if s >= best - SCORE_MARGIN]
-    return _write(source, choose(source, ranked))
+    kept = [(s + LEXICAL_WEIGHT * c.lexical, c) for s, c in zip(scores, found, strict=True) if s >= best - SCORE_MARGIN]
+    return _write(source, choose(source, [c for _, c in sorted(kept, key=lambda p: -p[0])]))
 
 
 def pieces(text: str, words_per_piece: int = 4) -> list[str]:
