@@ -5,6 +5,7 @@ a follow-up, search, reformulate once when the evidence is weak). GeminiResearch
 drive the same `search_book(query, module?)` tool by function calling; OpenAIResearch lets any
 OpenAI-compatible model drive it by tool calls, or by plain-text `SEARCH:` lines on a server
 without tools. All return numbered evidence and whether the book seems to hold no answer.
+Questions about the book itself never reach them: OutlineFirst answers those from its outline.
 """
 
 from __future__ import annotations
@@ -141,6 +142,20 @@ def renumber(evidence: Sequence[Evidence]) -> list[Evidence]:
     return [replace(e, n=i) for i, e in enumerate(evidence, start=1)]
 
 
+class OutlineFirst:
+    """Questions about the book itself are answered from its outline, whoever researches the
+    others: the outline is then the evidence, and the answerer (extractive or a model) writes
+    from it."""
+
+    def __init__(self, research: Research, outlines: overview.Outlines) -> None:
+        self.research = research
+        self.outlines = outlines
+
+    async def gather(self, request: Request) -> Findings:
+        about_book = await from_outline(self.outlines, request)
+        return about_book if about_book is not None else await self.research.gather(request)
+
+
 async def from_outline(outlines: overview.Outlines | None, request: Request) -> Findings | None:
     """Findings for a question about the book itself, from its outline in the reader's edition
     (or the next scope of ``reader_scopes``); None when the question is about a topic, or the book
@@ -161,13 +176,10 @@ async def from_outline(outlines: overview.Outlines | None, request: Request) -> 
 class RuleResearch:
     """The offline agent: deterministic rules drive the tool."""
 
-    def __init__(self, search: Search, outlines: overview.Outlines | None = None) -> None:
+    def __init__(self, search: Search) -> None:
         self.search = search
-        self.outlines = outlines
 
     async def gather(self, request: Request) -> Findings:
-        if (about_book := await from_outline(self.outlines, request)) is not None:
-            return about_book
         search = ReaderSearch(self.search, request)
         query = rewrite(request.message, request.history)
         module = named_module(request.message)
@@ -260,14 +272,11 @@ class _Collected:
 class GeminiResearch:
     """Gemini chooses the searches by function calling; we run them and keep the evidence."""
 
-    def __init__(self, model: GeminiModel, search: Search, outlines: overview.Outlines | None = None) -> None:
+    def __init__(self, model: GeminiModel, search: Search) -> None:
         self.model = model
         self.search = search
-        self.outlines = outlines
 
     async def gather(self, request: Request) -> Findings:
-        if (about_book := await from_outline(self.outlines, request)) is not None:
-            return about_book  # the outline is the evidence; the model writes the answer from it
         contents: list[Any] = history_turns(request.history)
         contents.append({"role": "user", "parts": [{"text": request.message + _page_note(request)}]})
         collected = _Collected(self.search, request)
@@ -299,14 +308,11 @@ class OpenAIResearch:
     """An OpenAI-compatible model chooses the searches: by tool calls where the server takes
     them, else by plain-text `SEARCH:` lines. Same loop, same bound, same fallback."""
 
-    def __init__(self, model: OpenAIModel, search: Search, outlines: overview.Outlines | None = None) -> None:
+    def __init__(self, model: OpenAIModel, search: Search) -> None:
         self.model = model
         self.search = search
-        self.outlines = outlines
 
     async def gather(self, request: Request) -> Findings:
-        if (about_book := await from_outline(self.outlines, request)) is not None:
-            return about_book  # the outline is the evidence; the model writes the answer from it
         collected = _Collected(self.search, request)
         messages = [*history_messages(request.history), user(request.message + _page_note(request))]
         if self.model.uses_tools:

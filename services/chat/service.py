@@ -26,7 +26,7 @@ from services.chat.llm.gemini import GeminiModel
 from services.chat.llm.liveness import Liveness
 from services.chat.llm.openai import OpenAIModel
 from services.chat.recorder import Recorder
-from services.chat.research import GeminiResearch, OpenAIResearch, Research, RuleResearch
+from services.chat.research import GeminiResearch, OpenAIResearch, OutlineFirst, Research, RuleResearch
 from services.chat.servicer import ChatServicer
 from services.chat.settings import ChatSettings
 
@@ -51,7 +51,6 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
         recorder = Recorder(conversations, settings.record_buffer)
         recorder.start()
         search = RetrievalSearch(retrieval)
-        outlines = RetrievalOutlines(retrieval)
         scorer: CrossEncoder | None = None
         model: GeminiModel | OpenAIModel | None = None
         research: Research
@@ -59,19 +58,20 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
         if settings.llm == "gemini":
             g = settings.gemini
             model = GeminiModel(g.api_key, g.model, g.base_url, g.timeout_seconds)
-            research, answerer = GeminiResearch(model, search, outlines), GeminiAnswerer(model)
+            research, answerer = GeminiResearch(model, search), GeminiAnswerer(model)
         elif settings.llm == "openai":
             o = settings.openai
             model = OpenAIModel(o.model, o.base_url, o.api_key, o.timeout_seconds, tools=o.tools,
                                 max_tokens=o.max_tokens, extra_body=o.extra_body)
-            research, answerer = OpenAIResearch(model, search, outlines), OpenAIAnswerer(model)
+            research, answerer = OpenAIResearch(model, search), OpenAIAnswerer(model)
         else:
             # The cross-encoder picks the sentences that state the answer; loaded now, off the
             # event loop, so the first answer does not wait for it (unavailable: words decide).
             scorer = CrossEncoder(passage_tokens=SENTENCE_TOKENS, root=settings.model_data_dir)
             await scorer.ready()
-            research, answerer = RuleResearch(search, outlines), ExtractiveAnswerer(scorer)
-        engine = ChatEngine(research, answerer, conversations, recorder, settings.answer_deadline_seconds)
+            research, answerer = RuleResearch(search), ExtractiveAnswerer(scorer)
+        engine = ChatEngine(OutlineFirst(research, RetrievalOutlines(retrieval)), answerer, conversations, recorder,
+                            settings.answer_deadline_seconds)
         # Gemini has no check as cheap as a model list: reported as unchecked.
         liveness = Liveness(model.ping if isinstance(model, OpenAIModel) else None, unchecked=model is not None)
         try:

@@ -6,24 +6,15 @@ from collections.abc import AsyncIterator, Sequence
 
 from google.genai import types
 
-from services.chat.answerers.base import Usage, Written
-from services.chat.answerers.refusal import screened
+from services.chat.answerers.base import Usage
+from services.chat.answerers.refusal import ModelAnswerer
 from services.chat.evidence import Evidence
 from services.chat.llm.gemini import GeminiModel
 from services.chat.llm.prompts import ANSWER_RULES, SELECTION_RULES, answer_prompt, history_turns
 from services.chat.ports import PastTurn
 
 
-class GeminiAnswerer:
-    def __init__(self, model: GeminiModel, temperature: float = 0.2) -> None:
-        self.model = model
-        self.temperature = temperature
-        self.name = model.name
-
-    def reply(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
-              selection: bool, usage: Usage) -> AsyncIterator[Written]:
-        return screened(self._text(question, sources, history, selection, usage))
-
+class GeminiAnswerer(ModelAnswerer[GeminiModel]):
     async def _text(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn],
                     selection: bool, usage: Usage) -> AsyncIterator[str]:
         config = types.GenerateContentConfig(

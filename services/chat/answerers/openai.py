@@ -5,24 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from services.chat.answerers.base import Usage, Written
-from services.chat.answerers.refusal import screened
+from services.chat.answerers.base import Usage
+from services.chat.answerers.refusal import ModelAnswerer
 from services.chat.evidence import Evidence
 from services.chat.llm.openai import OpenAIModel, history_messages, system, user
 from services.chat.llm.prompts import ANSWER_RULES, SELECTION_RULES, answer_prompt
 from services.chat.ports import PastTurn
 
 
-class OpenAIAnswerer:
-    def __init__(self, model: OpenAIModel, temperature: float = 0.2) -> None:
-        self.model = model
-        self.temperature = temperature
-        self.name = model.name
-
-    def reply(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
-              selection: bool, usage: Usage) -> AsyncIterator[Written]:
-        return screened(self._text(question, sources, history, selection, usage))
-
+class OpenAIAnswerer(ModelAnswerer[OpenAIModel]):
     async def _text(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn],
                     selection: bool, usage: Usage) -> AsyncIterator[str]:
         messages = [system(SELECTION_RULES if selection else ANSWER_RULES),

@@ -9,10 +9,13 @@ module reads the text to decide.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Generic, Protocol, TypeVar
 
-from services.chat.answerers.base import ANSWERED, Outcome, Verdict, Written
+from services.chat.answerers.base import ANSWERED, Outcome, Usage, Verdict, Written
+from services.chat.evidence import Evidence
 from services.chat.llm.prompts import REFUSAL, SELECTION_REFUSAL
+from services.chat.ports import PastTurn
 
 REFUSALS = (REFUSAL, SELECTION_REFUSAL)
 
@@ -53,3 +56,29 @@ async def screened(pieces: AsyncIterator[str]) -> AsyncIterator[Written]:
     if held and not verdict.out_of_scope:
         yield held
     yield verdict
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+M = TypeVar("M", bound=Named)
+
+
+class ModelAnswerer(Generic[M]):
+    """An answerer whose text a language model writes: each kind of model says only how its text
+    streams (``_text``); the reply is that text screened for the model's refusal."""
+
+    def __init__(self, model: M, temperature: float = 0.2) -> None:
+        self.model = model
+        self.temperature = temperature
+        self.name = model.name
+
+    def reply(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn], *,
+              selection: bool, usage: Usage) -> AsyncIterator[Written]:
+        return screened(self._text(question, sources, history, selection, usage))
+
+    def _text(self, question: str, sources: Sequence[Evidence], history: Sequence[PastTurn],
+              selection: bool, usage: Usage) -> AsyncIterator[str]:
+        raise NotImplementedError
