@@ -472,6 +472,25 @@ async def test_a_search_reading_the_old_version_finishes_on_it_and_then_it_is_re
         version_name(filled.collection, second.generation)]
 
 
+async def test_a_search_reading_the_shared_store_when_its_book_moves_out_still_finds_the_book(
+        filled: VersionedIndex) -> None:
+    # The book's first re-index: its points leave the shared store at the commit.
+    staged = await filled.stage("book", SPEC)
+    await filled.upsert(SPEC, V2, staged.generation)
+    before = {r.chunk.content for r in RECORDS if r.chunk.book == "book"}
+    async with filled.reading("book") as view:  # a search under way in the shared store
+        commit = asyncio.create_task(filled.commit("book", staged.generation))
+        await asyncio.sleep(0.2)
+        assert not commit.done()  # the book's old points wait for the search reading them
+        hits = await view.dense(unit(1, 1, 1, 1), Filter(book="book"), 50)
+        assert {c.content for c in await view.chunks([h.chunk_id for h in hits])} == before
+        async with filled.reading("book") as after:  # a search that starts now sees the new version
+            found = await after.keyword("sonar", Filter(book="book"), 5)
+            assert [h.chunk_id for h in found] == [V2[3].chunk.chunk_id]
+    assert await commit == len(V2)
+    assert (await filled.stats()).books == {"book": len(V2), "other": 1}
+
+
 async def test_a_search_of_every_book_reads_every_served_version_once(filled: VersionedIndex) -> None:
     staged = await filled.stage("book", SPEC)
     await filled.upsert(SPEC, V2, staged.generation)

@@ -89,9 +89,8 @@ class VersionedIndex:
         self._serving: dict[str, tuple[int, Store]] = {}
         self._staging: dict[str, tuple[int, Store]] = {}
         self._next_generation = 1
-        self._readers: dict[Store, int] = {}
-        """Searches reading each store now; a replaced version is removed when its count ends."""
-        self._drained: dict[Store, asyncio.Event] = {}
+        self._readers: dict[Store, set[asyncio.Event]] = {}
+        """The searches reading each store now, each set when it ends (see _drain)."""
         self._load_lock = asyncio.Lock()
         self._book_locks: dict[str, asyncio.Lock] = {}
         self.closed = False
@@ -163,8 +162,9 @@ class VersionedIndex:
             stores = [served[1] if served else shared]
         else:
             stores = [*(s for _, s in self._serving.values()), shared]
+        ended = asyncio.Event()
         for store in stores:
-            self._readers[store] = self._readers.get(store, 0) + 1
+            self._readers.setdefault(store, set()).add(ended)
         try:
             if len(stores) == 1:
                 yield stores[0]
@@ -172,12 +172,11 @@ class VersionedIndex:
                 kind = FusingMerged if all(isinstance(s, FusingIndex) for s in stores) else Merged
                 yield kind(stores, shared, frozenset(self._serving))
         finally:
+            ended.set()
             for store in stores:
-                self._readers[store] -= 1
+                self._readers[store].discard(ended)
                 if not self._readers[store]:
                     del self._readers[store]
-                    if store in self._drained:
-                        self._drained[store].set()
 
     async def embedder(self, book: str = "", generation: int = 0) -> EmbedderSpec | None:
         if book or generation:
@@ -285,19 +284,28 @@ class VersionedIndex:
             if replaced is not None:
                 await self._retire(replaced[1])
             else:
+                # The book's points leave the shared store only after the searches that were
+                # already reading them there end (later ones read the new version).
+                await self._drain(shared)
                 await shared.delete_book(book)
             return (await store.stats()).books.get(book, 0)
 
     async def _retire(self, store: Store) -> None:
         """Removes a version nobody is sent to any more, once the searches reading it end."""
-        if self._readers.get(store):
-            drained = self._drained.setdefault(store, asyncio.Event())
-            try:
-                await asyncio.wait_for(drained.wait(), RETIRE_WAIT_SECONDS)
-            except TimeoutError:
-                log.warning("removing a replaced version that a search still reads")
-            self._drained.pop(store, None)
+        await self._drain(store)
         await store.drop()
+
+    async def _drain(self, store: Store) -> None:
+        """Waits (at most RETIRE_WAIT_SECONDS) for the searches reading the store now to end;
+        searches that start later are not waited for."""
+        ending = [asyncio.create_task(e.wait()) for e in self._readers.get(store, ())]
+        if not ending:
+            return
+        _, late = await asyncio.wait(ending, timeout=RETIRE_WAIT_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("changing a store that a search still reads")
 
     async def close(self) -> None:
         if self.closed:
