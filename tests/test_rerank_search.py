@@ -26,7 +26,7 @@ from embedding.reranker import CrossEncoder
 from runtime.server import dependency_health_name, start_service
 from services.retrieval.fusion import blended
 from services.retrieval.index.base import Filter
-from services.retrieval.scope import RERANK_SCOPE_LOGIT
+from services.retrieval.scope import RERANK_SCOPE_LOGIT, absent_term, mentions, unknown_term
 from services.retrieval.search import Mode, Retriever, Scorer, reranked_order
 from services.retrieval.service import RERANKER as RERANKER_DEPENDENCY
 from services.retrieval.service import SERVICE_NAME, spec
@@ -36,6 +36,7 @@ from tests.conftest import Stack, server_settings
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 QUESTION = "How do I calibrate the gyroscope?"
+NAMED_ELSEWHERE = "What colour does the status light show when the Hindi firmware boots?"
 SAMPLE = common_pb2.SearchFilter(book="sample")
 
 
@@ -263,6 +264,35 @@ async def test_the_reranked_scope_rule(stack: Stack, sample_book: ipb.IngestSumm
     assert named.reranked and named.best_similarity < strong.named_term_ceiling and named.out_of_scope
     # ... and only that rule: the same question without its names is answered on this evidence.
     assert not (await strong.search("How do I set the time for a query?", 5, None, flt)).out_of_scope
+
+
+async def test_a_name_the_book_mentions_only_elsewhere_is_no_evidence(
+        stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    # The book names Hindi once, on its translations page; a question about the status light
+    # that names it finds sections that never do, so what they say is not about Hindi.
+    flt = Filter(book="sample")
+    question = NAMED_ELSEWHERE
+    async with stack.retrieval.resources.index.reading("sample") as view:
+        assert await unknown_term(view, question, "sample") is None  # the book-wide rule lets it through
+    strong = retriever_of(stack, FixedScorer(5.0), candidates=5)
+    named = await strong.search(question, 5, None, flt)
+    assert named.reranked and named.best_similarity < strong.named_term_ceiling
+    assert not any(mentions(r.chunk.content, "Hindi") for r in named.results)
+    assert named.out_of_scope
+    # Without the name the same evidence answers; a name the evidence holds is no bar either
+    # (the parts list names the nylon standoffs).
+    assert not (await strong.search(question.replace("Hindi ", ""), 5, None, flt)).out_of_scope
+    wiring = await strong.search("How do I wire the distance sensors with Nylon standoffs?", 5, None, flt)
+    assert wiring.best_similarity < strong.named_term_ceiling and not wiring.out_of_scope
+
+
+def test_a_named_term_is_looked_for_as_a_whole_word_in_any_case() -> None:
+    passages = ["Won the world cup in 2022.", "Pin 4 drives the VUE-meter."]
+    assert absent_term("Who won the 2022 FIFA World Cup?", passages) is None
+    assert absent_term("Does it run on Vue?", passages) is None  # "VUE-meter": a whole word, any case
+    assert absent_term("Does it run on Pinia?", passages) == "Pinia"
+    assert absent_term("Is Cupertino supported?", passages) == "Cupertino"  # not a prefix of "cup"
+    assert absent_term("Which GPIO pin?", []) is None  # no named term, nothing to miss
 
 
 async def test_chat_leaves_reranking_to_the_retrieval_default(stack: Stack, sample_book: ipb.IngestSummary) -> None:

@@ -7,6 +7,7 @@ Query?" from a question about Redux's own caching: both score alike against the 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from embedding.bge import MODEL_NAME as BGE_SMALL
@@ -66,6 +67,21 @@ def named_terms(query: str) -> list[str]:
     """The words that pin a question to one library, product or place, in order."""
     found = IDENTIFIER.findall(query) + NAME.findall(query)
     return list(dict.fromkeys(found))
+
+
+def mentions(text: str, term: str) -> bool:
+    """Whether `text` holds `term` as a whole word, in any case ("Cup" in "world cup")."""
+    return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def absent_term(query: str, passages: Sequence[str]) -> str | None:
+    """The first named term that none of `passages` mentions: the book may name it in passing
+    (Redux's history names Zustand once), but the evidence found for the question does not, so
+    whatever it says is not about that name."""
+    for term in named_terms(query):
+        if not any(mentions(p, term) for p in passages):
+            return term
+    return None
 
 
 async def unknown_term(index: View, query: str, book: str) -> str | None:

@@ -19,7 +19,7 @@ from embedding.models import ModelUnavailable
 from embedding.reranker import passage_text
 from services.retrieval.fusion import blended, reciprocal_rank_fusion
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
-from services.retrieval.scope import NAMED_TERM_CEILING, unknown_term
+from services.retrieval.scope import NAMED_TERM_CEILING, absent_term, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
 
@@ -190,7 +190,7 @@ class Retriever:
         async with self.index.reading(flt.book) as view:
             outcome = await self._search(view, query, fetch, mode or self.default_mode, flt)
             if rr is not None and on:
-                return await self._rerank(view, rr, query, outcome, top_k, flt)
+                return await self._rerank(rr, query, outcome, top_k)
             if rerank and rr is None:
                 return dataclasses.replace(outcome, degraded=True, degraded_reason=_joined(
                     outcome.degraded_reason, "no reranker is configured; results in fused order"))
@@ -209,8 +209,7 @@ class Retriever:
                 self.pair_scores.put(keys[i], value)
         return [v for v in known if v is not None]
 
-    async def _rerank(self, view: View, rr: Reranking, query: str, outcome: Outcome, top_k: int,
-                      flt: Filter) -> Outcome:
+    async def _rerank(self, rr: Reranking, query: str, outcome: Outcome, top_k: int) -> Outcome:
         """Reorders the first `rr.candidates` results by their fused and cross-encoder scores
         blended (fusion.blended), cuts to top_k, and judges scope on the best cross-encoder
         score. When the model cannot be used the fused order stands, degraded, with the reason."""
@@ -237,21 +236,22 @@ class Retriever:
         results = (reordered + tail)[:top_k]
         return dataclasses.replace(
             outcome, results=results,
-            out_of_scope=await self._reranked_out_of_scope(view, rr, outcome, max(scores), query, flt),
+            out_of_scope=self._reranked_out_of_scope(rr, outcome, max(scores), query),
             rerank_scores={r.chunk.chunk_id: rerank_scores[r.chunk.chunk_id] for r in results[:len(head)]})
 
-    async def _reranked_out_of_scope(self, view: View, rr: Reranking, outcome: Outcome, best_score: float,
-                                     query: str, flt: Filter) -> bool:
+    def _reranked_out_of_scope(self, rr: Reranking, outcome: Outcome, best_score: float, query: str) -> bool:
         """Scope judged on evidence: out when no candidate reads as an answer to the
-        cross-encoder, or the question names something the book never mentions while the
-        nearest chunk is only middling (that rule still catches near-domain questions, such as
-        another library's API, that the cross-encoder scores like in-scope ones). The dense
-        floor is left out: every off-topic dev question it caught scores far under the
-        cross-encoder's threshold, and it refused in-scope ones the cross-encoder answers."""
+        cross-encoder, or the question names something none of the candidates mentions while
+        the nearest chunk is only middling (that rule still catches near-domain questions, such
+        as another library's API, that the cross-encoder scores like in-scope ones; a name the
+        book mentions only elsewhere is no evidence either). The candidates are every fused
+        result fetched, at least the reranked ones. The dense floor is left out: every off-topic
+        dev question it caught scores far under the cross-encoder's threshold, and it refused
+        in-scope ones the cross-encoder answers."""
         if best_score < rr.out_of_scope_below:
             return True
-        return (outcome.best_similarity < self.named_term_ceiling
-                and await unknown_term(view, query, flt.book) is not None)
+        passages = [passage_text(r.chunk.heading_path, r.chunk.content) for r in outcome.results]
+        return outcome.best_similarity < self.named_term_ceiling and absent_term(query, passages) is not None
 
     async def _search(self, view: View, query: str, top_k: int, mode: Mode, flt: Filter) -> Outcome:
         if mode is Mode.KEYWORD:
