@@ -43,6 +43,7 @@ from services.ingest.book.slugs import RouteOptions
 from services.ingest.index_client import IndexedDigest
 
 EMBED_BATCH = 64
+DELETE_BATCH = 1000
 
 
 class Index(Protocol):
@@ -176,6 +177,39 @@ def _pages(source: DocsSource) -> tuple[list[SourceFile], list[str]]:
     return [translated[f.rel] for f in originals if f.rel in translated], sorted(set(translated) - wanted)
 
 
+@dataclass
+class PagesRead:
+    """What reading a job's pages gave: its chunks, the files that failed to parse, and each
+    source's page facts for its outline (by the source's place in the job)."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    # Stored chunks know their file's path within its version, not the version: a failed file
+    # protects the chunks of that path in every version and locale (keeps, never loses).
+    failed_files: set[str] = field(default_factory=set)
+    facts: dict[int, list[PageFacts]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    todo: list[Chunk]
+    """New and changed chunks, to embed and upsert."""
+    stale: list[str]
+    """Ids of chunks gone from the book, to delete."""
+    generation: int
+    """0 for the served version, else the staged one a re-index writes."""
+
+
+async def _checked_against_manifest(manifest: Path, chunks: list[Chunk], summary: Summary) -> list[Chunk]:
+    """The chunks with the built site's anchors; a warning names the ones it lacks."""
+    built = await asyncio.to_thread(load_manifest, manifest)
+    checked, lacking = apply_manifest(built, chunks)
+    if lacking:
+        summary.warnings.append(
+            f"{len(lacking)} chunk(s) cite an anchor the built site lacks: "
+            + ", ".join(c.url for c in lacking[:5]) + ("…" if len(lacking) > 5 else ""))
+    return checked
+
+
 class Ingestor:
     """Runs ingest jobs; one at a time per book."""
 
@@ -196,25 +230,40 @@ class Ingestor:
             self._running.discard(job.book)
 
     async def _run(self, job: IngestJob) -> AsyncIterator[FileEvent | EmbedEvent | Summary]:
+        """Reads every page, plans the difference with the index, then writes it (unless a dry run)."""
         started = time.perf_counter()
         summary = Summary(dry_run=job.dry_run, warnings=list(job.warnings))
-        work: list[tuple[DocsSource, SourceFile]] = []
-        for source in job.all_sources():
+        sources = list(job.all_sources())
+        pages = PagesRead()
+        async for event in self._read_pages(job, sources, pages, summary):
+            yield event
+        if job.manifest is not None:
+            pages.chunks = await _checked_against_manifest(job.manifest, pages.chunks, summary)
+        plan = await self._plan(job, pages, summary)
+        if not job.dry_run:
+            async for progress in self._write(job.book, plan, summary):
+                yield progress
+            if job.reindex:
+                await self.index.commit(job.book, plan.generation)
+            await self._put_outlines(job.book, sources, pages.facts, summary)
+        summary.seconds = time.perf_counter() - started
+        yield summary
+
+    async def _read_pages(self, job: IngestJob, sources: Sequence[DocsSource], pages: PagesRead,
+                          summary: Summary) -> AsyncIterator[FileEvent]:
+        """Chunks every page of every source into `pages`, one event per file."""
+        work: list[tuple[int, SourceFile]] = []
+        for place, source in enumerate(sources):
             files, orphans = await asyncio.to_thread(_pages, source)
-            work += [(source, f) for f in files]
+            work += [(place, f) for f in files]
             if orphans:
                 summary.warnings.append(
                     f"{len(orphans)} page(s) in {source.label} have no original in the version's docs folder, so "
                     f"Docusaurus does not build them; not ingested: {', '.join(orphans[:5])}"
                     + ("…" if len(orphans) > 5 else ""))
         summary.files_seen = len(work)
-        chunks: list[Chunk] = []
-        # Stored chunks know their file's path within its version, not the version: a failed
-        # file protects the chunks of that path in every version and locale (keeps, never loses).
-        failed_files: set[str] = set()
-        facts: dict[int, list[PageFacts]] = {}  # per source (by its place in work's order)
-        sources = list(job.all_sources())
-        for done, (source, file) in enumerate(work, start=1):
+        for done, (place, file) in enumerate(work, start=1):
+            source = sources[place]
             result: PageResult = await asyncio.to_thread(
                 read_page, file, job.book, "", self.budget, job.include_drafts, source.routes, source.edition,
                 source.edit_base,
@@ -222,27 +271,21 @@ class Ingestor:
             shown = f"{source.label}/{file.rel}" if source.label else file.rel
             if result.failed:
                 summary.failed.append((shown, result.failed))
-                failed_files.add(file.rel)
+                pages.failed_files.add(file.rel)
                 status, reason = "failed", result.failed
             elif result.skipped:
                 summary.files_skipped += 1
                 status, reason = "skipped", result.skipped
             else:
                 status, reason = "ingested", ""
-            chunks += result.chunks
+            pages.chunks += result.chunks
             if result.chunks:
-                facts.setdefault(sources.index(source), []).append(
-                    PageFacts(file.rel, result.frontmatter, result.chunks))
+                pages.facts.setdefault(place, []).append(PageFacts(file.rel, result.frontmatter, result.chunks))
             yield FileEvent(shown, status, reason, len(result.chunks), done, len(work))
 
-        if job.manifest is not None:
-            built = await asyncio.to_thread(load_manifest, job.manifest)
-            chunks, lacking = apply_manifest(built, chunks)
-            if lacking:
-                summary.warnings.append(
-                    f"{len(lacking)} chunk(s) cite an anchor the built site lacks: "
-                    + ", ".join(c.url for c in lacking[:5]) + ("…" if len(lacking) > 5 else ""))
-
+    async def _plan(self, job: IngestJob, pages: PagesRead, summary: Summary) -> WritePlan:
+        """What to embed and delete, against the served version (a sync) or a staged one (a
+        re-index, which stages it here and resumes one an earlier run left)."""
         served, built_by = await self.index.digests(job.book)
         spec = self.embedder.spec
         if built_by is not None and built_by.name != spec.name and not job.reindex:
@@ -250,7 +293,7 @@ class Ingestor:
                 f"book {job.book!r} was indexed with {built_by.name} ({built_by.dimension} dims) but this "
                 f"ingest embeds with {spec.name} ({spec.dimension} dims); run again with --reindex"
             )
-        wanted = {c.chunk_id: c for c in chunks}
+        wanted = {c.chunk_id: c for c in pages.chunks}
         generation = 0
         if job.reindex:
             staged: list[IndexedDigest] = []
@@ -262,28 +305,26 @@ class Ingestor:
             summary.chunks_reused = len(wanted) - len(todo)
             summary.chunks_deleted = sum(1 for d in served if d.chunk_id not in wanted)
         else:
-            todo, stale = _difference(wanted, served, failed_files)
+            todo, stale = _difference(wanted, served, pages.failed_files)
             summary.chunks_deleted = len(stale)
         _count_changes(summary, wanted.values(), served)
+        return WritePlan(todo, stale, generation)
 
-        if not job.dry_run:
-            yield EmbedEvent(0, len(todo))
-            for start in range(0, len(todo), EMBED_BATCH):
-                batch = todo[start:start + EMBED_BATCH]
-                t0 = time.perf_counter()
-                vectors = await self.embedder.embed_documents([c.embed_text for c in batch])
-                summary.embed_seconds += time.perf_counter() - t0
-                summary.tokens_embedded += sum(c.token_count for c in batch)
-                await self.index.upsert(job.book, spec, batch, vectors, generation)
-                yield EmbedEvent(start + len(batch), len(todo))
-            for start in range(0, len(stale), 1000):
-                await self.index.delete(job.book, stale[start:start + 1000], generation)
-            if job.reindex:
-                await self.index.commit(job.book, generation)
-            await self._put_outlines(job.book, sources, facts, summary)
-        summary.seconds = time.perf_counter() - started
-        yield summary
-
+    async def _write(self, book: str, plan: WritePlan, summary: Summary) -> AsyncIterator[EmbedEvent]:
+        """Embeds and upserts the new and changed chunks, then deletes the stale ones (write
+        before delete: a sync that stops part-way loses nothing)."""
+        spec = self.embedder.spec
+        yield EmbedEvent(0, len(plan.todo))
+        for start in range(0, len(plan.todo), EMBED_BATCH):
+            batch = plan.todo[start:start + EMBED_BATCH]
+            t0 = time.perf_counter()
+            vectors = await self.embedder.embed_documents([c.embed_text for c in batch])
+            summary.embed_seconds += time.perf_counter() - t0
+            summary.tokens_embedded += sum(c.token_count for c in batch)
+            await self.index.upsert(book, spec, batch, vectors, plan.generation)
+            yield EmbedEvent(start + len(batch), len(plan.todo))
+        for start in range(0, len(plan.stale), DELETE_BATCH):
+            await self.index.delete(book, plan.stale[start:start + DELETE_BATCH], plan.generation)
 
     async def _put_outlines(self, book: str, sources: Sequence[DocsSource], facts: dict[int, list[PageFacts]],
                             summary: Summary) -> None:
