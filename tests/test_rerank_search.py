@@ -26,7 +26,7 @@ from embedding.reranker import CrossEncoder
 from runtime.server import dependency_health_name, start_service
 from services.retrieval.fusion import blended
 from services.retrieval.index.base import Filter
-from services.retrieval.scope import RERANK_SCOPE_LOGIT, absent_term, mentions, unknown_term
+from services.retrieval.scope import RERANK_RELEVANT_LOGIT, RERANK_SCOPE_LOGIT, absent_term, mentions, unknown_term
 from services.retrieval.search import Mode, Retriever, Scorer, reranked_order
 from services.retrieval.service import RERANKER as RERANKER_DEPENDENCY
 from services.retrieval.service import SERVICE_NAME, spec
@@ -264,6 +264,21 @@ async def test_the_reranked_scope_rule(stack: Stack, sample_book: ipb.IngestSumm
     assert named.reranked and named.best_similarity < strong.named_term_ceiling and named.out_of_scope
     # ... and only that rule: the same question without its names is answered on this evidence.
     assert not (await strong.search("How do I set the time for a query?", 5, None, flt)).out_of_scope
+
+
+async def test_both_models_weak_at_once_is_out_of_scope(stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    # A middling cross-encoder score (above the threshold, under its own 0 boundary) refuses a
+    # question whose nearest chunk is under the dense floor, and answers one near the book.
+    flt = Filter(book="sample")
+    lukewarm = retriever_of(stack, FixedScorer(RERANK_RELEVANT_LOGIT - 5.0))
+    foreign = await lukewarm.search("What is the difference between TCP and UDP?", 5, None, flt)
+    assert foreign.reranked and foreign.best_similarity < lukewarm.out_of_scope_threshold
+    assert foreign.out_of_scope
+    near = await lukewarm.search(QUESTION, 5, None, flt)
+    assert near.best_similarity >= lukewarm.out_of_scope_threshold and not near.out_of_scope
+    # A confident cross-encoder overrules the floor.
+    sure = retriever_of(stack, FixedScorer(RERANK_RELEVANT_LOGIT + 1.0))
+    assert not (await sure.search("What is the difference between TCP and UDP?", 5, None, flt)).out_of_scope
 
 
 async def test_a_name_the_book_mentions_only_elsewhere_is_no_evidence(

@@ -36,6 +36,11 @@ BGE_CEILING = 0.78
 # The near-domain ones (other libraries' APIs) score like in-scope questions (-2.1 to +2.7):
 # no threshold separates them, which is what the named-term rule is kept for.
 RERANK_SCOPE_LOGIT = -8.7
+# The cross-encoder's own boundary: a logit under 0 is a probability under one half that the
+# passage answers. Where the embedder also finds nothing within its floor, both models read the
+# question as foreign to the book. Not fitted to any question: the in-scope questions under the
+# floor (the sample book's "XSHUT pin", "Who is this book written for?") score +3.2 or more.
+RERANK_RELEVANT_LOGIT = 0.0
 
 
 @dataclass(frozen=True)

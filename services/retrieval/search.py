@@ -19,7 +19,7 @@ from embedding.models import ModelUnavailable
 from embedding.reranker import passage_text
 from services.retrieval.fusion import blended, reciprocal_rank_fusion
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
-from services.retrieval.scope import NAMED_TERM_CEILING, absent_term, unknown_term
+from services.retrieval.scope import NAMED_TERM_CEILING, RERANK_RELEVANT_LOGIT, absent_term, unknown_term
 
 log = logging.getLogger("lectern.retrieval.search")
 
@@ -240,15 +240,21 @@ class Retriever:
             rerank_scores={r.chunk.chunk_id: rerank_scores[r.chunk.chunk_id] for r in results[:len(head)]})
 
     def _reranked_out_of_scope(self, rr: Reranking, outcome: Outcome, best_score: float, query: str) -> bool:
-        """Scope judged on evidence: out when no candidate reads as an answer to the
-        cross-encoder, or the question names something none of the candidates mentions while
-        the nearest chunk is only middling (that rule still catches near-domain questions, such
-        as another library's API, that the cross-encoder scores like in-scope ones; a name the
-        book mentions only elsewhere is no evidence either). The candidates are every fused
-        result fetched, at least the reranked ones. The dense floor is left out: every off-topic
-        dev question it caught scores far under the cross-encoder's threshold, and it refused
-        in-scope ones the cross-encoder answers."""
+        """Scope judged on evidence. Out of scope when:
+        - no candidate reads as an answer to the cross-encoder;
+        - both models are weak at once: the nearest chunk under the dense floor and no candidate
+          the cross-encoder judges relevant (a question from another field whose words brush the
+          book's). The floor alone is not enough: it refused in-scope questions the
+          cross-encoder answers ("XSHUT pin");
+        - the question names something none of the candidates mentions while the nearest chunk
+          is only middling. That catches near-domain questions (another library's API) that
+          the cross-encoder scores like in-scope ones; a name the book mentions only elsewhere
+          is no evidence either. The candidates are every fused result fetched, at least the
+          reranked ones."""
         if best_score < rr.out_of_scope_below:
+            return True
+        dense_ran = outcome.mode is not Mode.KEYWORD
+        if dense_ran and outcome.best_similarity < self.out_of_scope_threshold and best_score < RERANK_RELEVANT_LOGIT:
             return True
         passages = [passage_text(r.chunk.heading_path, r.chunk.content) for r in outcome.results]
         return outcome.best_similarity < self.named_term_ceiling and absent_term(query, passages) is not None
