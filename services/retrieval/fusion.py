@@ -12,11 +12,16 @@ RRF_K = 60
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Fuses ranked lists of chunk ids: each appearance at rank r adds 1/(k + r). Equal scores
-    are ordered by chunk id, so the same lists always give the same order."""
+    """Fuses ranked lists of chunk ids: each appearance at rank r adds 1/(k + r). Hits with equal
+    scores share the best rank of their group (BM25 gives identical sections, such as a page's
+    copies in two versions, identical scores, and a store returns such ties in any order), and
+    equal fused scores are ordered by chunk id: the same hits always give the same order."""
     scores: dict[str, float] = {}
     for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
+        rank, previous = 0, None
+        for position, hit in enumerate(ranking, start=1):
+            if hit.score != previous:
+                rank, previous = position, hit.score
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
