@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from services.retrieval.fusion import RRF_K, reciprocal_rank_fusion, through_ties
 from services.retrieval.index.base import Hit
 
 
@@ -25,3 +25,14 @@ def test_tied_hits_share_their_best_rank_whatever_order_the_store_gave() -> None
 
 def test_equal_fused_scores_are_ordered_by_chunk_id() -> None:
     assert [cid for cid, _ in reciprocal_rank_fusion([[Hit("b", 1.0)], [Hit("a", 1.0)]])] == ["a", "b"]
+
+
+def test_a_pool_cut_inside_a_tie_keeps_the_whole_tie() -> None:
+    ranking = [Hit("a", 3.0), Hit("b", 2.0), Hit("c", 2.0), Hit("d", 2.0), Hit("e", 1.0)]
+    assert [h.chunk_id for h in through_ties(ranking, 2)] == ["a", "b", "c", "d"]
+    assert [h.chunk_id for h in through_ties(ranking, 4)] == ["a", "b", "c", "d"]
+    assert [h.chunk_id for h in through_ties(ranking, 1)] == ["a"]
+    assert through_ties(ranking, 9) == ranking and through_ties(ranking, 0) == [] and through_ties([], 3) == []
+    # Whichever two of the tie a store returned first, the fusion then sees the same hits.
+    swapped = [Hit("a", 3.0), Hit("d", 2.0), Hit("c", 2.0), Hit("b", 2.0), Hit("e", 1.0)]
+    assert reciprocal_rank_fusion([through_ties(ranking, 2)]) == reciprocal_rank_fusion([through_ties(swapped, 2)])

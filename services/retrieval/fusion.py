@@ -9,6 +9,20 @@ from collections.abc import Sequence
 from services.retrieval.index.base import Hit
 
 RRF_K = 60
+# Hits fetched past a pool's size, so that a group of equal scores cut by the pool's edge comes
+# whole (copies of a page across versions and locales score alike): see through_ties.
+TIE_ALLOWANCE = 16
+
+
+def through_ties(ranking: Sequence[Hit], size: int) -> list[Hit]:
+    """The first `size` hits and those after them that tie with the last: a store orders equal
+    scores as it likes, so a cut inside a tie would keep an arbitrary few of them."""
+    if size <= 0:
+        return []
+    end = min(size, len(ranking))
+    while 0 < end < len(ranking) and ranking[end].score == ranking[end - 1].score:
+        end += 1
+    return list(ranking[:end])
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:

@@ -17,7 +17,7 @@ from typing import Generic, Protocol, TypeVar
 from embedding.base import Embedder
 from embedding.models import ModelUnavailable
 from embedding.reranker import passage_text
-from services.retrieval.fusion import blended, reciprocal_rank_fusion
+from services.retrieval.fusion import TIE_ALLOWANCE, blended, reciprocal_rank_fusion, through_ties
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
 from services.retrieval.scope import NAMED_TERM_CEILING, RERANK_RELEVANT_LOGIT, absent_term, unknown_term
 
@@ -268,7 +268,8 @@ class Retriever:
         if mode is Mode.HYBRID:
             # Both searches at once: the index runs them on its own threads.
             (dense_hits, degraded_reason), keyword_hits = await asyncio.gather(
-                self._dense(view, query, flt, pool), view.keyword(query, flt, pool))
+                self._dense(view, query, flt, pool + TIE_ALLOWANCE), view.keyword(query, flt, pool + TIE_ALLOWANCE))
+            dense_hits, keyword_hits = through_ties(dense_hits, pool), through_ties(keyword_hits, pool)
         else:
             (dense_hits, degraded_reason), keyword_hits = await self._dense(view, query, flt, top_k), []
         if degraded_reason:

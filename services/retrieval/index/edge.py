@@ -24,7 +24,7 @@ import qdrant_edge as qe
 from embedding.base import EmbedderSpec
 from records.chunk import Chunk
 from runtime.errors import FailedPrecondition
-from services.retrieval.fusion import reciprocal_rank_fusion
+from services.retrieval.fusion import TIE_ALLOWANCE, reciprocal_rank_fusion, through_ties
 from services.retrieval.index.base import (
     INTEGER_FIELDS,
     PAYLOAD_INDEXES,
@@ -347,12 +347,13 @@ class EdgeIndex:
         if self._shard is None:
             return Fused([], 0.0)
         where = edge_filter(flt)
-        requests = [qe.QueryRequest(limit=pool, query=qe.Query.Nearest(vector, using=DENSE), filter=where,
+        fetched = pool + TIE_ALLOWANCE
+        requests = [qe.QueryRequest(limit=fetched, query=qe.Query.Nearest(vector, using=DENSE), filter=where,
                                     with_payload=False, params=SEARCH_PARAMS)]
         if sparse.indices:
-            requests.append(qe.QueryRequest(limit=pool, query=qe.Query.Nearest(sparse, using=SPARSE),
+            requests.append(qe.QueryRequest(limit=fetched, query=qe.Query.Nearest(sparse, using=SPARSE),
                                             filter=where, with_payload=False))
-        rankings = [[Hit(str(p.id), float(p.score)) for p in points]
+        rankings = [through_ties([Hit(str(p.id), float(p.score)) for p in points], pool)
                     for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
         top = reciprocal_rank_fusion(rankings)[:limit]
         records = {str(r.id): r for r in self._shard.retrieve([cid for cid, _ in top], with_payload=True,
