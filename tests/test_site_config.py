@@ -119,6 +119,22 @@ def test_typescript_satisfies_and_type_imports() -> None:
     assert site_routes(site).routes.permalink(doc_slug("intro.md")) == "/docs/intro/"
 
 
+def test_site_relative_paths_written_as_node_idioms_are_read(tmp_path: Path) -> None:
+    # Configs name folders beside them as Node does; Docusaurus resolves the same folder.
+    write_site(tmp_path, """const path = require('path');
+module.exports = {title: 'T', url: 'https://t.example', baseUrl: '/',
+  i18n: {defaultLocale: 'en', locales: ['en'], path: path.join(__dirname, 'translations')},
+  presets: [['classic', {docs: {path: path.resolve(__dirname, './content')}}]]};
+""", docs="content")
+    site = read_site(tmp_path)
+    assert site.unreadable == ()
+    assert site.docs is not None and site.docs.path == "./content" and site.i18n.path == "translations"
+    assert site_routes(site).docs_dir.name == "content"
+    # Anything else computed is still reported, as before.
+    write_site(tmp_path, "module.exports = {presets: [['classic', {docs: {path: path.resolve(process.cwd(), 'x')}}]]};")
+    assert [u.key for u in read_site(tmp_path).unreadable] == ["docs.path"]
+
+
 def test_typescript_async_function_returning_a_literal() -> None:
     """``export default async function`` whose return uses a local ``const`` (shorthand
     property), a module ``const`` with a type annotation, ``as Config`` and ``as const``."""

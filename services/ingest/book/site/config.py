@@ -252,6 +252,13 @@ class _Collector:
         self.miss(key, value, "" if isinstance(value, Computed) else "not a string")
         return default
 
+    def site_file(self, key: str, value: JsValue, default: str | None = None) -> str | None:
+        """A file or folder relative to the site root: a string, or a Node path idiom naming one
+        beside the config (``path.resolve(__dirname, 'docs')``, see ``file_beside_config``)."""
+        if isinstance(value, Computed) and (beside := file_beside_config(value.expression)) is not None:
+            return beside
+        return self.string(key, value, default)
+
     def boolean(self, key: str, value: JsValue, default: bool) -> bool:
         if value is UNDEFINED:
             return default
@@ -364,7 +371,7 @@ def _i18n(out: _Collector, value: JsValue) -> I18n:
         path = out.string(f"i18n.localeConfigs.{locale}.path", locale_config.get("path"))
         if path is not None:
             paths.append((locale, path))
-    return I18n(default, locales, out.string("i18n.path", i18n.get("path"), "i18n") or "i18n", tuple(paths))
+    return I18n(default, locales, out.site_file("i18n.path", i18n.get("path"), "i18n") or "i18n", tuple(paths))
 
 
 def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
@@ -445,7 +452,7 @@ def _docs_options(out: _Collector, options: JsObject, where: str) -> DocsPlugin:
         number_prefixes = UNDEFINED
     return DocsPlugin(
         id=plugin_id, declared_in=where,
-        path=out.string(prefix + "path", options.get("path"), "docs") or "docs",
+        path=out.site_file(prefix + "path", options.get("path"), "docs") or "docs",
         route_base_path=_route_base_path(out.string(prefix + "routeBasePath", options.get("routeBasePath"), "docs")),
         edit_url=_edit_url(out, prefix + "editUrl", edit_url),
         include=out.strings(prefix + "include", options.get("include")),
@@ -467,6 +474,12 @@ _REQUIRE_RESOLVE = re.compile(rf"require\.resolve\({_STRING_ARG}\)")
 _BESIDE_CONFIG = re.compile(r"path\.(resolve|join)\(\s*__dirname\s*,(.*)\)", re.DOTALL)
 
 
+def _quoted(literal: re.Match[str]) -> str:
+    """The text of a _STRING_ARG match, whichever quotes it used."""
+    single, double = literal.group(1), literal.group(2)
+    return single if single is not None else double
+
+
 def file_beside_config(expression: str) -> str | None:
     """The file a Node path idiom names beside the config (the site root), read without running
     it: ``require.resolve('./sidebars.js')`` (``@site/`` is the site root too),
@@ -474,7 +487,7 @@ def file_beside_config(expression: str) -> str | None:
     None for anything else, such as a package's module name."""
     text = expression.strip()
     if (required := _REQUIRE_RESOLVE.fullmatch(text)) is not None:
-        name = required.group(1) if required.group(1) is not None else required.group(2)
+        name = _quoted(required)
         if name.startswith("@site/"):
             return "./" + name.removeprefix("@site/")
         return name if name.startswith(("./", "../")) else None
@@ -486,7 +499,7 @@ def file_beside_config(expression: str) -> str | None:
         literal = re.fullmatch(_STRING_ARG, argument)
         if literal is None:
             return None
-        part = literal.group(1) if literal.group(1) is not None else literal.group(2)
+        part = _quoted(literal)
         if beside.group(1) == "resolve" and part.startswith("/"):
             parts = []  # path.resolve starts again at an absolute segment
         parts.append(part)
@@ -495,7 +508,9 @@ def file_beside_config(expression: str) -> str | None:
 
 def _sidebar_path(out: _Collector, where: str, value: JsValue) -> str | None:
     """``sidebarPath``: a file, or false for no sidebars; only the outline depends on it. A
-    Node path idiom naming a file beside the config is read as that file."""
+    Node path idiom naming a file beside the config is read as that file, as for every
+    site-relative file option (``_Collector.site_file``); anything else computed is noted, not
+    reported as unreadable, since routes do not depend on it."""
     if isinstance(value, str):
         return value
     if isinstance(value, Computed) and (beside := file_beside_config(value.expression)) is not None:
