@@ -13,12 +13,15 @@ from embedding.models import ModelUnavailable
 from embedding.reranker import CrossEncoder
 from services.chat.answerers.extractive import (
     MAX_CANDIDATES,
+    MAX_CODE_CANDIDATES,
     SENTENCE_TOKENS,
     ExtractiveAnswerer,
     candidates,
+    code_words,
     extract,
+    read,
 )
-from services.chat.answerers.passages import Kind, blocks, sentences
+from services.chat.answerers.passages import MAX_CODE_LINES, Kind, blocks, cited, sentences
 from services.chat.citations import verify_citations
 from services.chat.evidence import Evidence, close_sections, one_per_section
 
@@ -111,6 +114,79 @@ async def test_a_sentence_ending_in_a_colon_brings_what_it_introduces() -> None:
     # A sentence that does not end its paragraph on a colon brings nothing after it.
     plain = await ExtractiveAnswerer(FirstIsBest("checked every tick")).answer("When?", [PRINCIPLES])
     assert "```" not in plain and "- " not in plain
+
+
+class Scripted:
+    """Scores each passage by the first listed text it holds (default otherwise): which sentence or
+    code block the model prefers is set by the test, the choice around it is under test."""
+
+    def __init__(self, scores: dict[str, float], default: float = -10.0) -> None:
+        self.scores, self.default = scores, default
+
+    async def ascore(self, query: str, passages: Sequence[str]) -> list[float]:
+        return [next((v for k, v in self.scores.items() if k in p), self.default) for p in passages]
+
+
+THUNKS = Evidence(1, "t1", "usage/thunks.md", ("Thunks", "Injecting a service"), "/docs/usage/thunks#injecting", 0.9,
+                  "Thunks often need an API client. Importing it in every file couples them to it.\n\n"
+                  "The store can hand the client to every thunk instead. Set it once when the store is made.\n\n"
+                  "```js\nconst store = makeStore({\n  thunk: { extraArgument: api },\n})\n```\n\n"
+                  "- Tests pass a fake client the same way.\n\n"
+                  "```js\nmakeStore({ thunk: { extraArgument: fakeApi } })\n```")
+
+
+async def test_a_code_block_near_the_best_sentence_is_shown_after_the_sentence_leading_into_it() -> None:
+    scorer = Scripted({"extraArgument: api": 4.0, "need an API client": 6.0})
+    answer = await ExtractiveAnswerer(scorer).answer("Which option hands every thunk an API client?", [THUNKS])
+    # The sentence that leads into the code is quoted with it, though the model did not choose it,
+    # and everything keeps the book's reading order.
+    assert answer.index("need an API client [1].") < answer.index("Set it once when the store is made [1].") \
+        < answer.index("```js\nconst store = makeStore({\n  thunk: { extraArgument: api },\n})\n```")
+    assert verify_citations(answer, [THUNKS]) == (answer, True)
+    assert "fakeApi" not in answer  # one code block at most
+    far = await ExtractiveAnswerer(Scripted({"extraArgument: api": 1.0, "need an API client": 6.0})).answer(
+        "Which option hands every thunk an API client?", [THUNKS])
+    assert "```" not in far  # more than SCORE_MARGIN below the best sentence: another matter
+
+
+async def test_a_code_block_no_sentence_leads_into_closes_the_answer_under_its_heading() -> None:
+    scorer = Scripted({"fakeApi": 5.0, "need an API client": 6.0})
+    answer = await ExtractiveAnswerer(scorer).answer("How do tests pass a fake client?", [THUNKS])
+    assert answer.endswith("Injecting a service [1]:\n\n```js\nmakeStore({ thunk: { extraArgument: fakeApi } })\n```")
+    assert verify_citations(answer, [THUNKS]) == (answer, True)
+    asked = Evidence(1, "t1", THUNKS.file_path, ("Thunks", "Why inject a service?"), THUNKS.url, 0.9, THUNKS.content)
+    answer = await ExtractiveAnswerer(scorer).answer("How do tests pass a fake client?", [asked])
+    assert "\n\nWhy inject a service [1]:\n\n```js" in answer  # its "?" would end a sentence uncited
+    assert verify_citations(answer, [asked]) == (answer, True)
+
+
+async def test_code_a_colon_already_brings_is_not_shown_twice() -> None:
+    scorer = Scripted({"like this": 6.0, "speed_cap": 5.0})
+    answer = await ExtractiveAnswerer(scorer).answer("How is the cap set?", [PRINCIPLES])
+    assert answer.count("speed_cap: 0.8") == 1 and "runsToTheEnd" not in answer
+
+
+def test_quoted_code_starts_at_a_statement_and_ends_at_a_blank_line() -> None:
+    # The tail of a block the chunk before holds ("})"), then more lines than an answer shows.
+    body = ["  })", "", *[f"  step{i}()" for i in range(MAX_CODE_LINES - 6)], "", *[f"  more{i}()" for i in range(10)]]
+    quoted = blocks("```js\n" + "\n".join(body) + "\n```")[0].quoted(1).split("\n")
+    assert quoted[1] == "step0()"  # the closing tail dropped, the indent the chunk began with removed
+    assert quoted[-2] == f"step{MAX_CODE_LINES - 7}()" and quoted[-1] == "```"  # cut at the blank line
+
+
+def test_code_is_matched_by_its_identifiers_words() -> None:
+    assert {"extra", "argument"} <= code_words("thunk: { extraArgument: api }")
+    many = Evidence(1, "m", "a.md", ("A",), "/a", 1.0, "\n\n".join(f"```js\nuse{i}()\n```" for i in range(8))
+                    + "\n\n```js\nconfigureStore({ extraArgument })\n```")
+    code = read("Where does the extra argument go?", [many]).code_by_words()
+    assert len(code) == MAX_CODE_CANDIDATES and "extraArgument" in code[0].body.lines[1]
+
+
+def test_every_sentence_keeps_its_citation_whatever_its_closing_marks() -> None:
+    # A book's typo ("method..") used to leave "method. [1]." — a sentence without its citation.
+    text = cited("It returns the updated method.. Is it sync?! Yes", 2)
+    assert text == "It returns the updated method [2]. Is it sync [2]! Yes [2]."
+    assert verify_citations(text, [OTHER]) == (text, True)
 
 
 def test_scoring_is_bounded() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.retrieval.fusion import RRF_K, reciprocal_rank_fusion, through_ties
+from services.retrieval.fusion import RRF_K, TIE_ALLOWANCE, fetch_size, fuse_pools, reciprocal_rank_fusion, through_ties
 from services.retrieval.index.base import Hit
 
 
@@ -36,3 +36,8 @@ def test_a_pool_cut_inside_a_tie_keeps_the_whole_tie() -> None:
     # Whichever two of the tie a store returned first, the fusion then sees the same hits.
     swapped = [Hit("a", 3.0), Hit("d", 2.0), Hit("c", 2.0), Hit("b", 2.0), Hit("e", 1.0)]
     assert reciprocal_rank_fusion([through_ties(ranking, 2)]) == reciprocal_rank_fusion([through_ties(swapped, 2)])
+    # What every hybrid path does: fetch past the pool, then cut each ranking through its ties and fuse.
+    assert fetch_size(40) == 40 + TIE_ALLOWANCE
+    dense = [Hit("e", 0.9), Hit("a", 0.8)]
+    assert fuse_pools([dense, ranking], 2) == reciprocal_rank_fusion([dense, ranking[:4]])
+    assert fuse_pools([dense, ranking], 2) == fuse_pools([dense, swapped], 2)

@@ -25,6 +25,17 @@ def through_ties(ranking: Sequence[Hit], size: int) -> list[Hit]:
     return list(ranking[:end])
 
 
+def fetch_size(pool: int) -> int:
+    """How many hits to ask a store for, per ranking, to fill a pool of `pool` (fuse_pools)."""
+    return pool + TIE_ALLOWANCE
+
+
+def fuse_pools(rankings: Sequence[Sequence[Hit]], pool: int) -> list[tuple[str, float]]:
+    """Each ranking (fetched with fetch_size) cut to its pool through its ties, then fused: every
+    hybrid search path, whichever store runs it, fills and fuses its pools this one way."""
+    return reciprocal_rank_fusion([through_ties(ranking, pool) for ranking in rankings])
+
+
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:
     """Fuses ranked lists of chunk ids: each appearance at rank r adds 1/(k + r). Hits with equal
     scores share the best rank of their group (BM25 gives identical sections, such as a page's

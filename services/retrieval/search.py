@@ -17,7 +17,7 @@ from typing import Generic, Protocol, TypeVar
 from embedding.base import Embedder
 from embedding.models import ModelUnavailable
 from embedding.reranker import passage_text
-from services.retrieval.fusion import TIE_ALLOWANCE, blended, reciprocal_rank_fusion, through_ties
+from services.retrieval.fusion import blended, fetch_size, fuse_pools
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
 from services.retrieval.scope import NAMED_TERM_CEILING, RERANK_RELEVANT_LOGIT, absent_term, unknown_term
 
@@ -268,8 +268,7 @@ class Retriever:
         if mode is Mode.HYBRID:
             # Both searches at once: the index runs them on its own threads.
             (dense_hits, degraded_reason), keyword_hits = await asyncio.gather(
-                self._dense(view, query, flt, pool + TIE_ALLOWANCE), view.keyword(query, flt, pool + TIE_ALLOWANCE))
-            dense_hits, keyword_hits = through_ties(dense_hits, pool), through_ties(keyword_hits, pool)
+                self._dense(view, query, flt, fetch_size(pool)), view.keyword(query, flt, fetch_size(pool)))
         else:
             (dense_hits, degraded_reason), keyword_hits = await self._dense(view, query, flt, top_k), []
         if degraded_reason:
@@ -282,7 +281,7 @@ class Retriever:
         if mode is Mode.DENSE:
             scored = [(h.chunk_id, h.score) for h in dense_hits[:top_k]]
         else:
-            scored = reciprocal_rank_fusion([dense_hits, keyword_hits])[:top_k]
+            scored = fuse_pools([dense_hits, keyword_hits], pool)[:top_k]
         best = max(similarity.values(), default=0.0)
         await self._fill_similarity(view, query, [cid for cid, _ in scored if cid not in similarity], similarity)
         results = await self._read(view, scored, similarity)

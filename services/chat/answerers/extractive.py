@@ -6,8 +6,11 @@ No language model, no network. Each of the top MAX_SOURCES sources is read as bl
 the question with each. The best opens the answer with the sentence after it in its paragraph
 (facts are often stated over two sentences); a window that ends its paragraph on a colon brings the
 list or code the colon introduces ("three principles:" keeps its principles). Up to EXTRA more
-sentences within SCORE_MARGIN of the best follow. All are written in the book's reading order,
-each ending with [n]. When the cross-encoder cannot run, sentences are chosen by the question's
+sentences within SCORE_MARGIN of the best follow. The sources' code blocks are read too (the best
+MAX_CODE_CANDIDATES by shared words, identifiers split at their capitals): the best one within
+SCORE_MARGIN of the best sentence is shown after the sentence that leads into it, since a how-to
+answer's fact is often the option or call in the book's example. All are written in the book's
+reading order, each sentence ending with [n]. When the cross-encoder cannot run, sentences are chosen by the question's
 content words (and their stems) they hold, earlier sources and sentences first. Outline evidence
 (a question about the book itself) is written as a cited list of its entries. Instructions inside
 documents are quoted like any other text, never acted on.
@@ -36,7 +39,9 @@ MAX_SENTENCES = 3  # the lexical choice's answer length
 # answer's scoring CPU however long its sections are. The best by shared words go first, and more
 # than this changed no answer's key facts on the dev set (16, 24 and 32 alike), only its CPU.
 MAX_CANDIDATES = 16
-SENTENCE_TOKENS = 96  # a sentence with its heading path, cut for the cross-encoder
+# Code blocks the cross-encoder reads per answer, beside the sentences (each is a call too).
+MAX_CODE_CANDIDATES = 3
+SENTENCE_TOKENS = 96  # a sentence (or code block) with its heading path, cut for the cross-encoder
 WINDOW = 2  # the best sentence and the one after it in its paragraph
 EXTRA = 2  # more sentences, each from elsewhere, when they score near the best
 # Sentences kept beside the best: within this many logits of it (the model's scale is about
@@ -70,11 +75,24 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Code:
+    """A code block of a source, as a candidate to show."""
+
+    source_rank: int
+    block: int
+    n: int
+    heading_path: tuple[str, ...]
+    body: Block
+    lexical: float
+
+
+@dataclass(frozen=True)
 class Read:
-    """The top sources as blocks, and every sentence of them as a candidate."""
+    """The top sources as blocks, and every sentence and code block of them as a candidate."""
 
     blocks: tuple[tuple[Block, ...], ...]
     candidates: tuple[Candidate, ...]
+    code: tuple[Code, ...] = ()
 
     def window(self, first: Candidate, size: int) -> list[Candidate]:
         return [c for c in self.candidates if c.source_rank == first.source_rank and c.block == first.block
@@ -95,23 +113,49 @@ class Read:
         found = list(self.candidates)
         return sorted(found, key=lambda c: -c.lexical)[:MAX_CANDIDATES] if len(found) > MAX_CANDIDATES else found
 
+    def code_by_words(self) -> list[Code]:
+        """The code blocks the cross-encoder reads: the best MAX_CODE_CANDIDATES by shared words."""
+        return sorted(self.code, key=lambda c: (-c.lexical, c.source_rank, c.block))[:MAX_CODE_CANDIDATES]
+
+    def lead(self, code: Code) -> Candidate | None:
+        """The sentence that leads into a code block: the last of the paragraph just before it."""
+        before = code.block - 1
+        if before < 0 or self.blocks[code.source_rank][before].kind is not Kind.PROSE:
+            return None
+        leading = [c for c in self.candidates if c.source_rank == code.source_rank and c.block == before]
+        return max(leading, key=lambda c: c.position) if leading else None
+
+
+_IDENTIFIER_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def code_words(text: str) -> set[str]:
+    """A code block's words, identifiers split too: `extraArgument` gives "extra" and "argument"."""
+    found = {stem(w.lower()) for w in content_words(text, keep_case=True)}
+    for identifier in content_words(text, keep_case=True):
+        found.update(stem(part.lower()) for part in _IDENTIFIER_PART.findall(identifier))
+    return found
+
 
 def read(question: str, sources: Sequence[Evidence]) -> Read:
-    """The top sources' blocks and sentences, each with its lexical score."""
+    """The top sources' blocks, sentences and code blocks, each with its lexical score."""
     wanted = {stem(w) for w in content_words(question)}
     read_blocks: list[tuple[Block, ...]] = []
     found: list[Candidate] = []
+    code: list[Code] = []
     for rank, source in enumerate(sources[:MAX_SOURCES]):
         heading_words = {stem(w) for w in content_words(" ".join(source.heading_path))}
         own = tuple(blocks(source.content))
         read_blocks.append(own)
+        code.extend(Code(rank, b, source.n, source.heading_path, block, len(wanted & code_words(block.text)))
+                    for b, block in enumerate(own) if block.kind is Kind.CODE)
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)
             score = overlap / (1 + 0.35 * rank) + (0.6 if order == 0 else 0.0) - 0.02 * order
             found.append(Candidate(rank, s.block, s.position, source.n, source.heading_path, s.text,
                                    score if overlap or order == 0 else 0.0))
-    return Read(tuple(read_blocks), tuple(found))
+    return Read(tuple(read_blocks), tuple(found), tuple(code))
 
 
 def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
@@ -119,13 +163,25 @@ def candidates(question: str, sources: Sequence[Evidence]) -> list[Candidate]:
     return read(question, sources).by_words()
 
 
-def _write(source: Read, chosen: Sequence[Sequence[Candidate]]) -> str:
-    """Paragraphs of cited sentences in reading order, each followed by what its colon introduces."""
+def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | None = None) -> str:
+    """Paragraphs of cited sentences in reading order, each followed by what its colon introduces
+    or by the code block it leads into; a shown code block that no sentence leads into closes the
+    answer under its cited heading."""
+    lead = source.lead(shown) if shown is not None else None
+    windows = [list(w) for w in chosen]
+    if lead is not None and not any(lead in w for w in windows):
+        windows.append([lead])
     parts = []
-    for window in sorted(chosen, key=lambda w: w[0].place):
+    for window in sorted(windows, key=lambda w: w[0].place):
         text = " ".join(cited(c.text, c.n) for c in window)
         introduced = source.introduced(window[-1])
+        if introduced is None and shown is not None and window[-1] == lead:
+            introduced = shown.body
         parts.append(f"{text}\n\n{introduced.quoted(window[-1].n)}" if introduced is not None else text)
+    if shown is not None and lead is None:
+        # The heading's own closing mark would end a sentence before its citation ("Why? [2]:").
+        heading = next((h for h in reversed(shown.heading_path) if h.strip()), "").rstrip(".!?:; ")
+        parts.append(f"{heading} [{shown.n}]:\n\n{shown.body.quoted(shown.n)}")
     return "\n\n".join(parts)
 
 
@@ -136,9 +192,9 @@ def extract(question: str, sources: Sequence[Evidence]) -> str:
     return _write(source, [[c] for c in best[:MAX_SENTENCES]])
 
 
-def _passage(c: Candidate) -> str:
+def _passage(c: Candidate | Code) -> str:
     headings = " > ".join(h for h in c.heading_path if h.strip())
-    text = c.text.replace("`", "")
+    text = c.body.text if isinstance(c, Code) else c.text.replace("`", "")
     return f"{headings}\n{text}" if headings else text
 
 
@@ -166,14 +222,27 @@ async def extract_scored(question: str, sources: Sequence[Evidence], scorer: Sen
     found = source.by_words()
     if not found:
         return ""
-    scores = await scorer.ascore(question, [_passage(c)[:SENTENCE_TOKENS * 8] for c in found])
+    code = source.code_by_words()
+    read_too: list[Candidate | Code] = [*found, *code]
+    every = await scorer.ascore(question, [_passage(c)[:SENTENCE_TOKENS * 8] for c in read_too])
+    scores, code_scores = every[:len(found)], every[len(found):]
     best = max(scores)
     if best < NO_ANSWER:
         return ""
     # The question's own words break the model's near-ties: on the Redux dev set they carried key
     # facts the model alone ranked a little lower.
     kept = [(s + LEXICAL_WEIGHT * c.lexical, c) for s, c in zip(scores, found, strict=True) if s >= best - SCORE_MARGIN]
-    return _write(source, choose(source, [c for _, c in sorted(kept, key=lambda p: -p[0])]))
+    chosen = choose(source, [c for _, c in sorted(kept, key=lambda p: -p[0])])
+    return _write(source, chosen, _code_to_show(source, chosen, code, code_scores, best))
+
+
+def _code_to_show(source: Read, chosen: Sequence[Sequence[Candidate]], code: Sequence[Code],
+                  scores: Sequence[float], best: float) -> Code | None:
+    """The best-scoring code block near the best sentence's score, unless a colon already shows it."""
+    introduced = {(w[-1].source_rank, w[-1].block + 1) for w in chosen if source.introduced(w[-1]) is not None}
+    near = [(s, c) for s, c in zip(scores, code, strict=True)
+            if s >= best - SCORE_MARGIN and (c.source_rank, c.block) not in introduced]
+    return max(near, key=lambda p: p[0])[1] if near else None
 
 
 def pieces(text: str, words_per_piece: int = 4) -> list[str]:

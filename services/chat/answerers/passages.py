@@ -5,6 +5,7 @@ list or code its colon introduces, can be quoted with it."""
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,6 +22,8 @@ _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
 MIN_SENTENCE = 12  # characters; shorter pieces are labels, not statements
 MAX_LIST_ITEMS = 8
 MAX_CODE_LINES = 24
+# A line that only closes brackets: what a code block split between two chunks starts with.
+_CLOSING_LINE = re.compile(r"^\s*[)\]}]+[);,]*\s*$")
 
 
 def cited(text: str, n: int) -> str:
@@ -29,7 +32,8 @@ def cited(text: str, n: int) -> str:
     out = []
     for sentence in SENTENCE_END.split(text.strip()):
         end = sentence.rstrip()
-        out.append(f"{end[:-1]} [{n}]{end[-1]}" if end.endswith((".", "!", "?", ":")) else f"{end} [{n}].")
+        body = end.rstrip(".!?:")  # a run of marks ("method..") would leave one before the citation
+        out.append(f"{body} [{n}]{end[-1]}" if body != end else f"{end} [{n}].")
     return " ".join(out)
 
 
@@ -43,6 +47,14 @@ class Kind(Enum):
 class Block:
     kind: Kind
     lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The block's lines; a code block's without its fences."""
+        if self.kind is not Kind.CODE:
+            return "\n".join(self.lines)
+        fence = self.lines[0].strip()[:3]
+        return "\n".join(line for line in self.lines[1:] if not line.strip().startswith(fence))
 
     def pieces(self) -> list[str]:
         """Sentences of a paragraph, items of a list (one line each); nothing for code."""
@@ -58,8 +70,13 @@ class Block:
         if self.kind is Kind.LIST:
             return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
         fence = self.lines[0].strip()[:3]
-        body = [line for line in self.lines[1:] if not line.strip().startswith(fence)][:MAX_CODE_LINES]
-        return "\n".join([self.lines[0].strip(), *body, fence])
+        body = self.text.split("\n")
+        while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
+            body.pop(0)  # the tail of a statement the chunk before holds
+        if len(body) > MAX_CODE_LINES:  # end at a blank line where one is near, not mid-statement
+            blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
+            body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
+        return "\n".join([self.lines[0].strip(), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
 
 
 def _list_goes_on(lines: list[str], after: int) -> bool:

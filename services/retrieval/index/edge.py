@@ -24,7 +24,7 @@ import qdrant_edge as qe
 from embedding.base import EmbedderSpec
 from records.chunk import Chunk
 from runtime.errors import FailedPrecondition
-from services.retrieval.fusion import TIE_ALLOWANCE, reciprocal_rank_fusion, through_ties
+from services.retrieval.fusion import fetch_size, fuse_pools
 from services.retrieval.index.base import (
     INTEGER_FIELDS,
     PAYLOAD_INDEXES,
@@ -347,15 +347,15 @@ class EdgeIndex:
         if self._shard is None:
             return Fused([], 0.0)
         where = edge_filter(flt)
-        fetched = pool + TIE_ALLOWANCE
+        fetched = fetch_size(pool)
         requests = [qe.QueryRequest(limit=fetched, query=qe.Query.Nearest(vector, using=DENSE), filter=where,
                                     with_payload=False, params=SEARCH_PARAMS)]
         if sparse.indices:
             requests.append(qe.QueryRequest(limit=fetched, query=qe.Query.Nearest(sparse, using=SPARSE),
                                             filter=where, with_payload=False))
-        rankings = [through_ties([Hit(str(p.id), float(p.score)) for p in points], pool)
+        rankings = [[Hit(str(p.id), float(p.score)) for p in points]
                     for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
-        top = reciprocal_rank_fusion(rankings)[:limit]
+        top = fuse_pools(rankings, pool)[:limit]
         records = {str(r.id): r for r in self._shard.retrieve([cid for cid, _ in top], with_payload=True,
                                                               with_vector=[DENSE])}
         query = np.asarray(vector)  # converted once, not once per result
