@@ -24,6 +24,7 @@ from lectern.common.v1 import common_pb2 as cpb
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
+from services.chat.answerers.passages import Kind, blocks
 from services.ingest.book.manifest import MANIFEST_FILE, ChunkRef, load_manifest, missing_anchors, resolve
 from tests.conftest import ROOT, Stack, ingest
 
@@ -130,6 +131,52 @@ def page_at(out: Path, path: str) -> Page | None:
                 _pages[file] = Page(file.read_text(encoding="utf-8"))
             return _pages[file]
     return None
+
+
+class CodeLines(HTMLParser):
+    """The code blocks of a built page, each as the lines Prism renders (one div.token-line each)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.blocks: list[list[str]] = []
+        self._in_pre = 0
+        self._line: list[str] | None = None
+        self._depth = 0
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre":
+            self._in_pre += 1
+            self.blocks.append([])
+        elif tag == "div" and self._line is not None:
+            self._depth += 1
+        elif tag == "div" and self._in_pre and "token-line" in (dict(attrs).get("class") or "").split():
+            self._line, self._depth = [], 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self._in_pre -= 1
+        elif tag == "div" and self._line is not None:
+            self._depth -= 1
+            if self._depth == 0:
+                self.blocks[-1].append("".join(self._line).rstrip())
+                self._line = None
+
+    def handle_data(self, data: str) -> None:
+        if self._line is not None:
+            self._line.append(data)
+
+
+@pytest.mark.parametrize("page", ["sensors/distance-sensors", "motion/motor-control"])
+def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -> None:
+    """Docusaurus drops magic-comment lines (`# highlight-next-line` in distance-sensors) from
+    the code it shows; the answerer's reading of each code block must match the built page."""
+    source = (SITE / "docs" / f"{page}.md").read_text(encoding="utf-8")
+    ours = [[line.rstrip() for line in b.text.split("\n")] for b in blocks(source) if b.kind is Kind.CODE]
+    built = CodeLines((build / "docs" / f"{page}.html").read_text(encoding="utf-8")).blocks
+    assert ours and built == ours
+    if page == "sensors/distance-sensors":
+        assert "highlight-next-line" in source and not any("highlight" in line for b in ours for line in b)
 
 
 async def stored_chunks(stack: Stack, book: str) -> list[cpb.Chunk]:

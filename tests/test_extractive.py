@@ -189,6 +189,14 @@ def test_every_sentence_keeps_its_citation_whatever_its_closing_marks() -> None:
     assert verify_citations(text, [OTHER]) == (text, True)
 
 
+async def test_a_colon_whose_list_is_not_in_the_source_promises_nothing() -> None:
+    cut = Evidence(1, "p1", "intro.md", ("Rover", "Three rules"), "/docs/intro#three-rules", 0.9,
+                   "Rover is careful. Rover follows three rules:")  # the chunk ends before the list
+    answer = await ExtractiveAnswerer(FirstIsBest("three rules:")).answer("What rules?", [cut])
+    assert answer.endswith("Rover follows three rules [1].")
+    assert verify_citations(answer, [cut]) == (answer, True)
+
+
 def test_scoring_is_bounded() -> None:
     long = Evidence(1, "x", "a.md", ("A",), "/a", 1.0, " ".join(f"Sentence number {i} is about wheels." for i in
                                                                 range(200)))

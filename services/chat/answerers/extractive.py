@@ -177,7 +177,10 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
         introduced = source.introduced(window[-1])
         if introduced is None and shown is not None and window[-1] == lead:
             introduced = shown.body
-        parts.append(f"{text}\n\n{introduced.quoted(window[-1].n)}" if introduced is not None else text)
+        if introduced is not None:
+            parts.append(f"{text}\n\n{introduced.quoted(window[-1].n)}")
+        else:  # what the colon introduces is not in the source (the section's next chunk): none promised
+            parts.append(f"{text[:-1]}." if text.endswith("]:") else text)
     if shown is not None and lead is None:
         # The heading's own closing mark would end a sentence before its citation ("Why? [2]:").
         heading = next((h for h in reversed(shown.heading_path) if h.strip()), "").rstrip(".!?:; ")

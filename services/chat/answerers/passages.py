@@ -9,6 +9,8 @@ import textwrap
 from dataclasses import dataclass
 from enum import Enum
 
+from services.chat.answerers.site_code import shown_lines
+
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
@@ -50,11 +52,13 @@ class Block:
 
     @property
     def text(self) -> str:
-        """The block's lines; a code block's without its fences."""
+        """The block's lines; a code block's as the site shows them, without fences or magic comments."""
         if self.kind is not Kind.CODE:
             return "\n".join(self.lines)
-        fence = self.lines[0].strip()[:3]
-        return "\n".join(line for line in self.lines[1:] if not line.strip().startswith(fence))
+        opening = self.lines[0].strip()
+        fence = opening[:3]
+        body = [line for line in self.lines[1:] if not line.strip().startswith(fence)]
+        return "\n".join(shown_lines(opening.lstrip(fence[0]), body))
 
     def pieces(self) -> list[str]:
         """Sentences of a paragraph, items of a list (one line each); nothing for code."""

@@ -1,0 +1,75 @@
+"""A code block as the site shows it: Docusaurus drops the lines that hold only a "magic comment"
+(`// highlight-next-line`, `# highlight-start`, ...) and highlights the lines they mark, so an
+answer quoting the block drops them too.
+
+The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): only a block with a
+language is read; a line range in the info string (```js {2-3}) means the comments are left as
+they are; the comment styles depend on the language; a directive must stand alone on its line,
+whitespace aside. Only the default directives are known here: a site's own `magicComments`
+config lives in its theme config, which the answerer does not read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+
+DIRECTIVES = ("highlight-next-line", "highlight-start", "highlight-end")
+
+# Comment styles, as (opening, closing) regular expressions.
+_STYLES: dict[str, tuple[str, str]] = {
+    "js": (r"//", ""),
+    "jsBlock": (r"/\*", r"\*/"),
+    "jsx": (r"\{\s*/\*", r"\*/\s*\}"),
+    "bash": (r"#", ""),
+    "html": (r"<!--", r"-->"),
+    "lua": (r"--", ""),
+    "wasm": (r";;", ""),
+    "tex": (r"%", ""),
+    "vb": (r"['‘’]", ""),
+    "vbnet": (r"(?:_\s*)?['‘’]", ""),
+    "rem": (r"[Rr][Ee][Mm]\b", ""),
+    "f90": (r"!", ""),
+    "ml": (r"\(\*", r"\*\)"),
+    "cobol": (r"\*>", ""),
+}
+_POPULAR = ("js", "jsBlock", "jsx", "bash", "html")
+_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("js", "javascript", "ts", "typescript"), ("js", "jsBlock")),
+    **dict.fromkeys(("jsx", "tsx"), ("js", "jsBlock", "jsx")),
+    "html": ("js", "jsBlock", "html"),
+    **dict.fromkeys(("python", "py", "bash"), ("bash",)),
+    **dict.fromkeys(("markdown", "md"), ("html", "jsx", "bash")),
+    **dict.fromkeys(("tex", "latex", "matlab"), ("tex",)),
+    **dict.fromkeys(("lua", "haskell"), ("lua",)),
+    "sql": ("lua", "jsBlock"),
+    "wasm": ("wasm",),
+    **dict.fromkeys(("vb", "vba", "visual-basic"), ("vb", "rem")),
+    "vbnet": ("vbnet", "rem"),
+    "batch": ("rem",),
+    "basic": ("rem", "f90"),
+    "fsharp": ("js", "ml"),
+    **dict.fromkeys(("ocaml", "sml"), ("ml",)),
+    "fortran": ("f90",),
+    "cobol": ("cobol",),
+}
+_LINE_RANGE = re.compile(r"\{[\d,-]+\}")
+
+
+@cache
+def _directive_line(language: str) -> re.Pattern[str]:
+    names = "|".join(re.escape(d) for d in DIRECTIVES)
+    styles = (_STYLES[s] for s in _BY_LANGUAGE.get(language, _POPULAR))
+    either = "|".join(f"(?:{start}\\s*(?:{names})\\s*{end})" for start, end in styles)
+    return re.compile(f"^\\s*(?:{either})\\s*$")
+
+
+def shown_lines(info: str, lines: Sequence[str]) -> list[str]:
+    """The lines of a code block the site shows, given its info string (what follows the opening
+    fence: language, then metadata such as title="..." or {1,3})."""
+    language, _, meta = info.strip().partition(" ")
+    if not language or _LINE_RANGE.search(meta):
+        return list(lines)
+    directive = _directive_line(language)
+    return [line for line in lines if not directive.match(line)]

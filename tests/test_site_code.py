@@ -1,0 +1,33 @@
+"""Code as a Docusaurus site shows it: magic-comment lines dropped by the rules of theme-common's
+codeBlockUtils (the built-site comparison is in test_docusaurus_build)."""
+
+from __future__ import annotations
+
+from services.chat.answerers.passages import blocks
+from services.chat.answerers.site_code import shown_lines
+
+JS = ["// highlight-next-line", "const a = 1", "  /* highlight-start */", "b()", "//highlight-end",
+      "c() // highlight-next-line"]
+
+
+def test_magic_comment_lines_are_dropped_in_the_languages_comment_styles() -> None:
+    # A directive alone on its line goes, in either js style; one after code stays (it is code).
+    assert shown_lines("js", JS) == ["const a = 1", "b()", "c() // highlight-next-line"]
+    assert shown_lines("tsx", ["{/* highlight-next-line */}", "<App />"]) == ["<App />"]
+    assert shown_lines("python", ["# highlight-next-line", "x = 1", "// highlight-next-line"]) == \
+        ["x = 1", "// highlight-next-line"]  # a python block knows only "#" comments
+    assert shown_lines("js", ["# highlight-next-line"]) == ["# highlight-next-line"]
+    assert shown_lines("md", ["<!-- highlight-start -->", "text", "<!-- highlight-end -->"]) == ["text"]
+    assert shown_lines("unknownlang", ["# highlight-start", "<!-- highlight-end -->", "x"]) == ["x"]  # popular styles
+
+
+def test_blocks_without_a_language_or_with_a_line_range_are_shown_as_written() -> None:
+    assert shown_lines("", JS) == JS
+    assert shown_lines('js title="a.js" {1,3}', JS) == JS
+    assert shown_lines('js title="a.js"', JS) != JS
+
+
+def test_a_quoted_block_keeps_its_info_string_and_drops_the_directives() -> None:
+    block = blocks('```js title="store.js"\n// highlight-start\nconfigureStore()\n// highlight-end\n```')[0]
+    assert block.text == "configureStore()"
+    assert block.quoted(1) == '```js title="store.js"\nconfigureStore()\n```'
