@@ -412,3 +412,21 @@ def test_front_matter_tags_as_docusaurus_reads_them(tmp_path: Path) -> None:
     results = read_all(tmp_path)
     assert results["p.md"].chunks[0].tags == ("2024", "Motors")
     assert "tags[0] is not a tag" in results["q.md"].failed  # JoiFrontMatter turns numbers, not booleans, into text
+
+
+def test_code_that_shows_fences_keeps_a_longer_fence_in_every_piece() -> None:
+    """A ````md example holding ``` lines (Docusaurus's own docs are full of them) is stored with
+    a fence longer than any inside, also when it is split, so every reader of the chunk (the
+    answerer, the widget, the grounding check) sees one code block, not two and prose between."""
+    from services.chat.answerers.passages import Kind, blocks
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    inner = "\n".join(f"const line{i} = {i};" for i in range(120))
+    page = parse_page(f"# Fences\n\n## Example\n\n````md\nWrite:\n\n```js\n{inner}\n```\n````\n")
+    info = PageInfo("b", "f.md", "", "Fences", (), "/docs/f")
+    chunks = chunk_page(page, info, Budget(count_tokens, 256))
+    assert len(chunks) > 1
+    for chunk in chunks:
+        read = blocks(chunk.content)
+        assert read and all(b.kind is Kind.CODE and b.lines[0] == "````md" for b in read)
+    assert "```js" in chunks[0].content and chunks[-1].content.rstrip().endswith("```\n````")

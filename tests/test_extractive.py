@@ -154,10 +154,21 @@ async def test_a_code_block_no_sentence_leads_into_closes_the_answer_under_its_h
     answer = await ExtractiveAnswerer(scorer).answer("How do tests pass a fake client?", [THUNKS])
     assert answer.endswith("Injecting a service [1]:\n\n```js\nmakeStore({ thunk: { extraArgument: fakeApi } })\n```")
     assert verify_citations(answer, [THUNKS]) == (answer, True)
-    asked = Evidence(1, "t1", THUNKS.file_path, ("Thunks", "Why inject a service?"), THUNKS.url, 0.9, THUNKS.content)
-    answer = await ExtractiveAnswerer(scorer).answer("How do tests pass a fake client?", [asked])
-    assert "\n\nWhy inject a service [1]:\n\n```js" in answer  # its "?" would end a sentence uncited
-    assert verify_citations(answer, [asked]) == (answer, True)
+    for heading in ("Why inject a service?", "Step 2. Inject the service"):
+        asked = Evidence(1, "t1", THUNKS.file_path, ("Thunks", heading), THUNKS.url, 0.9, THUNKS.content)
+        answer = await ExtractiveAnswerer(scorer).answer("How do tests pass a fake client?", [asked])
+        assert "extraArgument: fakeApi" in answer  # a heading's own marks leave no sentence uncited
+        assert verify_citations(answer, [asked]) == (answer, True), answer
+
+
+async def test_a_code_block_with_nothing_to_show_is_never_shown() -> None:
+    # Only a magic comment (the site shows an empty block), or only the tail of a statement the
+    # chunk before holds: the model may like its heading, but there is no code to show.
+    for code in ("```js\n// highlight-next-line\n```", "```js\n  })\n```", "```js\n```"):
+        source = Evidence(1, "e", "a.md", ("Store", "Configuring the store"), "/a", 0.9,
+                          f"Middleware is added by default.\n\n{code}")
+        answer = await ExtractiveAnswerer(Scripted({"Middleware": 5.0}, default=4.0)).answer("Store?", [source])
+        assert answer == "Middleware is added by default [1]."
 
 
 async def test_code_a_colon_already_brings_is_not_shown_twice() -> None:

@@ -19,6 +19,7 @@ def test_magic_comment_lines_are_dropped_in_the_languages_comment_styles() -> No
     assert shown_lines("js", ["# highlight-next-line"]) == ["# highlight-next-line"]
     assert shown_lines("md", ["<!-- highlight-start -->", "text", "<!-- highlight-end -->"]) == ["text"]
     assert shown_lines("unknownlang", ["# highlight-start", "<!-- highlight-end -->", "x"]) == ["x"]  # popular styles
+    assert shown_lines("SQL", ["-- highlight-next-line", "SELECT 1;"]) == ["SELECT 1;"]  # lowercased, as the site does
 
 
 def test_blocks_without_a_language_or_with_a_line_range_are_shown_as_written() -> None:

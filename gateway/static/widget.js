@@ -168,9 +168,12 @@
     while (i < lines.length) {
       var line = lines[i];
       if (!line.trim()) { i++; continue; }
-      if (/^\s*(```|~~~)/.test(line)) {
-        var fence = line.trim().slice(0, 3), code = [];
-        for (i++; i < lines.length && lines[i].trim().slice(0, 3) !== fence; i++) code.push(lines[i]);
+      var opening = /^\s*(`{3,}|~{3,})/.exec(line);
+      if (opening) {
+        // Closed by a line of the same character, at least as long (a ````md block holds ``` lines).
+        var fence = opening[1], code = [];
+        var closing = new RegExp("^\\s*\\" + fence[0] + "{" + fence.length + ",}\\s*$");
+        for (i++; i < lines.length && !closing.test(lines[i]); i++) code.push(lines[i]);
         i++;
         var pre = document.createElement("pre"), c = document.createElement("code");
         c.textContent = code.join("\n"); pre.appendChild(c); el.appendChild(pre);

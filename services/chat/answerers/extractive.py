@@ -148,7 +148,7 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
         own = tuple(blocks(source.content))
         read_blocks.append(own)
         code.extend(Code(rank, b, source.n, source.heading_path, block, len(wanted & code_words(block.text)))
-                    for b, block in enumerate(own) if block.kind is Kind.CODE)
+                    for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code)
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)
@@ -182,9 +182,9 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
         else:  # what the colon introduces is not in the source (the section's next chunk): none promised
             parts.append(f"{text[:-1]}." if text.endswith("]:") else text)
     if shown is not None and lead is None:
-        # The heading's own closing mark would end a sentence before its citation ("Why? [2]:").
-        heading = next((h for h in reversed(shown.heading_path) if h.strip()), "").rstrip(".!?:; ")
-        parts.append(f"{heading} [{shown.n}]:\n\n{shown.body.quoted(shown.n)}")
+        heading = next((h for h in reversed(shown.heading_path) if h.strip()), "")
+        lead_in = cited(f"{heading.rstrip('.!?:; ')}:", shown.n) if heading else f"[{shown.n}]:"
+        parts.append(f"{lead_in}\n\n{shown.body.quoted(shown.n)}")
     return "\n\n".join(parts)
 
 

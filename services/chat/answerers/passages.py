@@ -11,7 +11,10 @@ from enum import Enum
 
 from services.chat.answerers.site_code import shown_lines
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
+# A fence opens with three or more backticks or tildes (backticks then take none in the info string)
+# and closes with a line of at least as many of the same, as CommonMark has it: a ````md block can
+# hold ``` lines.
+_FENCE = re.compile(r"^\s*(`{3,}(?!.*`)|~{3,})")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
 # Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
@@ -55,10 +58,17 @@ class Block:
         """The block's lines; a code block's as the site shows them, without fences or magic comments."""
         if self.kind is not Kind.CODE:
             return "\n".join(self.lines)
-        opening = self.lines[0].strip()
-        fence = opening[:3]
-        body = [line for line in self.lines[1:] if not line.strip().startswith(fence)]
-        return "\n".join(shown_lines(opening.lstrip(fence[0]), body))
+        fence = opening_fence(self.lines[0]) or "```"
+        body = list(self.lines[1:])
+        if body and closes(body[-1], fence):
+            body.pop()
+        return "\n".join(shown_lines(self.lines[0].strip()[len(fence):], body))
+
+    @property
+    def shows_code(self) -> bool:
+        """Whether a code block has lines to show: not only magic comments, nor only the closing
+        tail of a statement the chunk before holds."""
+        return any(line.strip() and not _CLOSING_LINE.match(line) for line in self.text.split("\n"))
 
     def pieces(self) -> list[str]:
         """Sentences of a paragraph, items of a list (one line each); nothing for code."""
@@ -73,7 +83,7 @@ class Block:
         code block's first lines (code is never cited inside)."""
         if self.kind is Kind.LIST:
             return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
-        fence = self.lines[0].strip()[:3]
+        fence = opening_fence(self.lines[0]) or "```"
         body = self.text.split("\n")
         while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
             body.pop(0)  # the tail of a statement the chunk before holds
@@ -81,6 +91,37 @@ class Block:
             blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
             body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
         return "\n".join([self.lines[0].strip(), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
+
+
+def opening_fence(line: str) -> str | None:
+    """The run of backticks or tildes that opens a fenced code block on this line, if it does."""
+    found = _FENCE.match(line)
+    return found.group(1) if found else None
+
+
+def closes(line: str, fence: str) -> bool:
+    """Whether the line closes the fence: only its character, at least as many times."""
+    text = line.strip()
+    return len(text) >= len(fence) and text == fence[0] * len(text)
+
+
+def segments(text: str) -> list[tuple[bool, str]]:
+    """The text cut into prose and fenced code, in order, each with its line ends (joined, they
+    give the text back): citations and sentences live only in the prose."""
+    out: list[tuple[bool, str]] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        in_code = fence is not None
+        if fence is None:
+            fence = opening_fence(line)
+            in_code = fence is not None
+        elif closes(line, fence):
+            fence = None
+        if out and out[-1][0] == in_code:
+            out[-1] = (in_code, out[-1][1] + line)
+        else:
+            out.append((in_code, line))
+    return out
 
 
 def _list_goes_on(lines: list[str], after: int) -> bool:
@@ -108,8 +149,8 @@ def blocks(markdown: str) -> list[Block]:
         line, text = lines[i], lines[i].strip()
         if _FENCE.match(line):
             close()
-            fence = text[:3]
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(fence)), len(lines) - 1)
+            fence = opening_fence(line) or "```"
+            end = next((j for j in range(i + 1, len(lines)) if closes(lines[j], fence)), len(lines) - 1)
             out.append(Block(Kind.CODE, tuple(lines[i:end + 1])))
             i = end + 1
             continue

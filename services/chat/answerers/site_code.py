@@ -5,8 +5,10 @@ answer quoting the block drops them too.
 The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): only a block with a
 language is read; a line range in the info string (```js {2-3}) means the comments are left as
 they are; the comment styles depend on the language; a directive must stand alone on its line,
-whitespace aside. Only the default directives are known here: a site's own `magicComments`
-config lives in its theme config, which the answerer does not read.
+whitespace aside. Only the default directives are known here: a site's own `magicComments` and
+`prism.defaultLanguage` live in its theme config, which the answerer does not read; and a stored
+chunk keeps a fence's language but not the rest of its info string, so a line range there (rare)
+is not seen.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def shown_lines(info: str, lines: Sequence[str]) -> list[str]:
     """The lines of a code block the site shows, given its info string (what follows the opening
     fence: language, then metadata such as title="..." or {1,3})."""
     language, _, meta = info.strip().partition(" ")
+    language = language.lower()  # as Docusaurus normalises it
     if not language or _LINE_RANGE.search(meta):
         return list(lines)
     directive = _directive_line(language)

@@ -75,9 +75,17 @@ class Section:
     blocks: list[str] = field(default_factory=list)
 
 
+def code_fence(code: str) -> str:
+    """Backticks enough that no line of the code closes its fence (a ````md example holding ```
+    lines keeps them as code), three at least."""
+    inner = (len(line.strip()) - len(line.strip().lstrip("`")) for line in code.split("\n"))
+    return "`" * max(3, max(inner, default=0) + 1)
+
+
 def render(block: Block) -> str:
     if block.kind == "code":
-        return f"```{block.lang}\n{block.text}\n```"
+        fence = code_fence(block.text)
+        return f"{fence}{block.lang}\n{block.text}\n{fence}"
     if block.kind == "heading":
         return f"{'#' * block.level} {block.text}"
     return block.text
@@ -132,10 +140,11 @@ def _split_text(text: str, budget: Budget, prefix: str) -> list[str]:
 def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
     """A code fence too long for one chunk: by lines, each piece a complete fence."""
     first, _, rest = block.partition("\n")
-    lines = rest.rsplit("\n```", 1)[0].split("\n")
+    fence = first[:len(first) - len(first.lstrip("`"))]
+    lines = rest.rsplit(f"\n{fence}", 1)[0].split("\n")
     # The fence's opening and closing lines are charged to every piece up front.
-    wrapper = prefix + first + "\n```\n"
-    return [f"{first}\n{piece}\n```" for piece in _pack(lines, budget, wrapper, "\n")]
+    wrapper = f"{prefix}{first}\n{fence}\n"
+    return [f"{first}\n{piece}\n{fence}" for piece in _pack(lines, budget, wrapper, "\n")]
 
 
 def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> list[str]:
