@@ -3,7 +3,7 @@ it, in the final text and in the stream, however the stream is cut."""
 
 from __future__ import annotations
 
-from services.chat.answerers.passages import blocks, segments
+from services.chat.answerers.passages import blocks, opening_fence, segments
 from services.chat.citations import CitationFilter, verify_citations
 from services.chat.evidence import Evidence
 from services.ingest.book.chunker import code_fence
@@ -39,3 +39,11 @@ def test_a_longer_fence_holds_shorter_ones() -> None:
     assert verify_citations(answer, SOURCES) == (answer, True)
     f = CitationFilter({1})
     assert "".join(f.feed(c) for c in answer) + f.flush() == answer
+
+
+def test_what_opens_a_fence() -> None:
+    lines = ("```js", "````md", "~~~", "  ```", "text")
+    assert [opening_fence(x) for x in lines] == ["```", "````", "~~~", "```", None]
+    # Backticks in a backtick fence's info string make it inline code, as in CommonMark.
+    assert opening_fence("```x``` is inline") is None
+    assert opening_fence("`" * 100_000 + "x`") is None  # read in one pass, however long the run

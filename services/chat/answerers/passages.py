@@ -14,7 +14,7 @@ from services.chat.answerers.site_code import shown_lines
 # A fence opens with three or more backticks or tildes (backticks then take none in the info string)
 # and closes with a line of at least as many of the same, as CommonMark has it: a ````md block can
 # hold ``` lines.
-_FENCE = re.compile(r"^\s*(`{3,}(?!.*`)|~{3,})")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
 # Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
@@ -96,7 +96,9 @@ class Block:
 def opening_fence(line: str) -> str | None:
     """The run of backticks or tildes that opens a fenced code block on this line, if it does."""
     found = _FENCE.match(line)
-    return found.group(1) if found else None
+    if found is None or (found.group(1)[0] == "`" and "`" in found.group(2)):
+        return None
+    return found.group(1)
 
 
 def closes(line: str, fence: str) -> bool:
@@ -147,7 +149,7 @@ def blocks(markdown: str) -> list[Block]:
     i = 0
     while i < len(lines):
         line, text = lines[i], lines[i].strip()
-        if _FENCE.match(line):
+        if opening_fence(line) is not None:
             close()
             fence = opening_fence(line) or "```"
             end = next((j for j in range(i + 1, len(lines)) if closes(lines[j], fence)), len(lines) - 1)
