@@ -202,3 +202,18 @@ def test_a_newcomer_starts_at_the_introduction_even_in_an_alphabetical_sidebar()
                   for name in ("api", "browser", "cli", "index", "install", "options"))
     assert [p.file_path for p in start_pages(pages)] == ["index.md", "install.md"]
     assert [p.file_path for p in start_pages(pages[:3])] == ["api.md", "browser.md"]  # else the sidebar's order
+
+
+def test_a_page_without_a_description_is_described_by_its_first_statement() -> None:
+    from services.ingest.book.outline import describe
+    from services.ingest.book.parser import admonition_label
+
+    # Jest's pages open on an admonition or on a line that introduces a list: the outline that
+    # answers "What does this book cover?" showed "ECMAScript Modules: Caution:" before.
+    assert describe([f"{admonition_label('caution')}\n\nJest ships with **experimental** ESM support. More."]) \
+        == "Jest ships with experimental ESM support."
+    assert describe([f"{admonition_label('tip', 'Mind the gap')}\n\nBody text here."]) == "Body text here."
+    assert describe(["Jest sets the following environment variables:\n\n### `NODE_ENV`"]) \
+        == "Jest sets the following environment variables."
+    assert describe(["Note: this page is a statement that starts like a label. It is kept."]) \
+        == "Note: this page is a statement that starts like a label."

@@ -67,6 +67,16 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+def admonition_label(kind: str, title: str = "") -> str:
+    """The line an admonition opens with in stored text: "Caution:" or "Tip: Its title"."""
+    return f"{kind.capitalize()}: {title.strip()}" if title.strip() else f"{kind.capitalize()}:"
+
+
+# A paragraph that is only an admonition's opening line: a label, not a statement (a title ends
+# without a full stop; "Note: a statement." in prose is kept).
+ADMONITION_LABEL = re.compile(rf"^(?:{'|'.join(a.capitalize() for a in ADMONITIONS)}):(?: [^\n]*[^.!?\n])?$")
+
+
 def _admonition_validator(name: str) -> Any:
     def validate(params: str, *args: Any) -> bool:
         return params.strip().split(" ", 1)[0] == name
@@ -310,8 +320,7 @@ def parse_page(text: str) -> ParsedPage:
             continue
         elif t.startswith("container_") and t.endswith("_open"):
             kind, _, title = tok.info.strip().partition(" ")
-            label = kind.capitalize()
-            page.blocks.append(Block("text", f"{label}: {title.strip()}" if title.strip() else f"{label}:"))
+            page.blocks.append(Block("text", admonition_label(kind, title)))
         i += 1
     return page
 
