@@ -161,6 +161,15 @@ async def test_a_code_block_no_sentence_leads_into_closes_the_answer_under_its_h
         assert verify_citations(answer, [asked]) == (answer, True), answer
 
 
+async def test_sources_that_are_only_code_are_answered_with_it() -> None:
+    usage = Evidence(1, "u", "cli.md", ("CLI", "Running only changed tests"), "/docs/cli#changed", 0.9,
+                     "```bash\njest --onlyChanged\n```")
+    answer = await ExtractiveAnswerer(Scripted({"onlyChanged": 3.0})).answer("Run changed tests only?", [usage])
+    assert answer == "Running only changed tests [1]:\n\n```bash\njest --onlyChanged\n```"
+    assert verify_citations(answer, [usage]) == (answer, True)
+    assert await ExtractiveAnswerer(Scripted({}, default=-10.0)).answer("Bread?", [usage]) == ""  # unrelated
+
+
 async def test_a_code_block_with_nothing_to_show_is_never_shown() -> None:
     # Only a magic comment (the site shows an empty block), or only the tail of a statement the
     # chunk before holds: the model may like its heading, but there is no code to show.

@@ -222,14 +222,14 @@ def choose(source: Read, ranked: Sequence[Candidate]) -> list[list[Candidate]]:
 async def extract_scored(question: str, sources: Sequence[Evidence], scorer: SentenceScorer) -> str:
     """The cross-encoder's choice of cited passages; "" when none relates to the question."""
     source = read(question, sources)
-    found = source.by_words()
-    if not found:
+    found, code = source.by_words(), source.code_by_words()
+    if not found and not code:
         return ""
-    code = source.code_by_words()
     read_too: list[Candidate | Code] = [*found, *code]
     every = await scorer.ascore(question, [_passage(c)[:SENTENCE_TOKENS * 8] for c in read_too])
     scores, code_scores = every[:len(found)], every[len(found):]
-    best = max(scores)
+    # Sections that are only code (a CLI reference's usage block) are answered with their code.
+    best = max(scores) if scores else max(code_scores)
     if best < NO_ANSWER:
         return ""
     # The question's own words break the model's near-ties: on the Redux dev set they carried key
