@@ -9,6 +9,8 @@ from services.chat.answerers.passages import SENTENCE_END, closes, opening_fence
 from services.chat.evidence import Evidence
 
 CITATION = re.compile(r"\[(\d+)\]")
+_CITATION_START = re.compile(r"\[(\d{0,4})(\]?)")  # "[", "[1", "[12]": what may become a citation
+_LINE_LEAD = re.compile(r"[ \t]*([`~]*)")  # a line's indent and the fence characters after it
 
 
 def verify_citations(answer: str, sources: Sequence[Evidence]) -> tuple[str, bool]:
@@ -42,9 +44,9 @@ class CitationFilter:
     def _fence_line(self, data: str, i: int) -> int | None:
         """At a line start: the end of this line when it is a whole fence line (passed on as is),
         -1 when it cannot be told yet, None when it is no fence line."""
-        lead = re.match(r"[ \t]*([`~]*)", data[i:])
+        lead = _LINE_LEAD.match(data, i)
         assert lead is not None
-        if i + lead.end() == len(data):
+        if lead.end() == len(data):
             return -1  # only spaces and fence characters so far
         if len(lead.group(1)) < 3:
             return None
@@ -85,15 +87,15 @@ class CitationFilter:
                 out.append(ch)
                 i += 1
                 continue
-            m = re.match(r"\[(\d{0,4})(\]?)", data[i:])
+            m = _CITATION_START.match(data, i)
             assert m is not None
-            if i + m.end() == len(data) and not m.group(2):
+            if m.end() == len(data) and not m.group(2):
                 self._pending = data[i:]  # may still become a citation
                 break
             if m.group(2) and m.group(1):
                 if int(m.group(1)) in self.valid:
                     out.append(m.group(0))
-                i += m.end()
+                i = m.end()
                 continue
             out.append(ch)
             i += 1

@@ -131,8 +131,9 @@ _IDENTIFIER_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 def code_words(text: str) -> set[str]:
     """A code block's words, identifiers split too: `extraArgument` gives "extra" and "argument"."""
-    found = {stem(w.lower()) for w in content_words(text, keep_case=True)}
-    for identifier in content_words(text, keep_case=True):
+    identifiers = content_words(text, keep_case=True)
+    found = {stem(w.lower()) for w in identifiers}
+    for identifier in identifiers:
         found.update(stem(part.lower()) for part in _IDENTIFIER_PART.findall(identifier))
     return found
 

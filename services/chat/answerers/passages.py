@@ -8,6 +8,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from services.chat.answerers.site_code import shown_lines
 
@@ -53,9 +54,10 @@ class Block:
     kind: Kind
     lines: tuple[str, ...]
 
-    @property
+    @cached_property
     def text(self) -> str:
-        """The block's lines; a code block's as the site shows them, without fences or magic comments."""
+        """The block's lines; a code block's as the site shows them, without fences or magic comments
+        (read once: scoring, the emptiness check and quoting all ask for it)."""
         if self.kind is not Kind.CODE:
             return "\n".join(self.lines)
         fence = opening_fence(self.lines[0]) or "```"
@@ -149,9 +151,8 @@ def blocks(markdown: str) -> list[Block]:
     i = 0
     while i < len(lines):
         line, text = lines[i], lines[i].strip()
-        if opening_fence(line) is not None:
+        if (fence := opening_fence(line)) is not None:
             close()
-            fence = opening_fence(line) or "```"
             end = next((j for j in range(i + 1, len(lines)) if closes(lines[j], fence)), len(lines) - 1)
             out.append(Block(Kind.CODE, tuple(lines[i:end + 1])))
             i = end + 1

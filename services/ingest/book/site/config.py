@@ -254,10 +254,9 @@ class _Collector:
 
     def site_file(self, key: str, value: JsValue, default: str | None = None) -> str | None:
         """A file or folder relative to the site root: a string, or a Node path idiom naming one
-        beside the config (``path.resolve(__dirname, 'docs')``, see ``file_beside_config``)."""
-        if isinstance(value, Computed) and (beside := file_beside_config(value.expression)) is not None:
-            return beside
-        return self.string(key, value, default)
+        beside the config (``path.resolve(__dirname, 'docs')``, see ``beside_config``)."""
+        beside = beside_config(value)
+        return beside if beside is not None else self.string(key, value, default)
 
     def boolean(self, key: str, value: JsValue, default: bool) -> bool:
         if value is UNDEFINED:
@@ -506,6 +505,11 @@ def file_beside_config(expression: str) -> str | None:
     return "/".join(parts) if parts else None
 
 
+def beside_config(value: JsValue) -> str | None:
+    """The file a computed option names beside the config (file_beside_config), else None."""
+    return file_beside_config(value.expression) if isinstance(value, Computed) else None
+
+
 def _sidebar_path(out: _Collector, where: str, value: JsValue) -> str | None:
     """``sidebarPath``: a file, or false for no sidebars; only the outline depends on it. A
     Node path idiom naming a file beside the config is read as that file, as for every
@@ -513,7 +517,7 @@ def _sidebar_path(out: _Collector, where: str, value: JsValue) -> str | None:
     reported as unreadable, since routes do not depend on it."""
     if isinstance(value, str):
         return value
-    if isinstance(value, Computed) and (beside := file_beside_config(value.expression)) is not None:
+    if (beside := beside_config(value)) is not None:
         return beside
     if isinstance(value, Computed):
         out.notes.append(f"{where}: sidebarPath could not be read (`{value.expression}` on line {value.line}); "
