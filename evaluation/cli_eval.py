@@ -6,11 +6,12 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from lectern.ingest.v1 import ingest_service_pb2 as ipb
@@ -87,6 +88,43 @@ async def evaluate(docs: Path, qa: Path, modes: list[str], chat: bool, book: str
             "chat": chats[0] if chats else None, "chats": chats, "markdown": markdown(reports, chats)}
 
 
+T = TypeVar("T")
+# A CI timeout or `kill` sends SIGTERM, a closed terminal SIGHUP: each stops an evaluation as Ctrl-C
+# does, so the stacks it started (embedded Postgres above all) shut down instead of outliving it.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(Exception):
+    """The evaluation was stopped by a signal; its stacks have shut down."""
+
+    def __init__(self, sig: signal.Signals) -> None:
+        super().__init__(f"stopped by {sig.name}")
+        self.signal = sig
+
+
+async def stoppable(main: Coroutine[Any, Any, T]) -> T:
+    """Runs ``main``; a STOP_SIGNALS signal cancels it (its cleanup runs) and raises Stopped."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def stop(sig: signal.Signals) -> None:
+        received.append(sig)
+        task.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise Stopped(received[0]) from None
+        raise
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
 def _names(csv: str) -> list[str]:
     return [m.strip() for m in csv.split(",") if m.strip()]
 
@@ -94,9 +132,13 @@ def _names(csv: str) -> list[str]:
 def eval_command(docs: str, qa: str, modes: str, chat: bool, book: str, out: str, min_recall5: float,
                  min_oos_accuracy: float, min_cited: float = 0.0, guard_mode: str = "hybrid",
                  query_encoders: str = "", embedders: str = "", reranks: str = "") -> int:
-    result = asyncio.run(evaluate(Path(docs), Path(qa), _names(modes), chat, book,
-                                  query_encoders=_names(query_encoders), embedders=_names(embedders),
-                                  reranks=_names(reranks), shell=os.environ))
+    try:
+        result = asyncio.run(stoppable(evaluate(Path(docs), Path(qa), _names(modes), chat, book,
+                                                query_encoders=_names(query_encoders), embedders=_names(embedders),
+                                                reranks=_names(reranks), shell=os.environ)))
+    except Stopped as stopped:
+        console.print(f"evaluation {stopped}; its servers have shut down")
+        return 128 + stopped.signal.value  # as a shell reports a process its signal ended
     print(result["markdown"])
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

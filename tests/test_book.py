@@ -430,3 +430,18 @@ def test_code_that_shows_fences_keeps_a_longer_fence_in_every_piece() -> None:
         read = blocks(chunk.content)
         assert read and all(b.kind is Kind.CODE and b.lines[0] == "````md" for b in read)
     assert "```js" in chunks[0].content and chunks[-1].content.rstrip().endswith("```\n````")
+
+
+def test_a_fence_keeps_its_whole_info_string() -> None:
+    """Docusaurus reads a title and a line range after the language (a range keeps magic comments
+    shown), so the stored fence keeps them; a tilde fence's backticks are dropped from it, since a
+    backtick fence may not carry them."""
+    from services.chat.answerers.passages import Kind, blocks
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    page = parse_page('# F\n\n## A\n\n```js title="a.js"  {2}\nx()\n// highlight-next-line\ny()\n```\n\n'
+                      '## B\n\n~~~sh title="`b`"\nrun\n~~~\n')
+    chunks = chunk_page(page, PageInfo("b", "f.md", "", "F", (), "/docs/f"), Budget(count_tokens))
+    code = [b for c in chunks for b in blocks(c.content) if b.kind is Kind.CODE]
+    assert [b.opening[1] for b in code] == ['js title="a.js" {2}', 'sh title="b"']
+    assert code[0].text == "x()\n// highlight-next-line\ny()" and code[1].text == "run"

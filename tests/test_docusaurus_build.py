@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -24,8 +25,12 @@ from lectern.common.v1 import common_pb2 as cpb
 from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
+from embedding.tokens import count_tokens
 from services.chat.answerers.passages import Kind, blocks
+from services.ingest.book.chunker import Budget
+from services.ingest.book.discovery import discover
 from services.ingest.book.manifest import MANIFEST_FILE, ChunkRef, load_manifest, missing_anchors, resolve
+from services.ingest.book.pages import read_page
 from tests.conftest import ROOT, Stack, ingest
 
 pytestmark = [pytest.mark.build, pytest.mark.timeout(900)]
@@ -169,14 +174,21 @@ class CodeLines(HTMLParser):
 
 @pytest.mark.parametrize("page", ["sensors/distance-sensors", "motion/motor-control"])
 def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -> None:
-    """Docusaurus drops magic-comment lines (`# highlight-next-line` in distance-sensors) from
-    the code it shows; the answerer's reading of each code block must match the built page."""
-    source = (SITE / "docs" / f"{page}.md").read_text(encoding="utf-8")
-    ours = [[line.rstrip() for line in b.text.split("\n")] for b in blocks(source) if b.kind is Kind.CODE]
-    built = CodeLines((build / "docs" / f"{page}.html").read_text(encoding="utf-8")).blocks
-    assert ours and built == ours
+    """Docusaurus drops magic-comment lines (`# highlight-next-line` in distance-sensors) from the
+    code it shows, unless the fence gives a line range; the code the answerer reads from the stored
+    chunks must match the built page, lines and titles (motor-control's fence has both)."""
+    file = next(f for f in discover(SITE / "docs") if f.rel == f"{page}.md")
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False).chunks
+    code = [b for c in chunks for b in blocks(c.content) if b.kind is Kind.CODE]
+    ours = [[line.rstrip() for line in b.text.split("\n")] for b in code]
+    html = (build / "docs" / f"{page}.html").read_text(encoding="utf-8")
+    assert ours and CodeLines(html).blocks == ours
+    titles = [m.group(1) for m in re.finditer(r'title="([^"]*)"', " ".join(b.opening[1] for b in code))]
+    assert titles == re.findall(r'<div class="codeBlockTitle[^"]*">([^<]*)</div>', html)
     if page == "sensors/distance-sensors":
-        assert "highlight-next-line" in source and not any("highlight" in line for b in ours for line in b)
+        assert not any("highlight" in line for b in ours for line in b)
+    else:
+        assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
 
 
 async def stored_chunks(stack: Stack, book: str) -> list[cpb.Chunk]:

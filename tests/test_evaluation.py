@@ -120,3 +120,60 @@ async def test_eval_with_the_gemini_embedder_reaches_gemini_with_the_shells_key(
     assert {(r["action"], r["api_key"]) for r in fake.requests} == {("batchEmbedContents", "k")}
     tasks = {r["body"]["requests"][0]["taskType"] for r in fake.requests}
     assert tasks == {"RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY"}
+
+
+def test_a_terminated_eval_shuts_down_the_postgres_it_started(tmp_path: Path) -> None:
+    """SIGTERM (a CI timeout, `kill`) stops `lectern eval` as Ctrl-C does: its embedded Postgres,
+    which runs apart from it, is stopped instead of outliving the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    docs = tmp_path / "book" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "wheels.md").write_text("# Wheels\n\n## Changing a tyre\n\nLoosen the four bolts first.\n")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"id": "q1", "question": "How do I change a tyre?", "type": "factual",
+                              "gold": [{"file_path": "wheels.md", "heading": "Changing a tyre"}]}) + "\n")
+    import shutil
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="lev-"))  # short: Postgres's socket path has a length limit
+
+    def ours() -> list[psutil.Process]:
+        """Postgres processes whose data lies in this test's temporary folder."""
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            line = p.info["cmdline"] or []
+            if line and Path(line[0]).name == "postgres" and any(str(temp) in part for part in line):
+                found.append(p)
+        return found
+
+    run = subprocess.Popen([sys.executable, "-m", "cli.main", "eval", "--docs", str(docs), "--qa", str(qa)],
+                           cwd=ROOT, env={**os.environ, "TMPDIR": str(temp)}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ours() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ours(), "the evaluation's Postgres never started"
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    try:
+        assert run.returncode == 128 + signal.SIGTERM, err
+        assert "stopped by SIGTERM" in err
+        deadline = time.monotonic() + 10
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not ours()
+    finally:
+        for orphan in ours():  # only when the test fails: leave no server behind
+            orphan.kill()
+        shutil.rmtree(temp, ignore_errors=True)

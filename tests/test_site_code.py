@@ -32,3 +32,11 @@ def test_a_quoted_block_keeps_its_info_string_and_drops_the_directives() -> None
     block = blocks('```js title="store.js"\n// highlight-start\nconfigureStore()\n// highlight-end\n```')[0]
     assert block.text == "configureStore()"
     assert block.quoted(1) == '```js title="store.js"\nconfigureStore()\n```'
+
+
+def test_a_quote_drops_a_line_range_that_would_mark_other_lines() -> None:
+    """A range keeps the directives shown (as on the site), but the quote cuts lines, so the range
+    itself is not repeated; the title is."""
+    block = blocks('```js title="store.js" {2}\n// highlight-next-line\nconfigureStore()\n```')[0]
+    assert block.text == "// highlight-next-line\nconfigureStore()"
+    assert block.quoted(1) == '```js title="store.js"\n// highlight-next-line\nconfigureStore()\n```'

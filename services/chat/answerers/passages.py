@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
-from services.chat.answerers.site_code import shown_lines
+from services.chat.answerers.site_code import quoted_info, shown_lines
 
 # A fence opens with three or more backticks or tildes (backticks then take none in the info string)
 # and closes with a line of at least as many of the same, as CommonMark has it: a ````md block can
@@ -60,11 +60,17 @@ class Block:
         (read once: scoring, the emptiness check and quoting all ask for it)."""
         if self.kind is not Kind.CODE:
             return "\n".join(self.lines)
-        fence = opening_fence(self.lines[0]) or "```"
+        fence, info = self.opening
         body = list(self.lines[1:])
         if body and closes(body[-1], fence):
             body.pop()
-        return "\n".join(shown_lines(self.lines[0].strip()[len(fence):], body))
+        return "\n".join(shown_lines(info, body))
+
+    @property
+    def opening(self) -> tuple[str, str]:
+        """A code block's fence and info string (language, then metadata such as title="...")."""
+        fence = opening_fence(self.lines[0]) or "```"
+        return fence, self.lines[0].strip()[len(fence):].strip()
 
     @property
     def shows_code(self) -> bool:
@@ -85,14 +91,14 @@ class Block:
         code block's first lines (code is never cited inside)."""
         if self.kind is Kind.LIST:
             return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
-        fence = opening_fence(self.lines[0]) or "```"
+        fence, info = self.opening
         body = self.text.split("\n")
         while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
             body.pop(0)  # the tail of a statement the chunk before holds
         if len(body) > MAX_CODE_LINES:  # end at a blank line where one is near, not mid-statement
             blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
             body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
-        return "\n".join([self.lines[0].strip(), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
+        return "\n".join([fence + quoted_info(info), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
 
 
 def opening_fence(line: str) -> str | None:

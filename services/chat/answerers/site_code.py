@@ -6,9 +6,8 @@ The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): on
 language is read; a line range in the info string (```js {2-3}) means the comments are left as
 they are; the comment styles depend on the language; a directive must stand alone on its line,
 whitespace aside. Only the default directives are known here: a site's own `magicComments` and
-`prism.defaultLanguage` live in its theme config, which the answerer does not read; and a stored
-chunk keeps a fence's language but not the rest of its info string, so a line range there (rare)
-is not seen.
+`prism.defaultLanguage` live in its theme config, which the answerer does not read. A stored
+chunk keeps the fence's whole info string (services/ingest/book/parser.py), so a range is seen.
 """
 
 from __future__ import annotations
@@ -76,3 +75,9 @@ def shown_lines(info: str, lines: Sequence[str]) -> list[str]:
         return list(lines)
     directive = _directive_line(language)
     return [line for line in lines if not directive.match(line)]
+
+
+def quoted_info(info: str) -> str:
+    """The info string for a quote of the block: its line ranges dropped, since a quote drops
+    lines and would move what they mark; the language and a title="..." stay."""
+    return " ".join(_LINE_RANGE.sub("", info).split())

@@ -85,7 +85,7 @@ def code_fence(code: str) -> str:
 def render(block: Block) -> str:
     if block.kind == "code":
         fence = code_fence(block.text)
-        return f"{fence}{block.lang}\n{block.text}\n{fence}"
+        return f"{fence}{block.info}\n{block.text}\n{fence}"
     if block.kind == "heading":
         return f"{'#' * block.level} {block.text}"
     return block.text

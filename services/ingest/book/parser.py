@@ -51,7 +51,10 @@ class Block:
     level: int = 0  # heading level
     anchor: str = ""  # explicit {#id}, if any
     slug_text: str = ""  # heading text as mdast-util-to-string gives it, for github-slugger
-    lang: str = ""  # code fence language
+    # A code fence's info string: its language, then metadata Docusaurus reads (title="...", a
+    # {1,3} line range that keeps magic comments shown). One line, without backticks, so that it
+    # can follow a backtick fence again.
+    info: str = ""
 
 
 @dataclass
@@ -294,8 +297,8 @@ def parse_page(text: str) -> ParsedPage:
         elif t in {"fence", "code_block"}:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
-            lang = (tok.info or "").strip().split(" ", 1)[0]
-            page.blocks.append(Block("code", tok.content.rstrip("\n"), lang=lang))
+            info = " ".join((tok.info or "").replace("`", "").split())
+            page.blocks.append(Block("code", tok.content.rstrip("\n"), info=info))
         elif t == "html_block":
             content = _html_text(tok.content)
             if content:
