@@ -445,3 +445,19 @@ def test_a_fence_keeps_its_whole_info_string() -> None:
     code = [b for c in chunks for b in blocks(c.content) if b.kind is Kind.CODE]
     assert [b.opening[1] for b in code] == ['js title="a.js" {2}', 'sh title="b"']
     assert code[0].text == "x()\n// highlight-next-line\ny()" and code[1].text == "run"
+
+
+def test_a_long_table_is_split_at_rows_under_its_header() -> None:
+    """Like a long fence re-opened in every piece: each piece of a long table is a table with the
+    header row again, so a row's cells keep their column names wherever the row is read."""
+    from services.chat.answerers.passages import Kind, blocks
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    rows = "\n".join(f"| opt{i} | `{i}` | Sets option number {i} for the build. |" for i in range(80))
+    page = parse_page(f"# T\n\n## Options\n\n| Name | Default | Description |\n| --- | --- | --- |\n{rows}\n")
+    chunks = chunk_page(page, PageInfo("b", "f.md", "", "T", (), "/docs/f"), Budget(count_tokens, 256))
+    assert len(chunks) > 2
+    read = [r for c in chunks for b in blocks(c.content) if b.kind is Kind.TABLE for r in b.pieces()]
+    assert read == [f"Name: opt{i}; Default: `{i}`; Description: Sets option number {i} for the build."
+                    for i in range(80)]
+    assert all(c.content.startswith("| Name | Default | Description |\n") for c in chunks)

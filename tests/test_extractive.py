@@ -116,6 +116,35 @@ async def test_a_sentence_ending_in_a_colon_brings_what_it_introduces() -> None:
     assert "```" not in plain and "- " not in plain
 
 
+def _stored(markdown: str) -> str:
+    """A section's content as ingest stores it (tables as "| a | b |" rows, header first)."""
+    from services.ingest.book.chunker import render
+    from services.ingest.book.parser import parse_page
+
+    return "\n\n".join(render(b) for b in parse_page(markdown).blocks)
+
+
+TABLE = Evidence(1, "c9", "options.md", ("Options", "Print Width"), "/docs/options#print-width", 1.0, _stored(
+    "Specify the line length that the printer will wrap on:\n\n"
+    "| Default | CLI Override | API Override |\n| --- | --- | --- |\n"
+    "| `80` | `--print-width <int>` | `printWidth: <int>` |\n| | `--end-of-line <lf\\|cr>` | |\n"))
+
+
+def test_a_table_is_read_as_rows_whose_cells_are_named_by_their_columns() -> None:
+    read = blocks(TABLE.content)
+    assert [b.kind for b in read] == [Kind.PROSE, Kind.TABLE]
+    assert read[1].pieces() == ["Default: `80`; CLI Override: `--print-width <int>`; API Override: `printWidth: <int>`",
+                                "CLI Override: `--end-of-line <lf|cr>`"]  # an empty cell is left out, a pipe kept
+
+
+async def test_a_table_row_is_a_statement_and_a_colon_brings_the_table() -> None:
+    answer = await ExtractiveAnswerer(FirstIsBest("wrap on:")).answer("What is the default print width?", [TABLE])
+    assert answer.startswith("Specify the line length that the printer will wrap on [1]:\n\n- Default: `80`;")
+    assert verify_citations(answer, [TABLE]) == (answer, True)
+    row = await ExtractiveAnswerer(FirstIsBest("Default: 80")).answer("What is the default print width?", [TABLE])
+    assert "Default: `80`; CLI Override: `--print-width <int>`; API Override: `printWidth: <int>` [1]." in row
+
+
 class Scripted:
     """Scores each passage by the first listed text it holds (default otherwise): which sentence or
     code block the model prefers is set by the test, the choice around it is under test."""

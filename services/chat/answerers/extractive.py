@@ -1,11 +1,12 @@
 """The offline answerer: the passage of the best sources that states the answer, each sentence cited.
 
 No language model, no network. Each of the top MAX_SOURCES sources is read as blocks
-(paragraphs, lists, code; answerers.passages); their sentences and list items are the candidates
+(paragraphs, lists, tables, code; answerers.passages); their sentences, list items and table rows
+(cells named by their columns) are the candidates
 (at most MAX_CANDIDATES, the best by shared words when there are more). The cross-encoder reads
 the question with each. The best opens the answer with the sentence after it in its paragraph
 (facts are often stated over two sentences); a window that ends its paragraph on a colon brings the
-list or code the colon introduces ("three principles:" keeps its principles). Up to EXTRA more
+list, table or code the colon introduces ("three principles:" keeps its principles). Up to EXTRA more
 sentences within SCORE_MARGIN of the best follow. The sources' code blocks are read too (the best
 MAX_CODE_CANDIDATES by shared words, identifiers split at their capitals): the best one within
 SCORE_MARGIN of the best sentence is shown after the sentence that leads into it, since a how-to

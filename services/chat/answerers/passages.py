@@ -1,4 +1,4 @@
-"""A section's Markdown read as blocks (paragraphs, lists, code) and its sentences, for answers
+"""A section's Markdown read as blocks (paragraphs, lists, tables, code) and its sentences, for answers
 that quote the book: a sentence keeps its place (block, position) so the sentence after it, or the
 list or code its colon introduces, can be quoted with it."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -23,8 +24,12 @@ _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
 # dash). Answers are cited and their grounding checked by this one rule (services.chat.citations).
 SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)\s+(?=[A-Z0-9`\"'(\[*_-])")
 # Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
-# tables, HTML/JSX and images.
+# tables (read as rows, below), HTML/JSX and images.
 _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
+# A table row as ingest stores it (services/ingest/book/parser.py): "| a | b |", a cell's own pipes
+# escaped; the header row first, no delimiter row.
+_TABLE_ROW = "|"
+_CELL_BORDER = re.compile(r"(?<!\\)\|")
 MIN_SENTENCE = 12  # characters; shorter pieces are labels, not statements
 MAX_LIST_ITEMS = 8
 MAX_CODE_LINES = 24
@@ -47,6 +52,7 @@ class Kind(Enum):
     PROSE = "prose"
     LIST = "list"
     CODE = "code"
+    TABLE = "table"
 
 
 @dataclass(frozen=True)
@@ -79,17 +85,21 @@ class Block:
         return any(line.strip() and not _CLOSING_LINE.match(line) for line in self.text.split("\n"))
 
     def pieces(self) -> list[str]:
-        """Sentences of a paragraph, items of a list (one line each); nothing for code."""
+        """Sentences of a paragraph, items of a list (one line each), rows of a table (each cell
+        named by its column: "Default: `80`; CLI Override: `--print-width <int>`"); nothing for
+        code."""
         if self.kind is Kind.CODE:
             return []
+        if self.kind is Kind.TABLE:
+            return table_rows(self.lines)
         if self.kind is Kind.LIST:
             return [" ".join(_ITEM.sub("", item).split()) for item in _ITEM_START.split("\n".join(self.lines))]
         return [" ".join(s.split()) for s in SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
 
     def quoted(self, n: int) -> str:
-        """The block as an answer quotes it from source n: a list's first items, each cited, or a
-        code block's first lines (code is never cited inside)."""
-        if self.kind is Kind.LIST:
+        """The block as an answer quotes it from source n: a list's first items or a table's first
+        rows, each cited, or a code block's first lines (code is never cited inside)."""
+        if self.kind in (Kind.LIST, Kind.TABLE):
             return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
         fence, info = self.opening
         body = self.text.split("\n")
@@ -99,6 +109,18 @@ class Block:
             blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
             body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
         return "\n".join([fence + quoted_info(info), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
+
+
+def table_rows(lines: Sequence[str]) -> list[str]:
+    """A table's rows after its header, each as its cells named by their columns; a cell that is
+    empty, or a column without a name, is left unnamed."""
+    rows = [[" ".join(c.replace("\\|", "|").split()) for c in _CELL_BORDER.split(line.strip())[1:-1]]
+            for line in lines]
+    if len(rows) < 2:
+        return ["; ".join(c for c in row if c) for row in rows]
+    header, body = rows[0], rows[1:]
+    return ["; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell)
+            for row in body]
 
 
 def opening_fence(line: str) -> str | None:
@@ -141,7 +163,7 @@ def _list_goes_on(lines: list[str], after: int) -> bool:
 
 
 def blocks(markdown: str) -> list[Block]:
-    """Paragraphs, lists and fenced code, in order; headings, admonition fences, MDX and HTML
+    """Paragraphs, lists, tables and fenced code, in order; headings, admonition fences, MDX and HTML
     lines end a block and are dropped. A fence never closed runs to the end, as Docusaurus reads it."""
     lines = markdown.split("\n")
     out: list[Block] = []
@@ -166,6 +188,11 @@ def blocks(markdown: str) -> list[Block]:
         if not text:
             if not (kind is Kind.LIST and _list_goes_on(lines, i + 1)):
                 close()
+        elif text.startswith(_TABLE_ROW):
+            if kind is not Kind.TABLE:
+                close()
+                kind = Kind.TABLE
+            current.append(line)
         elif text.startswith(_NOT_PROSE):
             close()
         else:

@@ -2,7 +2,8 @@
 
 A chunk is one section (the intro before the first H2, an H2 before its first H3, or an
 H3 with its H4+ content) or, when a section is too long, a run of whole blocks from it.
-Long paragraphs split at sentences, long code fences at lines with the fence re-opened.
+Long paragraphs split at sentences, long code fences at lines with the fence re-opened, long
+tables at rows with the header row repeated.
 Both limits hold for the text that is embedded: tiktoken cl100k_base (``max_tokens``) and
 the embedder's own tokenizer (``model_max_tokens``), so nothing is truncated silently.
 """
@@ -147,6 +148,15 @@ def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
     return [f"{first}\n{piece}\n{fence}" for piece in _pack(lines, budget, wrapper, "\n")]
 
 
+def _split_table(block: str, budget: Budget, prefix: str) -> list[str]:
+    """A table too long for one chunk: by rows, each piece under the header row again, so that
+    every piece is a table whose cells keep their column names."""
+    header, _, rest = block.partition("\n")
+    if not rest:
+        return _split_text(block, budget, prefix)
+    return [f"{header}\n{piece}" for piece in _pack(rest.split("\n"), budget, f"{prefix}{header}\n", "\n")]
+
+
 def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> list[str]:
     """Greedy packing of parts into pieces that fit; oversized parts are split first.
 
@@ -169,8 +179,8 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
         part_t, part_m = budget.cost(part)
         if not budget.within(base_t + part_t, base_m + part_m):
             flush()
-            pieces.extend(_split_code(part, budget, prefix) if part.startswith("```")
-                          else _split_text(part, budget, prefix))
+            split = _split_code if part.startswith("```") else _split_table if part.startswith("|") else _split_text
+            pieces.extend(split(part, budget, prefix))
             continue
         if current and not budget.within(used_t + part_t + 1, used_m + part_m):
             flush()
