@@ -402,3 +402,22 @@ def test_parse_trailing_slash() -> None:
 
 def test_package_exports_what_the_lead_wires() -> None:
     assert set(site_mod.__all__) >= {"read_site", "site_routes", "is_site_root", "SiteOverrides"}
+
+
+def test_presets_named_by_require_resolve_and_presets_that_extend_the_classic_one(tmp_path: Path) -> None:
+    """Metro's, Buck2's and other Meta sites' configs read
+    `[require.resolve('docusaurus-plugin-internaldocs-fb/docusaurus-preset'), {docs: {...}}]`: a
+    preset that extends the classic one and passes it its `docs` options. A preset without docs
+    options stays unread, and is said so."""
+    write_site(tmp_path / "fb", "module.exports = {presets: [[require.resolve('docusaurus-plugin-internaldocs-fb/"
+               "docusaurus-preset'), {docs: {path: 'guides', routeBasePath: 'manual'}}]]};", docs="guides")
+    site = read_site(tmp_path / "fb")
+    assert (site.docs.path, site.docs.route_base_path) == ("guides", "/manual")
+    assert any("read as the classic preset it extends" in n for n in site.notes)
+    write_site(tmp_path / "classic", "module.exports = {presets: [[require.resolve('@docusaurus/preset-classic'), "
+               "{docs: {routeBasePath: '/'}}]]};")
+    assert read_site(tmp_path / "classic").docs.route_base_path == "/"
+    write_site(tmp_path / "other", "module.exports = {presets: [['some-preset', {theme: {}}]]};")
+    with pytest.raises(InvalidArgument, match="no docs plugin"):
+        site_routes(read_site(tmp_path / "other"))
+    assert any("'some-preset' is not read" in n for n in read_site(tmp_path / "other").notes)

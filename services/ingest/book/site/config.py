@@ -11,7 +11,9 @@ https://github.com/facebook/docusaurus/blob/main/packages/ :
   (``BaseUrlSchema``, ``docusaurus/src/server/configValidation.ts``; ``RouteBasePathSchema``,
   ``docusaurus-utils-validation/src/validationSchemas.ts``);
 - the docs plugin comes from the classic preset's ``docs`` option (``false`` turns it off;
-  ``docusaurus-preset-classic/src/index.ts``) or a ``plugins`` entry; short names resolve as
+  ``docusaurus-preset-classic/src/index.ts``), from that of a preset that extends the classic one
+  (it has a ``docs`` option), or from a ``plugins`` entry; a module may be named through
+  ``require.resolve('name')``; short names resolve as
   ``getNamePatterns`` does (``docusaurus/src/server/plugins/moduleShorthand.ts``);
 - options and defaults: ``docusaurus-plugin-content-docs/src/options.ts``; versions and their
   routes: ``versions/files.ts`` and ``versions/version.ts`` (``getVersionPathPart``,
@@ -378,10 +380,15 @@ def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
     ``plugins``, which does not matter for which one is 'default')."""
     found: list[DocsPlugin] = []
     for index, name, options in _entries(out, "presets", config.get("presets")):
+        wraps_classic = isinstance(options, JsObject) and options.get("docs") is not UNDEFINED
         if name not in _CLASSIC_PRESETS:
-            if name is not None:
-                out.notes.append(f"preset {name!r} is not read (only the classic preset's docs options are)")
-            continue
+            if not wraps_classic:
+                if name is not None:
+                    out.notes.append(f"preset {name!r} is not read (only the classic preset's docs options are)")
+                continue
+            # Presets that extend the classic one pass it their `docs` options, as Meta's
+            # docusaurus-plugin-internaldocs-fb does for Metro, Buck2 and others.
+            out.notes.append(f"preset {name!r} is read as the classic preset it extends: its docs options")
         preset = out.object(f"presets[{index}]", options)
         if preset is None:
             continue
@@ -423,14 +430,24 @@ def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str |
     for index, item in enumerate(value.items):
         if item is False or item is None:
             continue
-        if isinstance(item, str):
-            entries.append((index, item, UNDEFINED))
-        elif isinstance(item, JsArray) and item.items and isinstance(item.items[0], str):
-            entries.append((index, item.items[0], item.items[1] if len(item.items) > 1 else UNDEFINED))
+        if (name := _module_name(item)) is not None:
+            entries.append((index, name, UNDEFINED))
+        elif isinstance(item, JsArray) and item.items and (name := _module_name(item.items[0])) is not None:
+            entries.append((index, name, item.items[1] if len(item.items) > 1 else UNDEFINED))
         else:
             out.notes.append(f"{key}[{index}] could not be read ({_show_computed(item)}); "
                              "if it is a docs plugin, it is missed")
     return entries
+
+
+def _module_name(value: JsValue) -> str | None:
+    """A preset's or plugin's module: its name, or the package ``require.resolve('name')``
+    resolves (Docusaurus loads the file that gives; the package is what identifies it)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Computed) and (required := _REQUIRE_RESOLVE.fullmatch(value.expression.strip())):
+        return _quoted(required)
+    return None
 
 
 def _show_computed(value: JsValue) -> str:
