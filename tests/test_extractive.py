@@ -145,6 +145,37 @@ async def test_a_table_row_is_a_statement_and_a_colon_brings_the_table() -> None
     assert "Default: `80`; CLI Override: `--print-width <int>`; API Override: `printWidth: <int>` [1]." in row
 
 
+class Recording:
+    """Scores every passage 0 and keeps what the cross-encoder was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def ascore(self, query: str, passages: Sequence[str]) -> list[float]:
+        self.seen += passages
+        return [0.0] * len(passages)
+
+
+async def test_a_sentence_is_scored_under_the_sub_heading_it_stands_under() -> None:
+    """An API page's H3 holds an H4 per option; a sentence that does not name its option
+    ("The number of workers ...") is read with it."""
+    options = Evidence(1, "c10", "Configuration.md", ("Configuring Metro", "General Options"),
+                       "/docs/configuration#general-options", 1.0,
+                       "Options every project has.\n\n#### `maxWorkers`\n\nType: `number`\n\n"
+                       "The number of workers to use for parallel processing. Defaults to half the cores.")
+    assert [b.under for b in blocks(options.content)] == ["", "`maxWorkers`", "`maxWorkers`"]
+    scorer = Recording()
+    await ExtractiveAnswerer(scorer).answer("How many workers by default?", [options])
+    assert "Configuring Metro > General Options\nOptions every project has." in scorer.seen
+    assert "Configuring Metro > General Options > `maxWorkers`\nDefaults to half the cores." in scorer.seen
+
+
+async def test_a_table_row_is_quoted_alone() -> None:
+    """The sentence after the best one often finishes its fact; the row after a row is another record."""
+    answer = await ExtractiveAnswerer(FirstIsBest("Default: 80")).answer("Default width?", [TABLE])
+    assert "--end-of-line" not in answer
+
+
 class Scripted:
     """Scores each passage by the first listed text it holds (default otherwise): which sentence or
     code block the model prefers is set by the test, the choice around it is under test."""

@@ -96,6 +96,10 @@ class Read:
     code: tuple[Code, ...] = ()
 
     def window(self, first: Candidate, size: int) -> list[Candidate]:
+        """The candidate and those after it in its paragraph; a table row stands alone (the next
+        row is another record)."""
+        if self.blocks[first.source_rank][first.block].kind is Kind.TABLE:
+            size = 1
         return [c for c in self.candidates if c.source_rank == first.source_rank and c.block == first.block
                 and first.position <= c.position < first.position + size]
 
@@ -139,6 +143,12 @@ def code_words(text: str) -> set[str]:
     return found
 
 
+def _under(heading_path: tuple[str, ...], block: Block) -> tuple[str, ...]:
+    """A candidate's headings: its section's, then the sub-heading inside it that the block
+    stands under (what the cross-encoder reads the candidate with)."""
+    return (*heading_path, block.under) if block.under else heading_path
+
+
 def read(question: str, sources: Sequence[Evidence]) -> Read:
     """The top sources' blocks, sentences and code blocks, each with its lexical score."""
     wanted = {stem(w) for w in content_words(question)}
@@ -149,14 +159,15 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
         heading_words = {stem(w) for w in content_words(" ".join(source.heading_path))}
         own = tuple(blocks(source.content))
         read_blocks.append(own)
-        code.extend(Code(rank, b, source.n, source.heading_path, block, len(wanted & code_words(block.text)))
+        code.extend(Code(rank, b, source.n, _under(source.heading_path, block), block,
+                         len(wanted & code_words(block.text)))
                     for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code)
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)
             score = overlap / (1 + 0.35 * rank) + (0.6 if order == 0 else 0.0) - 0.02 * order
-            found.append(Candidate(rank, s.block, s.position, source.n, source.heading_path, s.text,
-                                   score if overlap or order == 0 else 0.0))
+            found.append(Candidate(rank, s.block, s.position, source.n, _under(source.heading_path, own[s.block]),
+                                   s.text, score if overlap or order == 0 else 0.0))
     return Read(tuple(read_blocks), tuple(found), tuple(code))
 
 

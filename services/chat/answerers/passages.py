@@ -29,6 +29,7 @@ _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
 # A table row as ingest stores it (services/ingest/book/parser.py): "| a | b |", a cell's own pipes
 # escaped; the header row first, no delimiter row.
 _TABLE_ROW = "|"
+_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
 _CELL_BORDER = re.compile(r"(?<!\\)\|")
 MIN_SENTENCE = 12  # characters; shorter pieces are labels, not statements
 MAX_LIST_ITEMS = 8
@@ -59,6 +60,9 @@ class Kind(Enum):
 class Block:
     kind: Kind
     lines: tuple[str, ...]
+    # The heading inside the section that this block stands under, if any: a long section's
+    # sub-headings (an API page's "#### `maxWorkers`") name what its sentences are about.
+    under: str = ""
 
     @cached_property
     def text(self) -> str:
@@ -169,11 +173,12 @@ def blocks(markdown: str) -> list[Block]:
     out: list[Block] = []
     current: list[str] = []
     kind: Kind | None = None
+    under = ""
 
     def close() -> None:
         nonlocal current, kind
         if kind is not None and current:
-            out.append(Block(kind, tuple(current)))
+            out.append(Block(kind, tuple(current), under))
         current, kind = [], None
 
     i = 0
@@ -182,7 +187,7 @@ def blocks(markdown: str) -> list[Block]:
         if (fence := opening_fence(line)) is not None:
             close()
             end = next((j for j in range(i + 1, len(lines)) if closes(lines[j], fence)), len(lines) - 1)
-            out.append(Block(Kind.CODE, tuple(lines[i:end + 1])))
+            out.append(Block(Kind.CODE, tuple(lines[i:end + 1]), under))
             i = end + 1
             continue
         if not text:
@@ -195,6 +200,8 @@ def blocks(markdown: str) -> list[Block]:
             current.append(line)
         elif text.startswith(_NOT_PROSE):
             close()
+            if (heading := _HEADING.match(text)) is not None:
+                under = heading.group(1).strip()
         else:
             here = Kind.LIST if _ITEM.match(line) or (kind is Kind.LIST and line.startswith((" ", "\t"))) \
                 else Kind.PROSE
