@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -461,3 +462,32 @@ def test_a_long_table_is_split_at_rows_under_its_header() -> None:
     assert read == [f"Name: opt{i}; Default: `{i}`; Description: Sets option number {i} for the build."
                     for i in range(80)]
     assert all(c.content.startswith("| Name | Default | Description |\n") for c in chunks)
+
+
+def test_a_piece_of_a_long_section_links_to_the_sub_heading_it_starts_under() -> None:
+    """An API page's H3 holds an H4 per option; a reader following a citation of a piece from
+    the middle of it lands on the option that piece starts under, not at the top of the H3."""
+    from services.ingest.book.chunker import PageInfo, chunk_page, sections
+
+    options = "\n\n".join(f"#### `option{i}`\n\nType: `int`. "
+                          + " ".join(f"Option {i} sets part {j}." for j in range(40 if i == 5 else 12))
+                          for i in range(12))
+    page = parse_page(f"# Config\n\n## Options\n\n### General\n\nEvery project has these.\n\n{options}\n\n"
+                      "#### `option3`\n\nA second heading of the same text.\n")
+    chunks = chunk_page(page, PageInfo("b", "c.md", "", "Config", (), "/docs/c"), Budget(count_tokens, 256))
+    general = [c for c in chunks if c.heading_path[-1] == "General"]
+    assert len(general) > 3 and general[0].url == "/docs/c#general"  # it starts with the H3's own text
+    starts = [c.content.split("\n")[0].startswith("#### ") for c in general[1:]]
+    assert any(starts) and not all(starts)  # (option5 is longer than a piece)
+    for chunk in general:
+        assert not chunk.content.rstrip().split("\n")[-1].startswith("#### ")  # no heading ends a piece
+    for chunk in general[1:]:
+        first = chunk.content.split("\n")[0]
+        if first.startswith("#### `option"):  # starts with a sub-heading: links to it
+            assert chunk.url == f"/docs/c#{first[6:-1].lower()}" or chunk.url == "/docs/c#option3-1"
+        else:  # starts inside one: links to the last sub-heading before it
+            before = "\n\n".join(c.content for c in general[:general.index(chunk)])
+            last = re.findall(r"^#### `(option\d+)`", before, re.M)[-1]
+            assert chunk.url == f"/docs/c#{last}"
+    # github-slugger counts the repeated heading, as the built page's ids do.
+    assert sections(page, "Config")[-1].sub_anchors[-1] == ("#### `option3`", "option3-1")

@@ -228,6 +228,7 @@ async def test_every_stored_chunk_url_lands_on_a_built_page_and_id(build: Path, 
     assert "/robot/docs/1.0/sensors/imu#calibrating-the-magnetometer" in urls
     assert "/robot/fr/docs/sensors/imu#étalonner-le-gyroscope" in urls
     assert "/robot/docs/community/help/translating#हिन्दी-अनुवाद" in urls
+    assert "/robot/docs/appendix#telemetry_port" in urls  # a section that opens on an H4 links to it
     # The plugin's manifest agrees with every stored URL, and lacks none of their anchors.
     manifest = load_manifest(build)
     refs = [ChunkRef(c.file_path, c.version, c.locale, c.url.partition("#")[2]) for c in chunks]

@@ -74,6 +74,9 @@ class Section:
     depth: int
     anchor: str
     blocks: list[str] = field(default_factory=list)
+    # Headings deeper than H3 inside the section, as rendered, with their anchors: a piece of a
+    # long section links to the one it starts under (an API page's "#### `maxWorkers`").
+    sub_anchors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def code_fence(code: str) -> str:
@@ -123,8 +126,28 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
                 current = Section((title, h2, block.text) if h2 else (title, block.text), 3, anchor)
                 result.append(current)
                 continue
+            current.sub_anchors.append((render(block), anchor))
         current.blocks.append(render(block))
     return [s for s in result if s.blocks]
+
+
+def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
+    """The anchor each piece of a section links to: that of the last sub-heading before the
+    piece's first line (the one its text stands under), or the section's own; a piece starting
+    with a sub-heading links to it. Sub-headings are met in order, so a code line that looks like
+    a later one is never taken for it."""
+    anchors: list[str] = []
+    before, found = section.anchor, 0  # the anchor in effect where the next piece starts
+    for piece in pieces:
+        start = before
+        for n, line in enumerate(piece.split("\n")):
+            if found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
+                before = section.sub_anchors[found][1]
+                found += 1
+                if n == 0:
+                    start = before
+        anchors.append(start)
+    return anchors
 
 
 def _split_text(text: str, budget: Budget, prefix: str) -> list[str]:
@@ -146,6 +169,9 @@ def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
     # The fence's opening and closing lines are charged to every piece up front.
     wrapper = f"{prefix}{first}\n{fence}\n"
     return [f"{first}\n{piece}\n{fence}" for piece in _pack(lines, budget, wrapper, "\n")]
+
+
+_HEADING_PART = re.compile(r"#{1,6} ")  # a rendered heading block (render)
 
 
 def _split_table(block: str, budget: Budget, prefix: str) -> list[str]:
@@ -175,15 +201,33 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
             pieces.extend(_verified(current, budget, prefix, joiner))
         current, used_t, used_m = [], base_t, base_m
 
+    def trailing_headings() -> list[str]:
+        """Sub-headings that would end the piece: they open the next one, with what they head."""
+        carried: list[str] = []
+        while current and _HEADING_PART.match(current[-1]):
+            carried.insert(0, current.pop())
+        return carried
+
     for part in parts:
         part_t, part_m = budget.cost(part)
         if not budget.within(base_t + part_t, base_m + part_m):
+            head = joiner.join(trailing_headings())
             flush()
             split = _split_code if part.startswith("```") else _split_table if part.startswith("|") else _split_text
-            pieces.extend(split(part, budget, prefix))
+            split_pieces = split(part, budget, prefix + head + joiner if head else prefix)
+            pieces.extend([head + joiner + split_pieces[0], *split_pieces[1:]] if head else split_pieces)
             continue
         if current and not budget.within(used_t + part_t + 1, used_m + part_m):
+            carried = trailing_headings()
+            costs = [budget.cost(c) for c in carried]
+            if carried and not budget.within(base_t + sum(t + 1 for t, _ in costs) + part_t,
+                                             base_m + sum(m for _, m in costs) + part_m):
+                current += carried  # together they do not fit: the headings stay where they were
+                carried, costs = [], []
             flush()
+            current = carried
+            used_t = base_t + sum(t for t, _ in costs) + max(0, len(costs) - 1)
+            used_m = base_m + sum(m for _, m in costs)
         current.append(part)
         used_t += part_t + (1 if len(current) > 1 else 0)
         used_m += part_m
@@ -246,8 +290,8 @@ def chunk_page(page: ParsedPage, info: PageInfo, budget: Budget) -> list[Chunk]:
         seen[section.heading_path] = repeat + 1
         prefix = heading_prefix(section.heading_path)
         pieces = _merge_tiny(_pack(section.blocks, budget, prefix, "\n\n"), budget, prefix)
-        url = f"{info.page_url}#{section.anchor}" if section.anchor else info.page_url
-        for ordinal, piece in enumerate(pieces):
+        for ordinal, (piece, anchor) in enumerate(zip(pieces, piece_anchors(section, pieces), strict=True)):
+            url = f"{info.page_url}#{anchor}" if anchor else info.page_url
             embed_text = prefix + piece
             chunks.append(Chunk(
                 chunk_id=chunk_id(info.book, info.file_path, section.heading_path, ordinal, info.edition, repeat),
