@@ -103,6 +103,7 @@ async def chat_eval(client: httpx.AsyncClient, items: Sequence[QAItem], book: st
     the key fact (``must_contain``) stated, and overview questions answered with citations."""
     cited, refused, grounded, facts, overview = [], [], [], [], []
     latencies, wrongly_refused = [], []
+    answers: list[dict[str, Any]] = []  # each question's reply, for reading what a figure hides
     for item in items:
         started = time.perf_counter()
         reply = await client.post("/v1/chat", json={"message": item.question, "book": book},
@@ -110,6 +111,8 @@ async def chat_eval(client: httpx.AsyncClient, items: Sequence[QAItem], book: st
         latencies.append((time.perf_counter() - started) * 1000)
         reply.raise_for_status()
         body = reply.json()
+        answers.append({"id": item.id, "out_of_scope": bool(body["out_of_scope"]), "answer": body["answer"],
+                        "sources": [s["url"] for s in body["sources"]]})
         if item.out_of_scope:
             refused.append(bool(body["out_of_scope"]))
             continue
@@ -118,8 +121,10 @@ async def chat_eval(client: httpx.AsyncClient, items: Sequence[QAItem], book: st
         rank = first_relevant_rank(hits, item.gold, "section")
         cited.append(rank is not None and not body["out_of_scope"])
         grounded.append(bool(body["grounded"]))
+        answers[-1].update(gold_in_first_two=cited[-1], grounded=grounded[-1])
         if item.must_contain:
             facts.append(not body["out_of_scope"] and states_fact(body["answer"], item.must_contain))
+            answers[-1]["key_fact"] = facts[-1]
         if item.type == "overview":
             overview.append(not body["out_of_scope"] and bool(body["sources"]) and bool(body["grounded"]))
     return {
@@ -133,4 +138,5 @@ async def chat_eval(client: httpx.AsyncClient, items: Sequence[QAItem], book: st
         "overview_questions": len(overview),
         "latency_p50_ms": statistics.median(latencies) if latencies else 0.0,
         "questions": len(items),
+        "answers": answers,
     }

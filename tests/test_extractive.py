@@ -176,6 +176,18 @@ async def test_a_table_row_is_quoted_alone() -> None:
     assert "--end-of-line" not in answer
 
 
+async def test_a_sentence_two_pages_share_is_quoted_once() -> None:
+    """A migration guide repeats the API page's sentence word for word: quoting it twice would
+    spend the answer's room on nothing new."""
+    said = "The deprecation is only a visual strikethrough, with no runtime warnings."
+    api = Evidence(1, "a1", "api/createStore.md", ("createStore", "Deprecation"), "/docs/api/createstore#deprecation",
+                   1.0, f"{said} Use `legacy_createStore` to keep the old name without it.")
+    guide = Evidence(2, "g1", "usage/migrating.md", ("Migrating", "Core"), "/docs/usage/migrating#core", 0.9,
+                     f"{said} Most apps should move to `configureStore`.")
+    answer = await ExtractiveAnswerer(FirstIsBest("strikethrough")).answer("Is createStore deprecated?", [api, guide])
+    assert answer.count("strikethrough") == 1 and "legacy_createStore" in answer
+
+
 class Scripted:
     """Scores each passage by the first listed text it holds (default otherwise): which sentence or
     code block the model prefers is set by the test, the choice around it is under test."""
@@ -288,6 +300,12 @@ def test_one_source_per_section() -> None:
     merged = one_per_section([CALIBRATION, OTHER, second_chunk])
     assert [e.url for e in merged] == [IMU, OTHER.url] and [e.n for e in merged] == [1, 2]
     assert merged[0].content.endswith("The rest of it.")
+    # A later piece of the section links to its sub-heading; it is still the same section.
+    deeper = Evidence(4, "c4", "sensors/imu.md", CALIBRATION.heading_path, f"{IMU.partition('#')[0]}#offsets", 0.3,
+                      "Offsets are kept in flash.")
+    merged = one_per_section([CALIBRATION, deeper, OTHER])
+    assert [e.url for e in merged] == [IMU, OTHER.url] and merged[0].content.endswith("Offsets are kept in flash.")
+    assert one_per_section([deeper, CALIBRATION])[0].url.endswith("#offsets")  # the first found's link
 
 
 def test_an_unanswerable_question_lists_only_close_sections() -> None:

@@ -215,16 +215,19 @@ def _passage(c: Candidate | Code) -> str:
 
 
 def choose(source: Read, ranked: Sequence[Candidate]) -> list[list[Candidate]]:
-    """The best candidate's window, then up to EXTRA single sentences not already quoted."""
+    """The best candidate's window, then up to EXTRA single sentences not already quoted, here or
+    word for word from another source."""
     chosen: list[list[Candidate]] = []
     quoted: set[tuple[int, int, int]] = set()
+    said: set[str] = set()  # books repeat sentences across pages (a migration guide quotes the API page)
     for c in ranked:
         if len(chosen) > EXTRA:
             break
-        if c.place in quoted:
+        if c.place in quoted or c.text in said:
             continue
-        window = source.window(c, WINDOW if not chosen else 1)
+        window = [w for w in source.window(c, WINDOW if not chosen else 1) if w == c or w.text not in said]
         quoted.update(w.place for w in window)
+        said.update(w.text for w in window)
         introduced = source.introduced(window[-1])
         if introduced is not None:  # its items are quoted with it, never again on their own
             quoted.update((c.source_rank, window[-1].block + 1, p) for p in range(len(introduced.pieces())))
