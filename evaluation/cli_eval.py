@@ -112,7 +112,9 @@ async def stoppable(main: Coroutine[Any, Any, T]) -> T:
         received.append(sig)
         task.cancel()
 
-    for sig in STOP_SIGNALS:
+    # A signal the shell set to be ignored (`nohup` ignores SIGHUP) stays ignored.
+    handled = [sig for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+    for sig in handled:
         loop.add_signal_handler(sig, stop, sig)
     try:
         return await task
@@ -121,7 +123,7 @@ async def stoppable(main: Coroutine[Any, Any, T]) -> T:
             raise Stopped(received[0]) from None
         raise
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in handled:
             loop.remove_signal_handler(sig)
 
 

@@ -491,3 +491,36 @@ def test_a_piece_of_a_long_section_links_to_the_sub_heading_it_starts_under() ->
             assert chunk.url == f"/docs/c#{last}"
     # github-slugger counts the repeated heading, as the built page's ids do.
     assert sections(page, "Config")[-1].sub_anchors[-1] == ("#### `option3`", "option3-1")
+
+
+def test_text_that_leaves_a_chunk_no_room_never_crashes_ingest(tmp_path: Path) -> None:
+    """Headings longer than a chunk fail their page with the reason; a table header, a fence title
+    or a run of sub-headings that fill a chunk are split without them instead of recursing."""
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    (tmp_path / "giant.md").write_text("# T\n\n## " + " ".join(f"word{i}" for i in range(400)) + "\n\nBody.\n")
+    assert "longer than a chunk" in read_all(tmp_path)["giant.md"].failed
+    info = PageInfo("b", "f.md", "", "T", (), "/docs/f")
+    budget = Budget(count_tokens, 256)
+    row = "| " + " | ".join("{}" for _ in range(110)) + " |\n"
+    wide = row.format(*(f"Column {i} name" for i in range(110))) + row.format(*["---"] * 110) + row.format(*"x" * 110)
+    headings = "\n\n".join(f"#### Option number {i} heading" for i in range(36))
+    titled = '```js title="' + " ".join(f"part{i}" for i in range(300)) + '"\n' \
+        + "\n".join(f"const v{i} = {i};" for i in range(120)) + "\n```\n"
+    for body in (wide, headings + "\n\n" + "A long paragraph sentence. " * 200, titled):
+        chunks = chunk_page(parse_page(f"# T\n\n## S\n\n{body}"), info, budget)
+        assert chunks and all(budget.fits(c.embed_text) for c in chunks)
+    code = chunk_page(parse_page(f"# T\n\n## S\n\n{titled}"), info, budget)
+    assert all(c.content.startswith("```js\n") for c in code[1:]) and "const v119 = 119;" in code[-1].content
+
+
+def test_a_heading_shown_inside_a_code_example_is_not_taken_for_the_sub_heading() -> None:
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    filler = " ".join(f"Filler sentence {i} about the API." for i in range(30))
+    example = "````md\n#### `alpha`\n````"
+    page = parse_page(f"# P\n\n## API\n\n{filler}\n\n{example}\n\n{filler}\n\n#### `alpha`\n\nThe real one.\n")
+    chunks = chunk_page(page, PageInfo("b", "p.md", "", "P", (), "/p"), Budget(count_tokens, 256))
+    for chunk in chunks:
+        real = "#### `alpha`\n\nThe real one." in chunk.content
+        assert chunk.url == ("/p#alpha" if chunk.content.startswith("#### `alpha`") else "/p#api") or real

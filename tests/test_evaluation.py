@@ -179,3 +179,24 @@ def test_a_terminated_eval_shuts_down_the_postgres_it_started(tmp_path: Path) ->
         for orphan in ours():  # only when the test fails: leave no server behind
             orphan.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+async def test_a_signal_the_shell_ignores_stays_ignored() -> None:
+    """Under `nohup` SIGHUP is ignored: closing the terminal must not stop the evaluation."""
+    import asyncio
+    import os
+    import signal
+
+    from evaluation.cli_eval import stoppable
+
+    async def work() -> str:
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(0.2)
+        return "finished"
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        assert await stoppable(work()) == "finished"
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -135,6 +135,7 @@ def test_a_table_is_read_as_rows_whose_cells_are_named_by_their_columns() -> Non
     assert [b.kind for b in read] == [Kind.PROSE, Kind.TABLE]
     assert read[1].pieces() == ["Default: `80`; CLI Override: `--print-width <int>`; API Override: `printWidth: <int>`",
                                 "CLI Override: `--end-of-line <lf|cr>`"]  # an empty cell is left out, a pipe kept
+    assert blocks("| a | b |\n|  |  |\n| 1 | 2 |")[0].pieces() == ["a: 1; b: 2"]  # an empty row says nothing
 
 
 async def test_a_table_row_is_a_statement_and_a_colon_brings_the_table() -> None:
@@ -300,12 +301,9 @@ def test_one_source_per_section() -> None:
     merged = one_per_section([CALIBRATION, OTHER, second_chunk])
     assert [e.url for e in merged] == [IMU, OTHER.url] and [e.n for e in merged] == [1, 2]
     assert merged[0].content.endswith("The rest of it.")
-    # A later piece of the section links to its sub-heading; it is still the same section.
-    deeper = Evidence(4, "c4", "sensors/imu.md", CALIBRATION.heading_path, f"{IMU.partition('#')[0]}#offsets", 0.3,
-                      "Offsets are kept in flash.")
-    merged = one_per_section([CALIBRATION, deeper, OTHER])
-    assert [e.url for e in merged] == [IMU, OTHER.url] and merged[0].content.endswith("Offsets are kept in flash.")
-    assert one_per_section([deeper, CALIBRATION])[0].url.endswith("#offsets")  # the first found's link
+    # Two sections with the same headings on one page (their anchors differ) stay two sources.
+    repeated = Evidence(4, "c4", "sensors/imu.md", CALIBRATION.heading_path, f"{IMU}-1", 0.3, "Another section.")
+    assert [e.url for e in one_per_section([CALIBRATION, repeated])] == [IMU, f"{IMU}-1"]
 
 
 def test_an_unanswerable_question_lists_only_close_sections() -> None:

@@ -34,12 +34,13 @@ class Evidence(Source):
 
 
 def one_per_section(evidence: Sequence[Evidence]) -> list[Evidence]:
-    """One source per section, renumbered: a long section stored as several chunks is one source
-    whose text is its chunks' in the order found, so no answer lists a section twice. It links
-    where the first found of them does (a chunk may link to the sub-heading it starts under)."""
-    merged: dict[tuple[str, ...], Evidence] = {}
+    """One source per link, renumbered: a long section stored as several chunks is one source
+    whose text is its chunks' in the order found, so no answer lists a link twice. A section's
+    chunks that start under different sub-headings link to each (they are different places), and
+    two sections with the same headings on one page are two sources (their anchors differ)."""
+    merged: dict[str, Evidence] = {}
     for e in evidence:
-        key = (e.url.partition("#")[0], e.file_path, *e.heading_path) if e.url else (e.chunk_id,)
+        key = e.url or e.chunk_id
         first = merged.get(key)
         if first is None:
             merged[key] = e

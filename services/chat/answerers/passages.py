@@ -121,10 +121,12 @@ def table_rows(lines: Sequence[str]) -> list[str]:
     rows = [[" ".join(c.replace("\\|", "|").split()) for c in _CELL_BORDER.split(line.strip())[1:-1]]
             for line in lines]
     if len(rows) < 2:
-        return ["; ".join(c for c in row if c) for row in rows]
-    header, body = rows[0], rows[1:]
-    return ["; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell)
-            for row in body]
+        named = ["; ".join(c for c in row if c) for row in rows]
+    else:
+        header, body = rows[0], rows[1:]
+        named = ["; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell)
+                 for row in body]
+    return [row for row in named if row]  # a row of empty cells says nothing
 
 
 def opening_fence(line: str) -> str | None:

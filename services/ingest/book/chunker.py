@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from records.chunk import Chunk, heading_prefix
 from records.edition import SOLE_EDITION, Edition
-from services.ingest.book.parser import Block, ParsedPage
+from services.ingest.book.parser import Block, PageError, ParsedPage
 from services.ingest.book.slugs import Slugger
 
 CHUNK_NAMESPACE = uuid.UUID("6f1c1e0a-7f5e-4a53-9b7c-2d0e3c1b5a40")
@@ -136,14 +136,19 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
 def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
     """The anchor each piece of a section links to: that of the last sub-heading before the
     piece's first line (the one its text stands under), or the section's own; a piece starting
-    with a sub-heading links to it. Sub-headings are met in order, so a code line that looks like
-    a later one is never taken for it."""
+    with a sub-heading links to it. Lines inside code fences are skipped: a ```md example's
+    "#### x" line is no heading."""
     anchors: list[str] = []
     before, found = section.anchor, 0  # the anchor in effect where the next piece starts
     for piece in pieces:
         start = before
+        fence = ""  # inside code (render's fences): a line there is never a heading
         for n, line in enumerate(piece.split("\n")):
-            if found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
+            if fence:
+                fence = "" if line == fence else fence
+            elif line.startswith("```"):
+                fence = line[:len(line) - len(line.lstrip("`"))]
+            elif found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
                 before = section.sub_anchors[found][1]
                 found += 1
                 if n == 0:
@@ -152,8 +157,17 @@ def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
     return anchors
 
 
+def _room(budget: Budget, prefix: str) -> bool:
+    """Whether text can follow the prefix in a piece: MIN_TOKENS of it at least."""
+    used_t, used_m = budget.cost(prefix)
+    return budget.within(used_t + MIN_TOKENS, used_m + MIN_TOKENS)
+
+
 def _split_text(text: str, budget: Budget, prefix: str) -> list[str]:
     """A paragraph too long for one chunk: by sentences, then by words."""
+    if len(text) <= 1 or not budget.within(*(c + 1 for c in budget.cost(prefix))):
+        # Only the headings (a page's own text) can be this long: the page is refused, not the book.
+        raise PageError(f"a section's headings are longer than a chunk ({budget.max_tokens} tokens)")
     pieces = [p for p in _SENTENCE_END.split(text) if p]
     if len(pieces) == 1:
         pieces = text.split(" ")
@@ -168,6 +182,8 @@ def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
     first, _, rest = block.partition("\n")
     fence = first[:len(first) - len(first.lstrip("`"))]
     lines = rest.rsplit(f"\n{fence}", 1)[0].split("\n")
+    if not _room(budget, f"{prefix}{first}\n{fence}\n"):  # a title as long as a chunk: the language only
+        first = fence + first[len(fence):].split(" ", 1)[0]
     # The fence's opening and closing lines are charged to every piece up front.
     wrapper = f"{prefix}{first}\n{fence}\n"
     return [f"{first}\n{piece}\n{fence}" for piece in _pack(lines, budget, wrapper, "\n")]
@@ -180,7 +196,7 @@ def _split_table(block: str, budget: Budget, prefix: str) -> list[str]:
     """A table too long for one chunk: by rows, each piece under the header row again, so that
     every piece is a table whose cells keep their column names."""
     header, _, rest = block.partition("\n")
-    if not rest:
+    if not rest or not _room(budget, f"{prefix}{header}\n"):  # a header as long as a chunk: as text
         return _split_text(block, budget, prefix)
     return [f"{header}\n{piece}" for piece in _pack(rest.split("\n"), budget, f"{prefix}{header}\n", "\n")]
 
@@ -214,6 +230,9 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
         part_t, part_m = budget.cost(part)
         if not budget.within(base_t + part_t, base_m + part_m):
             head = joiner.join(trailing_headings())
+            if head and not _room(budget, prefix + head + joiner):
+                current.append(head)  # no room to carry them: they stay where they were
+                head = ""
             flush()
             split = _split_code if part.startswith("```") else _split_table if part.startswith("|") else _split_text
             split_pieces = split(part, budget, prefix + head + joiner if head else prefix)

@@ -131,4 +131,8 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         title=page_title(page, doc_id or strip_number_prefix(PurePosixPath(file.rel).stem)),
         tags=tags, page_url=routes.permalink(slug), edition=edition, edit_url=edit_url,
     )
-    return PageResult(file, chunk_page(page, info, budget), frontmatter=fm)
+    try:
+        chunks = chunk_page(page, info, budget)
+    except PageError as exc:  # headings longer than a chunk can hold
+        return PageResult(file, failed=str(exc))
+    return PageResult(file, chunks, frontmatter=fm)

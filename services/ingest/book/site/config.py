@@ -383,8 +383,7 @@ def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
         wraps_classic = isinstance(options, JsObject) and options.get("docs") is not UNDEFINED
         if name not in _CLASSIC_PRESETS:
             if not wraps_classic:
-                if name is not None:
-                    out.notes.append(f"preset {name!r} is not read (only the classic preset's docs options are)")
+                out.notes.append(f"preset {name!r} is not read (only the classic preset's docs options are)")
                 continue
             # Presets that extend the classic one pass it their `docs` options, as Meta's
             # docusaurus-plugin-internaldocs-fb does for Metro, Buck2 and others.
@@ -417,7 +416,7 @@ def _docs_plugin(out: _Collector, options: JsValue, where: str) -> DocsPlugin:
     return DocsPlugin(id=_UNKNOWN_ID, declared_in=where)
 
 
-def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str | None, JsValue]]:
+def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str, JsValue]]:
     """``presets``/``plugins`` items as (index, module name, options): an item is a name, a
     ``[name, options]`` pair, or false/null (skipped). An item that cannot be read might be a
     docs plugin; it is noted."""
@@ -426,7 +425,7 @@ def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str |
     if not isinstance(value, JsArray):
         out.notes.append(f"{key} could not be read ({_show_computed(value)}); a docs plugin declared there is missed")
         return []
-    entries: list[tuple[int, str | None, JsValue]] = []
+    entries: list[tuple[int, str, JsValue]] = []
     for index, item in enumerate(value.items):
         if item is False or item is None:
             continue
