@@ -412,11 +412,12 @@ def test_presets_named_by_require_resolve_and_presets_that_extend_the_classic_on
     write_site(tmp_path / "fb", "module.exports = {presets: [[require.resolve('docusaurus-plugin-internaldocs-fb/"
                "docusaurus-preset'), {docs: {path: 'guides', routeBasePath: 'manual'}}]]};", docs="guides")
     site = read_site(tmp_path / "fb")
-    assert (site.docs.path, site.docs.route_base_path) == ("guides", "/manual")
+    assert site.docs is not None and (site.docs.path, site.docs.route_base_path) == ("guides", "/manual")
     assert any("read as the classic preset it extends" in n for n in site.notes)
     write_site(tmp_path / "classic", "module.exports = {presets: [[require.resolve('@docusaurus/preset-classic'), "
                "{docs: {routeBasePath: '/'}}]]};")
-    assert read_site(tmp_path / "classic").docs.route_base_path == "/"
+    classic = read_site(tmp_path / "classic").docs
+    assert classic is not None and classic.route_base_path == "/"
     write_site(tmp_path / "other", "module.exports = {presets: [['some-preset', {theme: {}}]]};")
     with pytest.raises(InvalidArgument, match="no docs plugin"):
         site_routes(read_site(tmp_path / "other"))
