@@ -81,10 +81,15 @@ class Section:
     sub_anchors: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _leading_backticks(line: str) -> str:
+    """The fence a rendered code block's line opens or closes with (render writes backticks)."""
+    return line[:len(line) - len(line.lstrip("`"))]
+
+
 def code_fence(code: str) -> str:
     """Backticks enough that no line of the code closes its fence (a ````md example holding ```
     lines keeps them as code), three at least."""
-    inner = (len(line.strip()) - len(line.strip().lstrip("`")) for line in code.split("\n"))
+    inner = (len(_leading_backticks(line.strip())) for line in code.split("\n"))
     return "`" * max(3, max(inner, default=0) + 1)
 
 
@@ -129,6 +134,8 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
                 result.append(current)
                 continue
             current.sub_anchors.append((render(block), anchor))
+            current.blocks.append(current.sub_anchors[-1][0])
+            continue
         current.blocks.append(render(block))
     return [s for s in result if s.blocks]
 
@@ -147,7 +154,7 @@ def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
             if fence:
                 fence = "" if line == fence else fence
             elif line.startswith("```"):
-                fence = line[:len(line) - len(line.lstrip("`"))]
+                fence = _leading_backticks(line)
             elif found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
                 before = section.sub_anchors[found][1]
                 found += 1
@@ -180,7 +187,7 @@ def _split_text(text: str, budget: Budget, prefix: str) -> list[str]:
 def _split_code(block: str, budget: Budget, prefix: str) -> list[str]:
     """A code fence too long for one chunk: by lines, each piece a complete fence."""
     first, _, rest = block.partition("\n")
-    fence = first[:len(first) - len(first.lstrip("`"))]
+    fence = _leading_backticks(first)
     lines = rest.rsplit(f"\n{fence}", 1)[0].split("\n")
     if not _room(budget, f"{prefix}{first}\n{fence}\n"):  # a title as long as a chunk: the language only
         first = fence + first[len(fence):].split(" ", 1)[0]
