@@ -524,3 +524,19 @@ def test_a_heading_shown_inside_a_code_example_is_not_taken_for_the_sub_heading(
     for chunk in chunks:
         real = "#### `alpha`\n\nThe real one." in chunk.content
         assert chunk.url == ("/p#alpha" if chunk.content.startswith("#### `alpha`") else "/p#api") or real
+
+
+def test_a_colon_that_introduces_sub_sections_lists_their_headings() -> None:
+    """"Redux can be described in three fundamental principles:" and an H3 per principle: each
+    principle is its own chunk, so the colon's chunk lists their headings as the page shows them
+    next. Nothing is listed for a colon before a sibling or for an index of many sections."""
+    from services.ingest.book.chunker import MAX_INTRODUCED_SECTIONS, PageInfo, chunk_page
+
+    info = PageInfo("b", "p.md", "", "P", (), "/docs/p")
+    page = ("# Principles\n\nIt follows three principles:\n\n### One `store`\n\nA.\n\n### Read-only\n\nB.\n\n"
+            "#### Detail\n\nC.\n\n### Pure\n\nD.\n\n## Next part\n\nSee below:\n\n## Last\n\nE.\n")
+    chunks = chunk_page(parse_page(page), info, BUDGET)
+    assert chunks[0].content == "It follows three principles:\n\n- One `store`\n- Read-only\n- Pure"
+    assert chunks[-2].content == "See below:"  # a sibling section is not what the colon introduces
+    many = "".join(f"## Part {i}\n\nText.\n\n" for i in range(MAX_INTRODUCED_SECTIONS + 1))
+    assert chunk_page(parse_page(f"# P\n\nAll parts:\n\n{many}"), info, BUDGET)[0].content == "All parts:"

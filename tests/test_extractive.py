@@ -116,6 +116,25 @@ async def test_a_sentence_ending_in_a_colon_brings_what_it_introduces() -> None:
     assert "```" not in plain and "- " not in plain
 
 
+# A pronoun inside a paragraph names the sentence before it; at a paragraph's start, its heading.
+COUNTERS = Evidence(1, "c7", "examples.md", ("Examples", "Counter Vanilla"), "/docs/examples#counter-vanilla", 1.0,
+                    "Run the example from its folder.\n\n"
+                    "It needs no build system and shows the raw API. Open its page in any browser.")
+STORE = Evidence(1, "c8", "store.md", ("The store", "Dispatching"), "/docs/store#dispatching", 1.0,
+                 "The store is a plain object. It only knows how to dispatch actions synchronously. "
+                 "Middleware adds the rest.")
+
+
+async def test_a_quote_that_opens_on_a_pronoun_says_what_the_pronoun_is() -> None:
+    led = await ExtractiveAnswerer(FirstIsBest("no build system")).answer("Which needs no build?", [COUNTERS])
+    assert led.startswith("Counter Vanilla: It needs no build system and shows the raw API [1].")
+    assert verify_citations(led, [COUNTERS]) == (led, True)
+    inside = await ExtractiveAnswerer(FirstIsBest("only knows")).answer("What can it do?", [STORE])
+    assert inside.startswith("The store is a plain object [1]. It only knows how to dispatch")  # not "Dispatching:"
+    faq = Evidence(1, "c6", "faq.md", ("FAQ", "Why a single store?"), "/docs/faq#why", 1.0, "It keeps one truth.")
+    assert await ExtractiveAnswerer(FirstIsBest("truth")).answer("Why?", [faq]) == "It keeps one truth [1]."
+
+
 def _stored(markdown: str) -> str:
     """A section's content as ingest stores it (tables as "| a | b |" rows, header first)."""
     from services.ingest.book.chunker import render

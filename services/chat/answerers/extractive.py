@@ -54,6 +54,11 @@ LEXICAL_WEIGHT = 1.0
 NO_ANSWER = -9.0
 
 
+# A sentence opening on one of these refers back: to the sentence before it inside a paragraph, to
+# its heading at a paragraph's start ("It does not require a build system" under "Counter Vanilla").
+_ANAPHOR = re.compile(r"(?:It|It's|Its|This|These|They|Their)\b")
+
+
 class SentenceScorer(Protocol):
     """The cross-encoder's view the answerer needs (embedding.reranker.CrossEncoder)."""
 
@@ -97,11 +102,15 @@ class Read:
 
     def window(self, first: Candidate, size: int) -> list[Candidate]:
         """The candidate and those after it in its paragraph; a table row stands alone (the next
-        row is another record)."""
-        if self.blocks[first.source_rank][first.block].kind is Kind.TABLE:
+        row is another record). A sentence inside a paragraph that opens on a pronoun ("It only
+        knows how to…") comes with the sentence before it, which says what the pronoun is."""
+        kind = self.blocks[first.source_rank][first.block].kind
+        if kind is Kind.TABLE:
             size = 1
+        start = first.position - 1 if kind is Kind.PROSE and first.position > 0 and _ANAPHOR.match(first.text) \
+            else first.position
         return [c for c in self.candidates if c.source_rank == first.source_rank and c.block == first.block
-                and first.position <= c.position < first.position + size]
+                and start <= c.position < first.position + size]
 
     def introduced(self, last: Candidate) -> Block | None:
         """The list or code block a paragraph's closing colon introduces."""
@@ -185,8 +194,10 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
     if lead is not None and not any(lead in w for w in windows):
         windows.append([lead])
     parts = []
+    before: Candidate | None = None
     for window in sorted(windows, key=lambda w: w[0].place):
-        text = " ".join(cited(c.text, c.n) for c in window)
+        text = _labelled(window[0], before, " ".join(cited(c.text, c.n) for c in window))
+        before = window[-1]
         introduced = source.introduced(window[-1])
         if introduced is None and shown is not None and window[-1] == lead:
             introduced = shown.body
@@ -199,6 +210,21 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
         lead_in = cited(f"{heading.rstrip('.!?:; ')}:", shown.n) if heading else f"[{shown.n}]:"
         parts.append(f"{lead_in}\n\n{shown.body.quoted(shown.n)}")
     return "\n\n".join(parts)
+
+
+def _labelled(first: Candidate, before: Candidate | None, text: str) -> str:
+    """The quote led by the heading it stands under when it opens a paragraph on a pronoun:
+    "Counter Vanilla: It does not require a build system". Not when the paragraph before it is
+    quoted just before (the pronoun may name what it says), nor under a heading that is a question
+    (an FAQ's) or that the sentence already names."""
+    if first.position > 0 or not _ANAPHOR.match(first.text):  # inside a paragraph it names the sentence before
+        return text
+    if before is not None and (before.source_rank, before.block + 1) == (first.source_rank, first.block):
+        return text
+    heading = next((h for h in reversed(first.heading_path) if h.strip()), "").strip()
+    if not heading or heading.endswith("?") or heading.lower() in first.text.lower():
+        return text
+    return f"{heading.rstrip('.!:;')}: {text}"
 
 
 def extract(question: str, sources: Sequence[Evidence]) -> str:

@@ -137,7 +137,33 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
             current.blocks.append(current.sub_anchors[-1][0])
             continue
         current.blocks.append(render(block))
+    _list_what_colons_introduce(result)
     return [s for s in result if s.blocks]
+
+
+# A colon before at most this many sub-sections is read as introducing them; more is an index.
+MAX_INTRODUCED_SECTIONS = 12
+
+
+def _list_what_colons_introduce(found: list[Section]) -> None:
+    """A section whose text ends on a colon just before its sub-sections ("Redux can be described
+    in three fundamental principles:" and an H3 per principle) gets their headings as a list, as
+    the page shows them next. Each sub-section is its own chunk, so without the list the colon's
+    chunk promises what no chunk beside it holds, and "what are the three principles" has no
+    passage that names them."""
+    for n, section in enumerate(found[:-1]):
+        last = section.blocks[-1] if section.blocks else ""
+        level = found[n + 1].depth
+        if not last.rstrip().endswith(":") or last.startswith(("```", "#", "|")) or level <= section.depth:
+            continue
+        following = []
+        for later in found[n + 1:]:
+            if later.depth < level:
+                break
+            if later.depth == level:
+                following.append(later.heading_path[-1])
+        if 2 <= len(following) <= MAX_INTRODUCED_SECTIONS:
+            section.blocks.append("\n".join(f"- {heading}" for heading in following))
 
 
 def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
