@@ -229,6 +229,13 @@ async def test_every_stored_chunk_url_lands_on_a_built_page_and_id(build: Path, 
     assert "/robot/fr/docs/sensors/imu#étalonner-le-gyroscope" in urls
     assert "/robot/docs/community/help/translating#हिन्दी-अनुवाद" in urls
     assert "/robot/docs/appendix#telemetry_port" in urls  # a section that opens on an H4 links to it
+    # A partial is read where two pages show it, its heading with the id the built pages give it.
+    battery = [c for c in chunks if c.content.startswith("Measure the battery pack") and c.version == "current"]
+    assert {c.url for c in battery} == {"/robot/docs/getting-started/first-boot#check-the-battery",
+                                        "/robot/docs/maintenance/cleaning#check-the-battery"}
+    for chunk in battery:
+        html = (build / f"{chunk.url.partition('#')[0][len(BASE_URL):]}.html").read_text(encoding="utf-8")
+        assert "a full 2S pack reads 8.4 V" in " ".join(html.split())
     # The plugin's manifest agrees with every stored URL, and lacks none of their anchors.
     manifest = load_manifest(build)
     refs = [ChunkRef(c.file_path, c.version, c.locale, c.url.partition("#")[2]) for c in chunks]

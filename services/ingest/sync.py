@@ -269,6 +269,7 @@ class Ingestor:
                 source.edit_base,
             )
             shown = f"{source.label}/{file.rel}" if source.label else file.rel
+            summary.warnings += [f"{shown}: {note}" for note in result.notes]
             if result.failed:
                 summary.failed.append((shown, result.failed))
                 pages.failed_files.add(file.rel)

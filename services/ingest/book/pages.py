@@ -10,7 +10,8 @@ from records.chunk import Chunk
 from records.edition import SOLE_EDITION, Edition
 from services.ingest.book.chunker import Budget, PageInfo, chunk_page, page_title
 from services.ingest.book.discovery import SourceFile
-from services.ingest.book.parser import PageError, decode, parse_page
+from services.ingest.book.parser import PageError, decode
+from services.ingest.book.partials import parse_with_partials
 from services.ingest.book.slugs import RouteError, RouteOptions, doc_slug, normalize_url, strip_number_prefix
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -27,6 +28,7 @@ class PageResult:
     skipped: str = ""  # reason, when left out on purpose
     failed: str = ""  # reason, when it could not be read
     frontmatter: dict[str, object] = field(default_factory=dict)  # for the book's outline
+    notes: tuple[str, ...] = ()  # what was read without (a partial that could not be shown)
 
 
 def _tags(value: object) -> tuple[str, ...]:
@@ -112,7 +114,7 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         text = decode(Path(file.path).read_bytes())
         if any(len(line) > MAX_LINE_CHARS for line in text.split("\n")):
             return PageResult(file, failed=f"a line is longer than {MAX_LINE_CHARS} characters")
-        page = parse_page(text)
+        page, notes = parse_with_partials(text, file.path, _docs_root(file))
         fm = page.frontmatter
         tags = _tags(fm.get("tags"))
         hidden = visibility(fm)
@@ -135,4 +137,12 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         chunks = chunk_page(page, info, budget)
     except PageError as exc:  # headings longer than a chunk can hold
         return PageResult(file, failed=str(exc))
-    return PageResult(file, chunks, frontmatter=fm)
+    return PageResult(file, chunks, frontmatter=fm, notes=tuple(notes))
+
+
+def _docs_root(file: SourceFile) -> Path:
+    """The folder the page was found in: partials are read from inside it only."""
+    root = file.path
+    for _ in PurePosixPath(file.rel).parts:
+        root = root.parent
+    return root

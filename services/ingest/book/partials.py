@@ -1,0 +1,157 @@
+"""Markdown partials: another file's text, read where the page shows it.
+
+An MDX page can import a Markdown file as a component and show it on a line of its own::
+
+    import Note from './_note.md';
+
+    <Note />
+
+The built page holds the partial's text at that place (Docusaurus's "Importing Markdown"; the
+leading underscore only keeps the file from being a page of its own). A partial is compiled on its
+own, so its headings take ids from their own slugger, never the page's: docusaurus-mdx-loader runs
+its headings plugin once per file. Such ids are set here as explicit ones, which the page's slugger
+does not count either.
+
+Only what can be read safely is shown: a relative path to a .md or .mdx file inside the docs
+folder, at most MAX_DEPTH partials deep, no file inside itself, and at most MAX_SHOWN_BYTES shown
+per page. What is not shown is reported, and the page is read without it as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.ingest.book.parser import Block, PageError, ParsedPage, decode, parse_page, split_frontmatter
+from services.ingest.book.slugs import Slugger
+
+MAX_DEPTH = 5
+MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
+_IMPORT = re.compile(r"""^import\s+([A-Za-z_$][\w$]*)\s+from\s+(['"])([^'"\n]+\.mdx?)\2\s*;?\s*$""")
+_SHOWN = re.compile(r"^<([A-Za-z_$][\w$]*)\s*/>\s*$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+# Stands for a partial in the text the parser reads; a paragraph of its own, replaced by the
+# partial's blocks afterwards.
+_MARK = "lectern-partial-0c5e2a"
+
+
+@dataclass
+class Reading:
+    """What one page's partials gave: the notes on those that could not be shown."""
+
+    root: Path
+    notes: list[str] = field(default_factory=list)
+    shown_bytes: int = 0
+
+
+def parse_with_partials(text: str, path: Path, root: Path) -> tuple[ParsedPage, list[str]]:
+    """The page parsed with the partials it shows in place, and a note for each it shows that
+    could not be read. ``root`` is the docs folder: no partial is read from outside it."""
+    reading = Reading(root.resolve())
+    marked, shown = _marked(text, path, reading)
+    page = parse_page(marked)
+    page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
+    return page, reading.notes
+
+
+def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None]]:
+    """The text with each line that shows an imported partial replaced by a mark, and the
+    partials in the order they are marked (None for one that cannot be read: shown as nothing)."""
+    lines = text.split("\n")
+    imports: dict[str, str] = {}
+    fence = ""
+    for line in lines:  # imports first: MDX allows them anywhere outside code
+        fence = _fence_after(line, fence)
+        match = None if fence else _IMPORT.match(line)
+        if match:
+            imports[match.group(1)] = match.group(3)
+    shown: list[Path | None] = []
+    fence = ""
+    for n, line in enumerate(lines):
+        was_code = bool(fence)
+        fence = _fence_after(line, fence)
+        match = None if was_code or fence else _SHOWN.match(line)
+        if match and match.group(1) in imports:
+            shown.append(_resolve(imports[match.group(1)], path, reading))
+            lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
+    return "\n".join(lines), shown
+
+
+def _fence_after(line: str, fence: str) -> str:
+    """The open code fence after this line ("" outside code)."""
+    match = _FENCE.match(line)
+    if not match:
+        return fence
+    marks = match.group(1)
+    if not fence:
+        return marks
+    return "" if marks[0] == fence[0] and len(marks) >= len(fence) and not line.strip()[len(marks):] else fence
+
+
+def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:
+    if not spec.startswith(("./", "../")):
+        reading.notes.append(f"partial {spec!r} is not a relative path; not shown")
+        return None
+    target = (page.parent / spec).resolve()
+    try:
+        target.relative_to(reading.root)
+    except ValueError:
+        reading.notes.append(f"partial {spec!r} is outside the docs folder; not shown")
+        return None
+    if not target.is_file():
+        reading.notes.append(f"partial {spec!r} does not exist; not shown")
+        return None
+    return target
+
+
+def _spliced(blocks: list[Block], shown: list[Path | None], reading: Reading,
+             chain: tuple[Path, ...]) -> list[Block]:
+    out: list[Block] = []
+    for block in blocks:
+        number = _mark_number(block)
+        if number is None or number >= len(shown):
+            out.append(block)
+            continue
+        target = shown[number]
+        if target is not None:
+            out += _partial_blocks(target, reading, chain)
+    return out
+
+
+def _mark_number(block: Block) -> int | None:
+    if block.kind != "text" or not block.text.startswith(_MARK):
+        return None
+    digits = block.text[len(_MARK):]
+    return int(digits) if digits.isdigit() else None
+
+
+def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> list[Block]:
+    """A partial's blocks, its own partials shown in them, its headings with their own ids."""
+    name = path.name
+    if path in chain:
+        reading.notes.append(f"partial {name} shows itself; shown once")
+        return []
+    if len(chain) > MAX_DEPTH:
+        reading.notes.append(f"partial {name} is more than {MAX_DEPTH} partials deep; not shown")
+        return []
+    try:
+        raw = path.read_bytes()
+        if reading.shown_bytes + len(raw) > MAX_SHOWN_BYTES:
+            reading.notes.append(f"partials past {MAX_SHOWN_BYTES} bytes on one page; {name} not shown")
+            return []
+        reading.shown_bytes += len(raw)
+        body = split_frontmatter(decode(raw))[1]
+        marked, shown = _marked(body, path, reading)
+        blocks = parse_page(marked).blocks
+    except PageError as exc:
+        reading.notes.append(f"partial {name} cannot be read: {exc}; not shown")
+        return []
+    except OSError as exc:
+        reading.notes.append(f"partial {name} cannot be read: {exc.strerror or exc}; not shown")
+        return []
+    slugger = Slugger()  # the partial's own, as its own compilation has
+    own = [dataclasses.replace(b, anchor=b.anchor or slugger.slug(b.slug_text)) if b.kind == "heading" else b
+           for b in blocks]
+    return _spliced(own, shown, reading, (*chain, path))

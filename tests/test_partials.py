@@ -1,0 +1,78 @@
+"""Markdown partials are read where the page shows them, as the built page holds them: their text
+in place, their headings with ids of their own slugger. Anything that cannot be shown safely is
+reported and left out, never a crash. (tests/test_docusaurus_build.py checks the sample book's
+partials against a real build.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedding.tokens import count_tokens
+from services.ingest.book.chunker import Budget
+from services.ingest.book.discovery import SourceFile
+from services.ingest.book.pages import read_page
+from services.ingest.book.partials import MAX_DEPTH, parse_with_partials
+
+NOTE = ":::info\n\nImport the APIs explicitly:\n\n```ts\nimport {expect} from '@jest/globals';\n```\n\n:::\n"
+
+
+def _page(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _texts(root: Path, rel: str) -> tuple[list[str], list[str]]:
+    page, notes = parse_with_partials((root / rel).read_text(), root / rel, root)
+    return [b.text for b in page.blocks], notes
+
+
+def test_a_partial_is_read_where_the_page_shows_it(tmp_path: Path) -> None:
+    _page(tmp_path, "_note.md", "---\ntitle: ignored\n---\n" + NOTE)
+    _page(tmp_path, "shared/_steps.mdx", "import Note from '../_note.md';\n\nFirst step.\n\n<Note />\n")
+    _page(tmp_path, "api.md", "import Note from './_note.md';\nimport Steps from \"./shared/_steps.mdx\"\n\n"
+          "# API\n\n<Note />\n\nBody.\n\n```mdx\n<Note />\n```\n\n<Steps/>\n")
+    texts, notes = _texts(tmp_path, "api.md")
+    assert texts == ["API", "Info:", "Import the APIs explicitly:", "import {expect} from '@jest/globals';", "Body.",
+                     "<Note />",  # inside a code example it is code
+                     "First step.", "Info:", "Import the APIs explicitly:", "import {expect} from '@jest/globals';"]
+    assert notes == []
+
+
+def test_a_partials_headings_take_ids_from_their_own_slugger(tmp_path: Path) -> None:
+    """Docusaurus compiles a partial on its own: its "Setup" is #setup even when the page has a
+    "Setup" before it, and the page's later "Setup" is #setup-1 whatever the partial holds."""
+    _page(tmp_path, "_part.md", "## Setup\n\nPartial setup.\n\n## Setup\n\nAgain.\n")
+    _page(tmp_path, "p.md", "import Part from './_part.md';\n\n# P\n\n## Setup\n\nOwn.\n\n<Part />\n\n"
+          "## Setup\n\nOwn again.\n")
+    page, _ = parse_with_partials((tmp_path / "p.md").read_text(), tmp_path / "p.md", tmp_path)
+    assert [(b.text, b.anchor) for b in page.blocks if b.kind == "heading"] == [
+        ("P", ""), ("Setup", ""), ("Setup", "setup"), ("Setup", "setup-1"), ("Setup", "")]
+    result = read_page(SourceFile(tmp_path / "p.md", "p.md", ""), "b", "/docs/", Budget(count_tokens), False)
+    assert [c.url for c in result.chunks] == ["/docs/p#setup", "/docs/p#setup", "/docs/p#setup-1",
+                                              "/docs/p#setup-1"]
+    assert [c.content for c in result.chunks] == ["Own.", "Partial setup.", "Again.", "Own again."]
+
+
+def test_what_cannot_be_shown_is_reported_and_left_out(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    _page(outside, "_secret.md", "The server password is hunter2.\n")
+    docs = tmp_path / "docs"
+    _page(docs, "_self.md", "import Self from './_self.md';\n\nLoop text.\n\n<Self />\n")
+    _page(docs, "_binary.md", "")
+    (docs / "_binary.md").write_bytes(b"\x00\xff\xfe")
+    for k in range(1, MAX_DEPTH + 3):  # _p1 shows _p2, which shows _p3, …
+        _page(docs, f"_p{k}.md", f"import Next from './_p{k + 1}.md';\n\nLevel {k}.\n\n<Next />\n")
+    _page(docs, "page.md", "import Secret from '../outside/_secret.md';\nimport Gone from './_gone.md';\n"
+          "import Self from './_self.md';\nimport Bin from './_binary.md';\nimport Pkg from 'some-package/x.md';\n"
+          "import P from './_p1.md';\n\n# Page\n\n<Secret />\n\n<Gone />\n\n<Self />\n\n<Bin />\n\n<Pkg />\n\n<P />\n")
+    texts, notes = _texts(docs, "page.md")
+    assert "hunter2" not in " ".join(texts)
+    assert texts[:3] == ["Page", "Loop text.", "Level 1."] and f"Level {MAX_DEPTH}." in texts
+    assert f"Level {MAX_DEPTH + 1}." not in texts
+    assert [n.split(" ")[1] for n in notes] == ["'../outside/_secret.md'", "'./_gone.md'", "'some-package/x.md'",
+                                                 "_self.md", "_binary.md", "_p6.md"]
+    assert "outside the docs folder" in notes[0] and "binary content" in notes[4]
+    result = read_page(SourceFile(docs / "page.md", "page.md", ""), "b", "/docs/", Budget(count_tokens), False)
+    assert result.chunks and not result.failed and result.notes == tuple(notes)
