@@ -139,6 +139,8 @@ async def test_push_edit_and_delete_from_another_folder(pushed: PushStack, tmp_p
     assert first["summary"]["chunks_new"] > 20 and first["uploaded_files"] == first["files"] > 25
     served = await chunks(pushed.stack, "pushed")
     assert {f for f, _ in served.values()} >= {"intro.md", "sensors/imu.md"}
+    # The partial two pages show is sent with them (it is no page itself), so they are read whole.
+    assert not [w for w in first["summary"]["warnings"] if "partial" in w], first["summary"]["warnings"]
 
     # Unchanged: nothing uploaded, nothing applied.
     code, again = await lectern(str(site), "--url", pushed.url, "--book", "pushed", cwd=elsewhere)

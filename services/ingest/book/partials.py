@@ -155,3 +155,25 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
     own = [dataclasses.replace(b, anchor=b.anchor or slugger.slug(b.slug_text)) if b.kind == "heading" else b
            for b in blocks]
     return _spliced(own, shown, reading, (*chain, path))
+
+
+def partial_files(page: Path, root: Path) -> list[Path]:
+    """The partials a page shows and those they show, as ingest would read them: what `lectern
+    push` must send beside the page. Unreadable files are left to ingest to report."""
+    reading = Reading(root.resolve())
+    start = page.resolve()
+    found: list[Path] = []
+    todo = [(start, 0)]
+    while todo:
+        path, depth = todo.pop()
+        try:
+            if path.stat().st_size > MAX_SHOWN_BYTES:
+                continue
+            shown = _marked(decode(path.read_bytes()), path, reading)[1]
+        except (OSError, PageError):
+            continue
+        for target in shown:
+            if target is not None and target != start and target not in found and depth < MAX_DEPTH:
+                found.append(target)
+                todo.append((target, depth + 1))
+    return found

@@ -1,6 +1,6 @@
 """The files of a site that ingest reads, found the way ingest finds them: for a site root its
-config, versions.json, every version's and locale's pages, and the docs plugin's manifests when
-the build left them; for a docs folder its pages. ``lectern push`` sends these and no others."""
+config, versions.json, every version's and locale's pages and the partials they show, and the docs
+plugin's manifests when the build left them; for a docs folder its pages and their partials. ``lectern push`` sends these and no others."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from runtime.errors import InvalidArgument
 from services.ingest.book.discovery import discover
 from services.ingest.book.editions import plan_source
 from services.ingest.book.manifest import MANIFEST_FILE
+from services.ingest.book.partials import partial_files
 from services.ingest.book.site import SiteOverrides, find_config, read_site
 
 HASH_BLOCK = 1024 * 1024
@@ -54,6 +55,8 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
                 continue
             for page in discover(folder, source.include, source.exclude):
                 add(page.path, _relative(root, folder, page.rel))
+                for partial in partial_files(page.path, folder):  # shown inside the page
+                    add(partial, _relative(root, folder, partial.relative_to(folder.resolve()).as_posix()))
     return [LocalFile(p, found[p]) for p in sorted(found)]
 
 
