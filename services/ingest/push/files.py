@@ -1,6 +1,7 @@
 """The files of a site that ingest reads, found the way ingest finds them: for a site root its
-config, versions.json, every version's and locale's pages and the partials they show, and the docs
-plugin's manifests when the build left them; for a docs folder its pages and their partials. ``lectern push`` sends these and no others."""
+config, versions.json, every version's and locale's pages and the partials they show, and the
+docs plugin's manifests when the build left them; for a docs folder its pages and their partials.
+``lectern push`` sends these and no others."""
 
 from __future__ import annotations
 
