@@ -540,3 +540,19 @@ def test_a_colon_that_introduces_sub_sections_lists_their_headings() -> None:
     assert chunks[-2].content == "See below:"  # a sibling section is not what the colon introduces
     many = "".join(f"## Part {i}\n\nText.\n\n" for i in range(MAX_INTRODUCED_SECTIONS + 1))
     assert chunk_page(parse_page(f"# P\n\nAll parts:\n\n{many}"), info, BUDGET)[0].content == "All parts:"
+
+
+def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> None:
+    """Docusaurus unwraps ```mdx-code-block fences (3 or 4 backticks) before compiling, reads
+    ":::note[Title]" and the legacy ":::note Title" alike, and shows a string-literal expression's
+    text (tests/test_docusaurus_build.py checks the sample appendix's against the built page)."""
+    page = parse_page("# T\n\n````mdx-code-block\nimport Tabs from '@theme/Tabs';\n\n<Tabs>\n\n```js\nconst a = 1;\n```"
+                      "\n\n</Tabs>\n````\n\n```mdx-code-block\nShown as **text**.\n```\n\n"
+                      ":::note[Read *this* first]\n\nBody.\n\n:::\n\n:::tip Legacy title\n\nTip.\n\n:::\n\n"
+                      ":::warning{#careful}\n\nWarn.\n\n:::\n\nThe {'versions.json'} file, not {a + 'b'}.\n\n"
+                      "```md\n{'code stays'}\n```\n")
+    assert [(b.kind, b.text) for b in page.blocks] == [
+        ("heading", "T"), ("code", "const a = 1;"), ("text", "Shown as text."),
+        ("text", "Note: Read this first"), ("text", "Body."), ("text", "Tip: Legacy title"), ("text", "Tip."),
+        ("text", "Warning:"), ("text", "Warn."), ("text", "The versions.json file, not {a + 'b'}."),
+        ("code", "{'code stays'}")]

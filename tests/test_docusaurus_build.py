@@ -236,6 +236,15 @@ async def test_every_stored_chunk_url_lands_on_a_built_page_and_id(build: Path, 
     for chunk in battery:
         html = (build / f"{chunk.url.partition('#')[0][len(BASE_URL):]}.html").read_text(encoding="utf-8")
         assert "a full 2S pack reads 8.4 V" in " ".join(html.split())
+    # The appendix's ":::note[Title]" and its ```mdx-code-block's <details> are shown as the built
+    # page shows them: a titled note and prose, not code.
+    appendix = " ".join(c.content for c in chunks if c.url.startswith("/robot/docs/appendix#configuration-file"))
+    html = re.sub(r"<[^>]+>", " ", (build / "docs" / "appendix.html").read_text(encoding="utf-8"))
+    for shown in ("Edit it over USB", "Where does a fresh board get the file?",
+                  "The first boot writes rover.toml with every option at its default."):
+        assert shown in " ".join(html.replace("<!-- -->", "").split())
+    assert "Note: Edit it over USB" in appendix and "mdx-code-block" not in appendix and "```" not in appendix
+    assert "The first boot writes `rover.toml` with every option at its default." in appendix
     # The plugin's manifest agrees with every stored URL, and lacks none of their anchors.
     manifest = load_manifest(build)
     refs = [ChunkRef(c.file_path, c.version, c.locale, c.url.partition("#")[2]) for c in chunks]

@@ -80,9 +80,24 @@ def admonition_label(kind: str, title: str = "") -> str:
 ADMONITION_LABEL = re.compile(rf"^(?:{'|'.join(a.capitalize() for a in ADMONITIONS)}):(?: [^\n]*[^.!?\n])?$")
 
 
+# An admonition's opening: ":::note", ":::note Its title" (Docusaurus's legacy form, which its
+# preprocessor turns into the next one), ":::note[Its title]" and ":::note[Its title]{#id}"
+# (remark-directive's label and attributes). admonitionTitleToDirectiveLabel in
+# docusaurus-utils/src/markdownUtils.ts.
+_ADMONITION = re.compile(r"(?P<kind>[A-Za-z]+)(?:\[(?P<label>[^\]\n]*)\])?(?:\{[^}\n]*\})?(?:\s+(?P<title>.*))?\Z")
+
+
+def admonition_kind_and_title(params: str) -> tuple[str, str]:
+    """(kind, title) of an admonition's opening line after its colons; ("", "") when it is none."""
+    match = _ADMONITION.match(params.strip())
+    if match is None:
+        return "", ""
+    return match.group("kind"), (match.group("label") or match.group("title") or "").strip()
+
+
 def _admonition_validator(name: str) -> Any:
     def validate(params: str, *args: Any) -> bool:
-        return params.strip().split(" ", 1)[0] == name
+        return admonition_kind_and_title(params)[0] == name
 
     return validate
 
@@ -200,8 +215,13 @@ def _inline_text(token: Token) -> str:
     return _clean("".join(parts))
 
 
+# An MDX expression that is only a string literal shows the string: {'The version placed in the '}.
+_STRING_EXPRESSION = re.compile(r"""\{\s*(?P<q>['"])(?P<text>(?:(?!(?P=q))[^\\\n])*)(?P=q)\s*\}""")
+
+
 def _clean(text: str) -> str:
     text = _MDX_COMMENT.sub("", text)
+    text = _STRING_EXPRESSION.sub(lambda m: m["text"], text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
@@ -263,10 +283,24 @@ def _plain(children: list[Token]) -> str:
     return "".join(parts)
 
 
+# Docusaurus shows an ```mdx-code-block fence's content as MDX, not as code: its preprocessor
+# unwraps 3- and 4-backtick ones before compiling (unwrapMdxCodeBlocks in
+# docusaurus-utils/src/markdownUtils.ts), with these patterns.
+_MDX_CODE_BLOCKS = tuple(re.compile(
+    rf"(?P<begin>^|\r?\n)(?P<indent_start>\x20*){fence}(?P<spaces>\x20*)mdx-code-block\r?\n(?P<children>.*?)"
+    rf"\r?\n(?P<indent_end>\x20*){fence}(?P<end>\r?\n|\Z)", re.DOTALL) for fence in ("```", "````"))
+
+
+def unwrap_mdx_code_blocks(text: str) -> str:
+    for pattern in _MDX_CODE_BLOCKS:
+        text = pattern.sub(lambda m: m["begin"] + m["children"] + m["end"], text)
+    return text
+
+
 def parse_page(text: str) -> ParsedPage:
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
-    tokens = _MD.parse(body)
+    tokens = _MD.parse(unwrap_mdx_code_blocks(body))
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -322,7 +356,9 @@ def parse_page(text: str) -> ParsedPage:
             page.blocks.append(Block("text", "\n".join(rows)))
             continue
         elif t.startswith("container_") and t.endswith("_open"):
-            kind, _, title = tok.info.strip().partition(" ")
+            kind, title = admonition_kind_and_title(tok.info)
+            if title:  # Markdown, as Docusaurus renders it: "Read *this* first" shows no stars
+                title = _inline_text(_MD.parseInline(title)[0])
             page.blocks.append(Block("text", admonition_label(kind, title)))
         i += 1
     return page

@@ -24,7 +24,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.ingest.book.parser import Block, PageError, ParsedPage, decode, parse_page, split_frontmatter
+from services.ingest.book.parser import (
+    Block,
+    PageError,
+    ParsedPage,
+    decode,
+    parse_page,
+    split_frontmatter,
+    unwrap_mdx_code_blocks,
+)
 from services.ingest.book.slugs import Slugger
 
 MAX_DEPTH = 5
@@ -59,7 +67,7 @@ def parse_with_partials(text: str, path: Path, root: Path) -> tuple[ParsedPage, 
 def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None]]:
     """The text with each line that shows an imported partial replaced by a mark, and the
     partials in the order they are marked (None for one that cannot be read: shown as nothing)."""
-    lines = text.split("\n")
+    lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
     fence = ""
     for line in lines:  # imports first: MDX allows them anywhere outside code
