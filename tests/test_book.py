@@ -556,3 +556,14 @@ def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> Non
         ("text", "Note: Read this first"), ("text", "Body."), ("text", "Tip: Legacy title"), ("text", "Tip."),
         ("text", "Warning:"), ("text", "Warn."), ("text", "The versions.json file, not {a + 'b'}."),
         ("code", "{'code stays'}")]
+
+
+def test_a_line_that_is_one_tag_lets_markdown_follow_as_mdx_does() -> None:
+    """MDX reads the lines after a <TabItem> line as Markdown; CommonMark would swallow them into an
+    HTML block. A tab's label (or value) names its content, as its button does."""
+    page = parse_page("# T\n\n<Tabs>\n<TabItem value=\"npm\" label=\"npm\">\n```bash\nnpm i x\n```\n</TabItem>\n"
+                      "    <TabItem value=\"yarn\">\n```bash\nyarn add x\n```\n</TabItem>\n</Tabs>\n\n"
+                      "```html\n<div>\n    <b>kept</b>\n</div>\n```\n")
+    assert [(b.kind, b.text) for b in page.blocks] == [
+        ("heading", "T"), ("text", "npm:"), ("code", "npm i x"), ("text", "yarn:"), ("code", "yarn add x"),
+        ("code", "<div>\n    <b>kept</b>\n</div>")]

@@ -245,6 +245,11 @@ async def test_every_stored_chunk_url_lands_on_a_built_page_and_id(build: Path, 
         assert shown in " ".join(html.replace("<!-- -->", "").split())
     assert "Note: Edit it over USB" in appendix and "mdx-code-block" not in appendix and "```" not in appendix
     assert "The first boot writes `rover.toml` with every option at its default." in appendix
+    # A tab's label names the code it holds, as its button does on the built page.
+    fusion = " ".join(c.content for c in chunks if c.url == "/robot/docs/sensors/fusion#the-complementary-filter")
+    assert "MicroPython:\n\n```python\nALPHA = 0.98" in fusion and "Formula:\n\nThe fused heading" in fusion
+    built = (build / "docs" / "sensors" / "fusion.html").read_text(encoding="utf-8")
+    assert re.findall(r'role="tab"[^>]*>([^<]*)<', built) == ["MicroPython", "Formula"]
     # The plugin's manifest agrees with every stored URL, and lacks none of their anchors.
     manifest = load_manifest(build)
     refs = [ChunkRef(c.file_path, c.version, c.locale, c.url.partition("#")[2]) for c in chunks]

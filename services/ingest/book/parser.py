@@ -65,6 +65,9 @@ class ParsedPage:
 
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
+    # line is text (a <TabItem> indented inside <Tabs>).
+    md.disable("code")
     for name in ADMONITIONS:
         md.use(container_plugin, name, validate=_admonition_validator(name))
     return md
@@ -297,10 +300,49 @@ def unwrap_mdx_code_blocks(text: str) -> str:
     return text
 
 
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def fence_after(line: str, fence: str) -> str:
+    """The open code fence after this line ("" outside code)."""
+    match = _FENCE.match(line)
+    if not match:
+        return fence
+    marks = match.group(1)
+    if not fence:
+        return marks
+    return "" if marks[0] == fence[0] and len(marks) >= len(fence) and not line.strip()[len(marks):] else fence
+
+
+# A line that is one JSX or HTML tag. MDX reads the lines after it as Markdown (a flow element's
+# children: a <TabItem>'s code fence); CommonMark would take them into an HTML block up to the
+# next blank line, so such a line is set apart by blank lines before parsing.
+_TAG_LINE = re.compile(r"^[ \t]*</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>[ \t]*$")
+
+
+def _tag_lines_apart(body: str) -> str:
+    out: list[str] = []
+    fence = ""
+    for line in body.split("\n"):
+        was_code = bool(fence)
+        fence = fence_after(line, fence)
+        if not was_code and not fence and _TAG_LINE.match(line):
+            # Four spaces would make it an indented code block, which MDX does not have.
+            out += ["", line if len(line) - len(line.lstrip()) < 4 else line.lstrip(), ""]
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+# A tab's label, which Docusaurus shows as the tab's button: its `label`, else its `value`.
+_TAB_ITEM = re.compile(r"""<TabItem\b[^>]*?\blabel=(["'])(?P<label>[^"'<>]+)\1"""
+                       r"""|<TabItem\b[^>]*?\bvalue=(["'])(?P<value>[^"'<>]+)\3""")
+
+
 def parse_page(text: str) -> ParsedPage:
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
-    tokens = _MD.parse(unwrap_mdx_code_blocks(body))
+    tokens = _MD.parse(_tag_lines_apart(unwrap_mdx_code_blocks(body)))
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -335,6 +377,9 @@ def parse_page(text: str) -> ParsedPage:
             page.blocks.append(Block("code", tok.content.rstrip("\n"), info=info))
         elif t == "html_block":
             content = _html_text(tok.content)
+            tab = _TAB_ITEM.search(tok.content)
+            if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
+                content = f"{tab['label'] or tab['value']}:"
             if content:
                 page.blocks.append(Block("text", content))
         elif t in {"bullet_list_open", "ordered_list_open"}:

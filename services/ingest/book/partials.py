@@ -29,6 +29,7 @@ from services.ingest.book.parser import (
     PageError,
     ParsedPage,
     decode,
+    fence_after,
     parse_page,
     split_frontmatter,
     unwrap_mdx_code_blocks,
@@ -39,7 +40,6 @@ MAX_DEPTH = 5
 MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
 _IMPORT = re.compile(r"""^import\s+([A-Za-z_$][\w$]*)\s+from\s+(['"])([^'"\n]+\.mdx?)\2\s*;?\s*$""")
 _SHOWN = re.compile(r"^<([A-Za-z_$][\w$]*)\s*/>\s*$")
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 # Stands for a partial in the text the parser reads; a paragraph of its own, replaced by the
 # partial's blocks afterwards.
 _MARK = "lectern-partial-0c5e2a"
@@ -71,7 +71,7 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
     imports: dict[str, str] = {}
     fence = ""
     for line in lines:  # imports first: MDX allows them anywhere outside code
-        fence = _fence_after(line, fence)
+        fence = fence_after(line, fence)
         match = None if fence else _IMPORT.match(line)
         if match:
             imports[match.group(1)] = match.group(3)
@@ -79,23 +79,12 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
     fence = ""
     for n, line in enumerate(lines):
         was_code = bool(fence)
-        fence = _fence_after(line, fence)
+        fence = fence_after(line, fence)
         match = None if was_code or fence else _SHOWN.match(line)
         if match and match.group(1) in imports:
             shown.append(_resolve(imports[match.group(1)], path, reading))
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
     return "\n".join(lines), shown
-
-
-def _fence_after(line: str, fence: str) -> str:
-    """The open code fence after this line ("" outside code)."""
-    match = _FENCE.match(line)
-    if not match:
-        return fence
-    marks = match.group(1)
-    if not fence:
-        return marks
-    return "" if marks[0] == fence[0] and len(marks) >= len(fence) and not line.strip()[len(marks):] else fence
 
 
 def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:
