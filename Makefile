@@ -65,10 +65,11 @@ eval: protos
 # The held-out books (evaluation/sets/README.md says how to fetch them), with the default configuration.
 BOOKS ?= ../books
 eval-heldout: protos
-	@for set in prettier:prettier redux-toolkit:redux-toolkit jest:jest metro:metro; do book=$${set%%:*}; qa=$${set#*:}; \
+	@for set in prettier:prettier redux-toolkit:redux-toolkit jest:jest metro:metro docusaurus/website:docusaurus; do \
+		book=$${set%%:*}; qa=$${set#*:}; \
 		if [ -d "$(BOOKS)/$$book/docs" ]; then \
 			$(PY) -m cli.main eval --docs $(BOOKS)/$$book/docs --qa evaluation/sets/$$qa-qa.jsonl --chat \
-				--modes hybrid --embedders local --rerank on --out eval-results/$$book.json; \
+				--modes hybrid --embedders local --rerank on --out eval-results/$$qa.json; \
 		else echo "$(BOOKS)/$$book/docs is missing: see evaluation/sets/README.md"; fi; done
 
 # The CI guard: a change that breaks retrieval or scope judgement fails here.
