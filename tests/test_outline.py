@@ -163,6 +163,9 @@ ROVER = (OutlineEntry(False, "Getting started", "Getting started", "/docs/intro"
     # ...and make it a question about a topic when they do (a label or a page title).
     ("Where should I start with the motors?", None), ("Where do I start with selectors?", None),
     ("What does this guide cover about drivers?", None),
+    # A how-to with such words asks how to do something ("pages" and "show" are no cue there).
+    ("How do I show the same snippet on several pages?", None), ("How should I read this book?", "book"),
+    ("How do I start?", "start"),
 ])
 def test_a_question_about_the_book_may_hold_words_that_name_nothing_in_it(question: str, kind: str | None) -> None:
     ask = detect(question)
@@ -195,6 +198,12 @@ def test_an_entry_label_is_a_name_not_sentences() -> None:
     assert answer.endswith("- Prettier vs. Linters: Linters have two kinds of rules [1]. "
                            "Prettier takes the first kind [1].")
     assert verify_citations(answer, [entry]) == (answer, True)  # "vs." ends no sentence there either
+    # A description that ends on "!" keeps its citation inside the sentence (Docusaurus's "Guides").
+    guides = Evidence(2, "", "guides.md", ("Guides",), "/docs/guides", 1.0,
+                      "Guides: Let's learn about the most important concepts! (pages: Pages, Docs).", OUTLINE)
+    told = compose([guides])
+    assert told.endswith("- Guides: Let's learn about the most important concepts [2]! (pages: Pages, Docs) [2].")
+    assert verify_citations(told, [guides]) == (told, True)
 
 
 def test_a_newcomer_starts_at_the_introduction_even_in_an_alphabetical_sidebar() -> None:

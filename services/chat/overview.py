@@ -55,6 +55,9 @@ _NUMBERED = re.compile(r"\b(?:module|chapter|part|section|unit|lesson)\s+(\d{1,3
 _ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last)\s+"
                       r"(?:module|chapter|part|section|unit|lesson)\b", re.I)
 _WHAT = re.compile(r"\b(what|which)\b", re.I)
+# "How do I show the same snippet on several pages?" asks how to do something: with any word
+# besides the cues it is about a topic, whatever book words ("pages", "show") it holds.
+_HOW_TO = re.compile(r"^\W*how\s+(?:do|does|can|could|should|would|to)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(it|its|that|those|they|them|there)\b", re.I)
 
 
@@ -113,6 +116,8 @@ def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
     # A few other words are allowed where the question clearly asks where to begin, or what the
     # book covers; the outline then tells whether they name a topic (Ask.names_a_topic).
     if len(rest) > MAX_UNKNOWN or (rest and not (found & _BEGIN or (names_book and found & _COVER))):
+        return None
+    if rest and _HOW_TO.match(message):
         return None
     if found & _START and not found & {"cover", "covers", "covered", "about"}:
         return Ask("start", unknown=tuple(rest))
@@ -198,5 +203,13 @@ def compose(sources: Sequence[Evidence]) -> str:
         cut = text.find(label) + len(label) if label and label in text else 0
         parts = SENTENCE_END.split(text[cut:].strip())
         parts[0] = f"{text[:cut]}{parts[0]}"
-        lines.append("- " + " ".join(f"{part.rstrip('.')} [{s.n}]." for part in parts if part))
+        lines.append("- " + " ".join(_cited(part, s.n) for part in parts if part))
     return "From the book's outline:\n\n" + "\n".join(lines) if lines else ""
+
+
+def _cited(sentence: str, n: int) -> str:
+    """The sentence with [n] before its closing mark: "concepts [3]!" (after the mark, "[3]" would
+    start a sentence of its own and leave this one uncited)."""
+    body = sentence.strip()
+    bare = body.rstrip(".!?")
+    return f"{bare} [{n}]{body[len(bare):][-1:] or '.'}"
