@@ -550,12 +550,14 @@ def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> Non
                       "\n\n</Tabs>\n````\n\n```mdx-code-block\nShown as **text**.\n```\n\n"
                       ":::note[Read *this* first]\n\nBody.\n\n:::\n\n:::tip Legacy title\n\nTip.\n\n:::\n\n"
                       ":::warning{#careful}\n\nWarn.\n\n:::\n\nThe {'versions.json'} file, not {a + 'b'}.\n\n"
+                      "<CodeBlock language=\"jsx\">{MyComponentSource}</CodeBlock>\n\n"
+                      "Hello {props.name}, `{'x'}` `{y}`.\n\n"
                       "```md\n{'code stays'}\n```\n")
     assert [(b.kind, b.text) for b in page.blocks] == [
         ("heading", "T"), ("code", "const a = 1;"), ("text", "Shown as text."),
         ("text", "Note: Read this first"), ("text", "Body."), ("text", "Tip: Legacy title"), ("text", "Tip."),
         ("text", "Warning:"), ("text", "Warn."), ("text", "The versions.json file, not {a + 'b'}."),
-        ("code", "{'code stays'}")]
+        ("text", "Hello , `{'x'}` `{y}`."), ("code", "{'code stays'}")]
 
 
 def test_a_line_that_is_one_tag_lets_markdown_follow_as_mdx_does() -> None:

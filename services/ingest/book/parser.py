@@ -206,7 +206,7 @@ def _inline_text(token: Token) -> str:
     parts: list[str] = []
     for child in token.children or []:
         if child.type == "text":
-            parts.append(child.content)
+            parts.append(_expressions(child.content))
         elif child.type == "code_inline":
             parts.append(f"`{child.content}`")
         elif child.type in {"softbreak", "hardbreak"}:
@@ -218,20 +218,26 @@ def _inline_text(token: Token) -> str:
     return _clean("".join(parts))
 
 
-# An MDX expression that is only a string literal shows the string: {'The version placed in the '}.
+# MDX expressions in text (never in code): a string literal shows its text ({'The version placed
+# in the '}); a variable shows a value only the build knows ({MyComponentSource}, code a loader
+# read), so it shows nothing here rather than its name.
 _STRING_EXPRESSION = re.compile(r"""\{\s*(?P<q>['"])(?P<text>(?:(?!(?P=q))[^\\\n])*)(?P=q)\s*\}""")
+_VARIABLE_EXPRESSION = re.compile(r"\{\s*[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\s*\}")
+
+
+def _expressions(text: str) -> str:
+    return _VARIABLE_EXPRESSION.sub("", _STRING_EXPRESSION.sub(lambda m: m["text"], text))
 
 
 def _clean(text: str) -> str:
     text = _MDX_COMMENT.sub("", text)
-    text = _STRING_EXPRESSION.sub(lambda m: m["text"], text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
 def _html_text(content: str) -> str:
     content = _HTML_COMMENT.sub("", content)
     content = _MDX_COMMENT.sub("", content)
-    content = _TAG.sub(" ", content)
+    content = _expressions(_TAG.sub(" ", content))
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
     return "\n".join(line for line in lines if line)
 
