@@ -187,6 +187,7 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
     assert titles == re.findall(r'<div class="codeBlockTitle[^"]*">([^<]*)</div>', html)
     if page == "sensors/distance-sensors":
         assert not any("highlight" in line for b in ours for line in b)
+        assert not any("highlight-" in c.content for c in chunks)  # stored (and embedded) as shown too
     else:
         assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
 

@@ -4,7 +4,7 @@ codeBlockUtils (the built-site comparison is in test_docusaurus_build)."""
 from __future__ import annotations
 
 from services.chat.answerers.passages import blocks
-from services.chat.answerers.site_code import shown_lines
+from services.ingest.book.site_code import shown_lines
 
 JS = ["// highlight-next-line", "const a = 1", "  /* highlight-start */", "b()", "//highlight-end",
       "c() // highlight-next-line"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
-from services.chat.answerers.site_code import quoted_info, shown_lines
+from services.ingest.book.site_code import quoted_info, shown_lines
 
 # A fence opens with three or more backticks or tildes (backticks then take none in the info string)
 # and closes with a line of at least as many of the same, as CommonMark has it: a ````md block can
@@ -67,7 +67,8 @@ class Block:
     @cached_property
     def text(self) -> str:
         """The block's lines; a code block's as the site shows them, without fences or magic comments
-        (read once: scoring, the emptiness check and quoting all ask for it)."""
+        (read once: scoring, the emptiness check and quoting all ask for it). Ingest stores code
+        without them already; an index stored before it did still has them."""
         if self.kind is not Kind.CODE:
             return "\n".join(self.lines)
         fence, info = self.opening

@@ -18,6 +18,8 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
+from services.ingest.book.site_code import shown_lines
+
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
 # docusaurus-utils/src/markdownHeadingIdUtils.ts (parseMarkdownHeadingId, 'classic'): the id
 # runs to the heading's last character, which must be the closing brace.
@@ -380,7 +382,10 @@ def parse_page(text: str) -> ParsedPage:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
             info = " ".join((tok.info or "").replace("`", "").split())
-            page.blocks.append(Block("code", tok.content.rstrip("\n"), info=info))
+            # As the site shows it: without the lines that hold only a magic comment ("//
+            # highlight-next-line"), which would otherwise be embedded and searched as words.
+            shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n")))
+            page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content)
             tab = _TAB_ITEM.search(tok.content)

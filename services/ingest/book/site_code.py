@@ -1,13 +1,14 @@
 """A code block as the site shows it: Docusaurus drops the lines that hold only a "magic comment"
-(`// highlight-next-line`, `# highlight-start`, ...) and highlights the lines they mark, so an
-answer quoting the block drops them too.
+(`// highlight-next-line`, `# highlight-start`, ...) and highlights the lines they mark. Ingest
+stores code without them (so they are neither embedded nor searched as words), and an answer
+quoting a block drops them too.
 
 The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): only a block with a
 language is read; a line range in the info string (```js {2-3}) means the comments are left as
 they are; the comment styles depend on the language; a directive must stand alone on its line,
 whitespace aside. Only the default directives are known here: a site's own `magicComments` and
-`prism.defaultLanguage` live in its theme config, which the answerer does not read. A stored
-chunk keeps the fence's whole info string (services/ingest/book/parser.py), so a range is seen.
+`prism.defaultLanguage` live in its theme config, which is not read. A stored chunk keeps the
+fence's whole info string (services/ingest/book/parser.py), so a quote sees a range too.
 """
 
 from __future__ import annotations
