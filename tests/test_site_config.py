@@ -422,3 +422,45 @@ def test_presets_named_by_require_resolve_and_presets_that_extend_the_classic_on
     with pytest.raises(InvalidArgument, match="no docs plugin"):
         site_routes(read_site(tmp_path / "other"))
     assert any("'some-preset' is not read" in n for n in read_site(tmp_path / "other").notes)
+
+
+# --- markdown.format ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("markdown", "found", "note"), [
+    ("", "mdx", ""), ("markdown: {mermaid: true},", "mdx", ""), ("markdown: {format: 'detect'},", "detect", ""),
+    ("markdown: {format: 'md'},", "md", ""),
+    ("markdown: {format: process.env.FORMAT},", "mdx", "pages are read as MDX, Docusaurus's default"),
+    ("markdown: {format: 'rst'},", "mdx", "not one of mdx, md, detect"),
+])
+def test_markdown_format_is_read_from_the_config(tmp_path: Path, markdown: str, found: str, note: str) -> None:
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, f"export default {{title: 'T', {markdown} presets: [['classic', {{}}]]}};")
+    site = read_site(root)
+    assert site.markdown_format == found
+    assert {s.markdown_format for s in plan_source(root).sources} == {found}  # what ingest reads pages with
+    notes = [u.message for u in site.unreadable if u.key == "markdown.format"]
+    assert (note in notes[0]) if note else not notes
+
+
+def test_under_detect_a_md_page_is_commonmark_and_a_mdx_page_is_mdx(tmp_path: Path) -> None:
+    """Docusaurus compiles a .md page as CommonMark under markdown.format 'detect': an indented
+    block is code, braces are text and an import shows as text (it imports nothing)."""
+    from services.ingest.book.discovery import SourceFile
+
+    page = ("import Note from './_note.md';\n\n# P\n\nLiteral {braces} here.\n\n    indented code\n\n"
+            "<Note />\n")
+    (tmp_path / "_note.md").write_text("The partial's text.\n", encoding="utf-8")
+    for name in ("a.md", "b.mdx"):
+        (tmp_path / name).write_text(page, encoding="utf-8")
+
+    def content(name: str, markdown_format: str) -> str:
+        file = SourceFile(tmp_path / name, name, "")
+        return " ".join(c.content for c in read_page(file, "b", "/docs/", Budget(count_tokens), False,
+                                                      markdown_format=markdown_format).chunks)
+
+    assert content("a.md", "detect") == "import Note from './_note.md';\n\nLiteral {braces} here.\n\n" \
+        "```\nindented code\n```"
+    assert content("b.mdx", "detect") == content("a.md", "mdx") == \
+        "Literal here.\n\nindented code\n\nThe partial's text."
+    assert content("b.mdx", "md") == content("a.md", "detect")

@@ -103,9 +103,11 @@ def _edit_url(fm: dict[str, object], edit_base: str, rel: str) -> str:
 
 
 def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, include_drafts: bool,
-              routes: RouteOptions | None = None, edition: Edition = SOLE_EDITION, edit_base: str = "") -> PageResult:
+              routes: RouteOptions | None = None, edition: Edition = SOLE_EDITION, edit_base: str = "",
+              markdown_format: str = "mdx") -> PageResult:
     """``routes`` carries the site's URL rules; without it ``base_url`` is the docs' own URL.
-    ``edition`` is the page's version and locale; ``edit_base`` the edit link of its folder."""
+    ``edition`` is the page's version and locale; ``edit_base`` the edit link of its folder;
+    ``markdown_format`` the site's (MDX unless its config says otherwise)."""
     routes = routes or RouteOptions.under(base_url)
     try:
         size = file.path.stat().st_size
@@ -114,7 +116,7 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         text = decode(Path(file.path).read_bytes())
         if any(len(line) > MAX_LINE_CHARS for line in text.split("\n")):
             return PageResult(file, failed=f"a line is longer than {MAX_LINE_CHARS} characters")
-        page, notes = parse_with_partials(text, file.path, _docs_root(file))
+        page, notes = parse_with_partials(text, file.path, _docs_root(file), markdown_format)
         fm = page.frontmatter
         tags = _tags(fm.get("tags"))
         hidden = visibility(fm)

@@ -108,6 +108,9 @@ def _admonition_validator(name: str) -> Any:
 
 
 _MD = _markdown()
+# A site's `markdown.format: 'md'` (or 'detect', for .md files) reads pages as CommonMark: HTML
+# blocks, indented code and literal braces, no imports.
+_COMMONMARK = _markdown().enable("code")
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -203,12 +206,12 @@ def decode(raw: bytes) -> str:
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _inline_text(token: Token) -> str:
+def _inline_text(token: Token, mdx: bool = True) -> str:
     """Plain text of an inline token: emphasis markers and tags gone, code kept in backticks."""
     parts: list[str] = []
     for child in token.children or []:
         if child.type == "text":
-            parts.append(_expressions(child.content))
+            parts.append(_expressions(child.content) if mdx else child.content)
         elif child.type == "code_inline":
             parts.append(f"`{child.content}`")
         elif child.type in {"softbreak", "hardbreak"}:
@@ -236,10 +239,11 @@ def _clean(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def _html_text(content: str) -> str:
+def _html_text(content: str, mdx: bool = True) -> str:
     content = _HTML_COMMENT.sub("", content)
     content = _MDX_COMMENT.sub("", content)
-    content = _expressions(_TAG.sub(" ", content))
+    content = _TAG.sub(" ", content)
+    content = _expressions(content) if mdx else content
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
     return "\n".join(line for line in lines if line)
 
@@ -347,10 +351,22 @@ _TAB_ITEM = re.compile(r"""<TabItem\b[^>]*?\blabel=(["'])(?P<label>[^"'<>]+)\1""
                        r"""|<TabItem\b[^>]*?\bvalue=(["'])(?P<value>[^"'<>]+)\3""")
 
 
-def parse_page(text: str) -> ParsedPage:
+MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaurus's default is "mdx"
+
+
+def reads_as_mdx(file_name: str, markdown_format: str = "mdx") -> bool:
+    """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
+    under "detect" only a .mdx file (a .md one is CommonMark)."""
+    return markdown_format == "mdx" or (markdown_format == "detect" and file_name.lower().endswith(".mdx"))
+
+
+def parse_page(text: str, mdx: bool = True) -> ParsedPage:
+    """The page as the site shows it; ``mdx`` False reads it as CommonMark (a site's
+    ``markdown.format``), where tags open HTML blocks, indentation makes code and braces are text."""
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
-    tokens = _MD.parse(_tag_lines_apart(unwrap_mdx_code_blocks(body)))
+    body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
+    tokens = _MD.parse(_tag_lines_apart(body)) if mdx else _COMMONMARK.parse(body)
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -358,15 +374,15 @@ def parse_page(text: str) -> ParsedPage:
         tok = tokens[i]
         t = tok.type
         if t == "heading_open":
-            title = heading_text(_inline_text(tokens[i + 1]))[0]
+            title = heading_text(_inline_text(tokens[i + 1], mdx))[0]
             slug_text, anchor = _slug_source(tokens[i + 1])
             page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor,
                                      slug_text=slug_text))
             i += 3
             continue
         if t == "inline":
-            content = _inline_text(tok)
-            if tok.level == 1 and not prefixes and _MDX_ESM.match(tok.content):
+            content = _inline_text(tok, mdx)
+            if mdx and tok.level == 1 and not prefixes and _MDX_ESM.match(tok.content):
                 content = ""  # MDX import/export statement, not prose
             if content:
                 # Outer list markers become indentation; only the innermost item shows "- ",
@@ -387,7 +403,7 @@ def parse_page(text: str) -> ParsedPage:
             shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n")))
             page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
-            content = _html_text(tok.content)
+            content = _html_text(tok.content, mdx)
             tab = _TAB_ITEM.search(tok.content)
             if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
                 content = f"{tab['label'] or tab['value']}:"
@@ -408,7 +424,7 @@ def parse_page(text: str) -> ParsedPage:
             prefixes.pop()
             item_first.pop()
         elif t == "table_open":
-            rows, i = _table(tokens, i)
+            rows, i = _table(tokens, i, mdx)
             page.blocks.append(Block("text", "\n".join(rows)))
             continue
         elif t.startswith("container_") and t.endswith("_open"):
@@ -420,7 +436,7 @@ def parse_page(text: str) -> ParsedPage:
     return page
 
 
-def _table(tokens: list[Token], start: int) -> tuple[list[str], int]:
+def _table(tokens: list[Token], start: int, mdx: bool) -> tuple[list[str], int]:
     """Rows of a table as ``| a | b |`` lines; returns the index after table_close."""
     rows: list[str] = []
     cells: list[str] = []
@@ -430,7 +446,7 @@ def _table(tokens: list[Token], start: int) -> tuple[list[str], int]:
         if tok.type == "tr_open":
             cells = []
         elif tok.type == "inline":
-            cells.append(_inline_text(tok).replace("|", "\\|"))
+            cells.append(_inline_text(tok, mdx).replace("|", "\\|"))
         elif tok.type == "tr_close":
             rows.append("| " + " | ".join(cells) + " |")
         i += 1

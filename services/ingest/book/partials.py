@@ -31,6 +31,7 @@ from services.ingest.book.parser import (
     decode,
     fence_after,
     parse_page,
+    reads_as_mdx,
     split_frontmatter,
     unwrap_mdx_code_blocks,
 )
@@ -50,14 +51,19 @@ class Reading:
     """What one page's partials gave: the notes on those that could not be shown."""
 
     root: Path
+    markdown_format: str = "mdx"
     notes: list[str] = field(default_factory=list)
     shown_bytes: int = 0
 
 
-def parse_with_partials(text: str, path: Path, root: Path) -> tuple[ParsedPage, list[str]]:
+def parse_with_partials(text: str, path: Path, root: Path,
+                        markdown_format: str = "mdx") -> tuple[ParsedPage, list[str]]:
     """The page parsed with the partials it shows in place, and a note for each it shows that
-    could not be read. ``root`` is the docs folder: no partial is read from outside it."""
-    reading = Reading(root.resolve())
+    could not be read. ``root`` is the docs folder: no partial is read from outside it. A page
+    read as CommonMark (the site's ``markdown_format``) imports nothing."""
+    if not reads_as_mdx(path.name, markdown_format):
+        return parse_page(text, mdx=False), []
+    reading = Reading(root.resolve(), markdown_format)
     marked, shown = _marked(text, path, reading)
     page = parse_page(marked)
     page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
@@ -140,8 +146,11 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
             return []
         reading.shown_bytes += len(raw)
         body = split_frontmatter(decode(raw))[1]
-        marked, shown = _marked(body, path, reading)
-        blocks = parse_page(marked).blocks
+        if reads_as_mdx(path.name, reading.markdown_format):
+            marked, shown = _marked(body, path, reading)
+            blocks = parse_page(marked).blocks
+        else:  # a CommonMark partial shows its text and imports nothing
+            shown, blocks = [], parse_page(body, mdx=False).blocks
     except PageError as exc:
         reading.notes.append(f"partial {name} cannot be read: {exc}; not shown")
         return []
@@ -154,17 +163,17 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
     return _spliced(own, shown, reading, (*chain, path))
 
 
-def partial_files(page: Path, root: Path) -> list[Path]:
+def partial_files(page: Path, root: Path, markdown_format: str = "mdx") -> list[Path]:
     """The partials a page shows and those they show, as ingest would read them: what `lectern
     push` must send beside the page. Unreadable files are left to ingest to report."""
-    reading = Reading(root.resolve())
+    reading = Reading(root.resolve(), markdown_format)
     start = page.resolve()
     found: list[Path] = []
     todo = [(start, 0)]
     while todo:
         path, depth = todo.pop()
         try:
-            if path.stat().st_size > MAX_SHOWN_BYTES:
+            if path.stat().st_size > MAX_SHOWN_BYTES or not reads_as_mdx(path.name, markdown_format):
                 continue
             shown = _marked(decode(path.read_bytes()), path, reading)[1]
         except (OSError, PageError):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from runtime.errors import InvalidArgument, Violations
+from services.ingest.book.parser import MARKDOWN_FORMATS
 from services.ingest.book.site.literal import (
     MAX_SOURCE_BYTES,
     UNDEFINED,
@@ -73,6 +74,8 @@ _HINTS: dict[str, str] = {
     "docs.versions.current.path": "give " + _WHOLE_ROUTE,
     "versions.json": "give " + _WHOLE_ROUTE,
 }
+# Keys ingest reads but can do without: what it does instead.
+_READ_AS_DEFAULT: dict[str, str] = {"markdown.format": "pages are read as MDX, Docusaurus's default"}
 _OVERRIDDEN_BY: dict[str, str] = {  # which override makes an unreadable key irrelevant
     "baseUrl": "base_url", "trailingSlash": "trailing_slash", "docs.routeBasePath": "route_base_path",
     "docs.lastVersion": "route_base_path", "docs.onlyIncludeVersions": "route_base_path",
@@ -105,7 +108,7 @@ class Unreadable:
     def message(self) -> str:
         why = f" ({self.why})" if self.why else ""
         where = f"`{self.expression}` on line {self.line}" if self.line else f"`{self.expression}`"
-        hint = _HINTS.get(self.key, "ingest does not need it")
+        hint = _HINTS.get(self.key) or _READ_AS_DEFAULT.get(self.key) or "ingest does not need it"
         return f"could not read {self.key} from the site config: {where}{why}; {hint}"
 
 
@@ -168,6 +171,7 @@ class SiteConfig:
     docs: DocsPlugin | None = field(default_factory=DocsPlugin)  # None: the site has no docs
     other_docs: tuple[DocsPlugin, ...] = ()  # other docs plugin instances (ids other than default)
     i18n: I18n = field(default_factory=I18n)
+    markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
     version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
     locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
@@ -326,6 +330,7 @@ def read_site(root: Path) -> SiteConfig:
         base_url=_base_url(out.string("baseUrl", config.get("baseUrl"), "/") or "/"),
         trailing_slash=_trailing_slash(out, config.get("trailingSlash")),
         i18n=_i18n(out, config.get("i18n")),
+        markdown_format=_markdown_format(out, config.get("markdown")),
     )
     plugins = _docs_plugins(out, config)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
@@ -357,6 +362,18 @@ def _trailing_slash(out: _Collector, value: JsValue) -> bool | None:
         return value
     out.miss("trailingSlash", value, "" if isinstance(value, Computed) else "not true or false")
     return None
+
+
+def _markdown_format(out: _Collector, value: JsValue) -> str:
+    """``markdown.format``: "mdx" (Docusaurus's default), "md" (CommonMark) or "detect" (by the
+    file's extension). One that cannot be read is taken as the default, with a note."""
+    markdown = out.object("markdown", value)
+    found = out.string("markdown.format", markdown.get("format"), "mdx") if markdown is not None else "mdx"
+    if found not in MARKDOWN_FORMATS:
+        out.miss("markdown.format", markdown.get("format") if markdown is not None else value,
+                 f"not one of {', '.join(MARKDOWN_FORMATS)}")
+        return "mdx"
+    return found or "mdx"
 
 
 def _i18n(out: _Collector, value: JsValue) -> I18n:
