@@ -560,6 +560,16 @@ def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> Non
         ("text", "Hello , `{'x'}` `{y}`."), ("code", "{'code stays'}")]
 
 
+def test_markdown_inside_a_jsx_line_is_read_as_mdx_reads_it() -> None:
+    """<summary>See [JSDoc](…) and **this**</summary> shows "See JSDoc and this" on the built page
+    (Docusaurus's TypeScript page); as CommonMark the HTML block is shown as written."""
+    text = ("# T\n\n<details>\n<summary>See [JSDoc](https://jsdoc.app) and **this** `{x}`</summary>\n\n"
+            "Body.\n\n</details>\n")
+    assert [b.text for b in parse_page(text).blocks][1] == "See JSDoc and this `{x}`"
+    assert [b.text for b in parse_page(text, mdx=False).blocks][1] == \
+        "See [JSDoc](https://jsdoc.app) and **this** `{x}`"
+
+
 def test_a_line_that_is_one_tag_lets_markdown_follow_as_mdx_does() -> None:
     """MDX reads the lines after a <TabItem> line as Markdown; CommonMark would swallow them into an
     HTML block. A tab's label (or value) names its content, as its button does."""

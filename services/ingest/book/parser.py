@@ -243,8 +243,10 @@ def _html_text(content: str, mdx: bool = True) -> str:
     content = _HTML_COMMENT.sub("", content)
     content = _MDX_COMMENT.sub("", content)
     content = _TAG.sub(" ", content)
-    content = _expressions(content) if mdx else content
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
+    if mdx:  # MDX reads the text inside JSX as Markdown: "[JSDoc](https://…)" shows "JSDoc"
+        lines = [_inline_text(_MD.parseInline(line)[0]) if line.strip() else "" for line in content.split("\n")]
+    else:
+        lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
     return "\n".join(line for line in lines if line)
 
 
