@@ -3,10 +3,11 @@ it, in the final text and in the stream, however the stream is cut."""
 
 from __future__ import annotations
 
-from services.chat.answerers.passages import blocks, opening_fence, segments
+from services.chat.answerers.passages import blocks, segments
 from services.chat.citations import CitationFilter, verify_citations
 from services.chat.evidence import Evidence
 from services.ingest.book.chunker import code_fence
+from services.ingest.book.fences import opening_fence
 
 SOURCES = [Evidence(1, "a", "f.md", ("T",), "/f", 1.0, "x")]
 CODE = "```bash\ndocker build -t app .\nnode -e 'console.log(process.argv[2])'\nok ? a : b\n```"

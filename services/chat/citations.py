@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from services.chat.answerers.passages import SENTENCE_END, closes, opening_fence, segments
+from services.chat.answerers.passages import SENTENCE_END, segments
 from services.chat.evidence import Evidence
+from services.ingest.book.fences import closes, opening_fence
 
 CITATION = re.compile(r"\[(\d+)\]")
 _CITATION_START = re.compile(r"\[(\d{0,4})(\]?)")  # "[", "[1", "[12]": what may become a citation

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from records.outline import OutlineEntry
-from services.chat.answerers.passages import SENTENCE_END
+from services.chat.answerers.passages import SENTENCE_END, cite
 from services.chat.evidence import OUTLINE, Evidence, content_words
 from services.chat.ports import PastTurn
 
@@ -203,13 +203,5 @@ def compose(sources: Sequence[Evidence]) -> str:
         cut = text.find(label) + len(label) if label and label in text else 0
         parts = SENTENCE_END.split(text[cut:].strip())
         parts[0] = f"{text[:cut]}{parts[0]}"
-        lines.append("- " + " ".join(_cited(part, s.n) for part in parts if part))
+        lines.append("- " + " ".join(cite(part.strip(), s.n) for part in parts if part.strip()))
     return "From the book's outline:\n\n" + "\n".join(lines) if lines else ""
-
-
-def _cited(sentence: str, n: int) -> str:
-    """The sentence with [n] before its closing mark: "concepts [3]!" (after the mark, "[3]" would
-    start a sentence of its own and leave this one uncited)."""
-    body = sentence.strip()
-    bare = body.rstrip(".!?")
-    return f"{bare} [{n}]{body[len(bare):][-1:] or '.'}"

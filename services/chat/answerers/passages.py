@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
+from services.ingest.book.fences import closes, opening_fence
 from services.ingest.book.site_code import quoted_info, shown_lines
 
-# A fence opens with three or more backticks or tildes (backticks then take none in the info string)
-# and closes with a line of at least as many of the same, as CommonMark has it: a ````md block can
-# hold ``` lines.
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
 # Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
@@ -41,12 +38,15 @@ _CLOSING_LINE = re.compile(r"^\s*[)\]}]+[);,]*\s*$")
 def cited(text: str, n: int) -> str:
     """Each sentence of the text with its citation [n] before its closing punctuation (a full
     stop is added when it has none)."""
-    out = []
-    for sentence in SENTENCE_END.split(text.strip()):
-        end = sentence.rstrip()
-        body = end.rstrip(".!?:")  # a run of marks ("method..") would leave one before the citation
-        out.append(f"{body} [{n}]{end[-1]}" if body != end else f"{end} [{n}].")
-    return " ".join(out)
+    return " ".join(cite(sentence, n) for sentence in SENTENCE_END.split(text.strip()))
+
+
+def cite(sentence: str, n: int) -> str:
+    """One sentence with [n] before its closing mark ("concepts [3]!"): after the mark, "[3]"
+    would start a sentence of its own and leave this one uncited."""
+    end = sentence.rstrip()
+    body = end.rstrip(".!?:")  # a run of marks ("method..") would leave one before the citation
+    return f"{body} [{n}]{end[-1]}" if body != end else f"{end} [{n}]."
 
 
 class Kind(Enum):
@@ -128,20 +128,6 @@ def table_rows(lines: Sequence[str]) -> list[str]:
         named = ["; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell)
                  for row in body]
     return [row for row in named if row]  # a row of empty cells says nothing
-
-
-def opening_fence(line: str) -> str | None:
-    """The run of backticks or tildes that opens a fenced code block on this line, if it does."""
-    found = _FENCE.match(line)
-    if found is None or (found.group(1)[0] == "`" and "`" in found.group(2)):
-        return None
-    return found.group(1)
-
-
-def closes(line: str, fence: str) -> bool:
-    """Whether the line closes the fence: only its character, at least as many times."""
-    text = line.strip()
-    return len(text) >= len(fence) and text == fence[0] * len(text)
 
 
 def segments(text: str) -> list[tuple[bool, str]]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from records.chunk import Chunk, heading_prefix
 from records.edition import SOLE_EDITION, Edition
+from services.ingest.book.fences import fence_after
 from services.ingest.book.parser import Block, PageError, ParsedPage
 from services.ingest.book.slugs import Slugger
 
@@ -177,11 +178,11 @@ def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
         start = before
         fence = ""  # inside code (render's fences): a line there is never a heading
         for n, line in enumerate(piece.split("\n")):
-            if fence:
-                fence = "" if line == fence else fence
-            elif line.startswith("```"):
-                fence = _leading_backticks(line)
-            elif found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
+            was_code = bool(fence)
+            fence = fence_after(line, fence)
+            if was_code or fence:
+                continue
+            if found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
                 before = section.sub_anchors[found][1]
                 found += 1
                 if n == 0:

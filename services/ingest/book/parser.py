@@ -18,6 +18,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
+from services.ingest.book.fences import fence_after
 from services.ingest.book.site_code import shown_lines
 
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
@@ -314,20 +315,6 @@ def unwrap_mdx_code_blocks(text: str) -> str:
     return text
 
 
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-
-
-def fence_after(line: str, fence: str) -> str:
-    """The open code fence after this line ("" outside code)."""
-    match = _FENCE.match(line)
-    if not match:
-        return fence
-    marks = match.group(1)
-    if not fence:
-        return marks
-    return "" if marks[0] == fence[0] and len(marks) >= len(fence) and not line.strip()[len(marks):] else fence
-
-
 # A line that is one JSX or HTML tag. MDX reads the lines after it as Markdown (a flow element's
 # children: a <TabItem>'s code fence); CommonMark would take them into an HTML block up to the
 # next blank line, so such a line is set apart by blank lines before parsing.
@@ -432,7 +419,7 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
         elif t.startswith("container_") and t.endswith("_open"):
             kind, title = admonition_kind_and_title(tok.info)
             if title:  # Markdown, as Docusaurus renders it: "Read *this* first" shows no stars
-                title = _inline_text(_MD.parseInline(title)[0])
+                title = _inline_text(_MD.parseInline(title)[0], mdx)
             page.blocks.append(Block("text", admonition_label(kind, title)))
         i += 1
     return page

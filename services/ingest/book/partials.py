@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.ingest.book.fences import fence_after
 from services.ingest.book.parser import (
     Block,
     PageError,
     ParsedPage,
     decode,
-    fence_after,
     parse_page,
     reads_as_mdx,
     split_frontmatter,
@@ -90,7 +90,8 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
         if match and match.group(1) in imports:
             shown.append(_resolve(imports[match.group(1)], path, reading))
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
-    return "\n".join(lines), shown
+    # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
+    return ("\n".join(lines) if shown else text), shown
 
 
 def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:
