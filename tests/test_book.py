@@ -540,6 +540,12 @@ def test_a_colon_that_introduces_sub_sections_lists_their_headings() -> None:
     assert chunks[-2].content == "See below:"  # a sibling section is not what the colon introduces
     many = "".join(f"## Part {i}\n\nText.\n\n" for i in range(MAX_INTRODUCED_SECTIONS + 1))
     assert chunk_page(parse_page(f"# P\n\nAll parts:\n\n{many}"), info, BUDGET)[0].content == "All parts:"
+    # A tab's button ("Expo:") names the tab and introduces nothing: the sub-sections after it
+    # belong to both tabs (react-navigation's deep-linking page).
+    tabs = ("# Linking\n\n## Setup\n\n<Tabs>\n<TabItem value=\"expo\" label=\"Expo\">\n\n### Scheme\n\nA.\n\n"
+            "</TabItem>\n<TabItem value=\"cli\" label=\"Community CLI\">\n\n### Setup on iOS\n\nB.\n\n"
+            "</TabItem>\n</Tabs>\n")
+    assert [c.content for c in chunk_page(parse_page(tabs), info, BUDGET)][:1] == ["Expo:"]
 
 
 def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> None:
@@ -558,6 +564,17 @@ def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> Non
         ("text", "Note: Read this first"), ("text", "Body."), ("text", "Tip: Legacy title"), ("text", "Tip."),
         ("text", "Warning:"), ("text", "Warn."), ("text", "The versions.json file, not {a + 'b'}."),
         ("text", "Hello , `{'x'}` `{y}`."), ("code", "{'code stays'}")]
+
+
+
+def test_jsx_tags_with_expression_attributes_show_no_source() -> None:
+    """markdown-it takes a tag whose attributes hold an expression for text (HTML has no
+    style={{…}}); MDX renders the element, so neither its source nor its braces are stored."""
+    page = parse_page("# T\n\n<img src=\"/a.png\" alt=\"Side\" style={{ width: '100%' }} />\n\n"
+                      "<video playsInline muted style={{ width: \"585px\" }}>\n  <source src=\"/a.mp4\" />\n"
+                      "</video>\n\nClick <Button onClick={() => go(1 > 0)}>the button</Button>, "
+                      "or type Array\\<string> if a < b.\n")
+    assert [b.text for b in page.blocks] == ["T", "Click the button, or type Array<string> if a < b."]
 
 
 def test_markdown_inside_a_jsx_line_is_read_as_mdx_reads_it() -> None:

@@ -16,6 +16,7 @@ from services.chat.answerers.extractive import (
     MAX_CODE_CANDIDATES,
     SENTENCE_TOKENS,
     ExtractiveAnswerer,
+    _passage,
     candidates,
     code_words,
     extract,
@@ -260,6 +261,24 @@ async def test_sources_that_are_only_code_are_answered_with_it() -> None:
     assert answer == "Running only changed tests [1]:\n\n```bash\njest --onlyChanged\n```"
     assert verify_citations(answer, [usage]) == (answer, True)
     assert await ExtractiveAnswerer(Scripted({}, default=-10.0)).answer("Bread?", [usage]) == ""  # unrelated
+
+
+async def test_the_model_reads_a_long_code_block_where_it_matches_the_question() -> None:
+    """Redux Toolkit's validateStatus example: the comment and call that answer sit after a dozen
+    lines of setup, past what the model reads of a block. It reads from just before the line
+    sharing most words with the question, and a block it scores well is an answer even when no
+    sentence is (no refusal of a question the book answers in code)."""
+    setup = "".join(f"import {{ part{i} }} from './part{i}'\n" for i in range(40))
+    code = (f"```ts\n{setup}// the backend always answers 200 but sets isError\n"
+            "validateStatus: (r, result) => !result.isError\n```")
+    source = Evidence(1, "v", "api/fetch.md", ("fetchBaseQuery", "Non-standard status codes"), "/docs/api/fetch#non",
+                      0.9, f"You can customize this behavior.\n\n{code}")
+    question = "Our backend always answers 200 with an isError flag. How do those count as errors?"
+    [candidate] = read(question, [source]).code
+    assert "validateStatus" in _passage(candidate)[:SENTENCE_TOKENS * 8] and "part0" not in _passage(candidate)
+    answer = await ExtractiveAnswerer(Scripted({"validateStatus": 2.0})).answer(question, [source])
+    assert "!result.isError" in answer and answer.startswith("You can customize this behavior [1].")
+    assert verify_citations(answer, [source]) == (answer, True)
 
 
 async def test_a_code_block_with_nothing_to_show_is_never_shown() -> None:

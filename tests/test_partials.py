@@ -11,7 +11,7 @@ from embedding.tokens import count_tokens
 from services.ingest.book.chunker import Budget
 from services.ingest.book.discovery import SourceFile
 from services.ingest.book.pages import read_page
-from services.ingest.book.partials import MAX_DEPTH, parse_with_partials
+from services.ingest.book.partials import MAX_DEPTH, parse_with_partials, partial_files
 
 NOTE = ":::info\n\nImport the APIs explicitly:\n\n```ts\nimport {expect} from '@jest/globals';\n```\n\n:::\n"
 
@@ -76,3 +76,6 @@ def test_what_cannot_be_shown_is_reported_and_left_out(tmp_path: Path) -> None:
     assert "outside the docs folder" in notes[0] and "binary content" in notes[4]
     result = read_page(SourceFile(docs / "page.md", "page.md", ""), "b", "/docs/", Budget(count_tokens), False)
     assert result.chunks and not result.failed and result.notes == tuple(notes)
+    # `lectern push` sends what ingest read: the partials shown, never one outside or one not shown.
+    assert [f.name for f in partial_files(docs / "page.md", docs)] == [
+        "_self.md", "_binary.md", *(f"_p{k}.md" for k in range(1, MAX_DEPTH + 1))]

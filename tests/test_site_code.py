@@ -3,8 +3,11 @@ codeBlockUtils (the built-site comparison is in test_docusaurus_build)."""
 
 from __future__ import annotations
 
+import pytest
+
 from services.chat.answerers.passages import blocks
-from services.ingest.book.site_code import shown_lines
+from services.ingest.book.parser import parse_page
+from services.ingest.book.site_code import read_info, shown_lines
 
 JS = ["// highlight-next-line", "const a = 1", "  /* highlight-start */", "b()", "//highlight-end",
       "c() // highlight-next-line"]
@@ -40,3 +43,15 @@ def test_a_quote_drops_a_line_range_that_would_mark_other_lines() -> None:
     block = blocks('```js title="store.js" {2}\n// highlight-next-line\nconfigureStore()\n```')[0]
     assert block.text == "// highlight-next-line\nconfigureStore()"
     assert block.quoted(1) == '```js title="store.js"\n// highlight-next-line\nconfigureStore()\n```'
+
+
+@pytest.mark.parametrize(("info", "read"), [
+    ('js title="a b.js" {1,3} showLineNumbers', 'js title="a b.js" {1,3}'),
+    ("py title='x.py'", "py title='x.py'"),
+    ("bash npm2yarn", "bash"),  # a plugin's flag shows no text
+    ('js name="Custom navigator" snack static2dynamic', "js"),
+    ("", ""),
+])
+def test_an_info_string_keeps_what_docusaurus_reads(info: str, read: str) -> None:
+    assert read_info(info) == read
+    assert [b.info for b in parse_page(f"```{info}\nx\n```\n").blocks] == [read]

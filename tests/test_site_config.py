@@ -129,7 +129,8 @@ module.exports = {title: 'T', url: 'https://t.example', baseUrl: '/',
     site = read_site(tmp_path)
     assert site.unreadable == ()
     assert site.docs is not None and site.docs.path == "./content" and site.i18n.path == "translations"
-    assert site_routes(site).docs_dir.name == "content"
+    docs_dir = site_routes(site).docs_dir
+    assert docs_dir is not None and docs_dir.name == "content"
     # Anything else computed is still reported, as before.
     write_site(tmp_path, "module.exports = {presets: [['classic', {docs: {path: path.resolve(process.cwd(), 'x')}}]]};")
     assert [u.key for u in read_site(tmp_path).unreadable] == ["docs.path"]
@@ -142,7 +143,7 @@ def test_typescript_async_function_returning_a_literal() -> None:
     assert (site.title, site.base_url, site.trailing_slash) == ("Async Site", "/async/", None)
     assert site.docs is not None and (site.docs.path, site.docs.route_base_path) == ("content", "/learn")
     found = site_routes(site)
-    assert found.docs_dir.name == "content"
+    assert found.docs_dir is not None and found.docs_dir.name == "content"
     assert found.routes.permalink(doc_slug("lesson.md")) == "/async/learn/lesson"
 
 
@@ -307,6 +308,7 @@ def test_redux_docs_beside_the_site() -> None:
 def test_routes_reach_read_page() -> None:
     """The RouteOptions built from a site are what read_page stamps on every chunk."""
     found = site_routes(read_site(SITES / "esm-versions"))
+    assert found.docs_dir is not None
     files = {f.rel: f for f in discover(found.docs_dir)}
     page = read_page(files["guides/motion.md"], "robotics", "/ignored/", Budget(count_tokens, 512), False,
                      routes=found.routes)
@@ -339,9 +341,34 @@ def test_missing_docs_folder_and_docs_turned_off(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="no docs plugin"):
         site_routes(read_site(tmp_path / "d"))
     write_site(tmp_path / "c", "module.exports = {presets: [['classic', {docs: {includeCurrentVersion: false}}]]};")
-    (tmp_path / "c" / "versions.json").write_text('["1.0"]', encoding="utf-8")
-    with pytest.raises(InvalidArgument, match="does not publish"):
+    with pytest.raises(InvalidArgument, match="publishes no version"):
         site_routes(read_site(tmp_path / "c"))
+
+
+def test_a_site_that_publishes_only_released_versions(tmp_path: Path) -> None:
+    """react-navigation's site shape: includeCurrentVersion false and no docs folder at all; its
+    released versions are the book, the last one at the docs root."""
+    from services.ingest.book.editions import plan_site
+
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "docusaurus.config.js").write_text(
+        "module.exports = {presets: [['classic', {docs: {includeCurrentVersion: false, lastVersion: '7.x'}}]]};",
+        encoding="utf-8")
+    (root / "versions.json").write_text('["8.x", "7.x", "6.x"]', encoding="utf-8")
+    for version in ("8.x", "7.x"):
+        folder = root / "versioned_docs" / f"version-{version}"
+        folder.mkdir(parents=True)
+        (folder / "intro.md").write_text("# Intro\n\nHello.\n", encoding="utf-8")
+    found = site_routes(read_site(root))
+    assert found.docs_dir is None
+    plan = plan_site(read_site(root), SiteOverrides())
+    assert [(s.edition.version, s.routes.version_path, s.label) for s in plan.sources] == [
+        ("8.x", "8.x", "versioned_docs/version-8.x"), ("7.x", "", "versioned_docs/version-7.x")]
+    assert any("6.x" in w and "does not exist" in w for w in plan.warnings)
+    (root / "versions.json").write_text('["6.x"]', encoding="utf-8")
+    with pytest.raises(InvalidArgument, match="none of the versions"):
+        plan_site(read_site(root), SiteOverrides(last_version="6.x"))
 
 
 @pytest.mark.parametrize(("config", "message"), [

@@ -43,6 +43,7 @@ MAX_CANDIDATES = 16
 # Code blocks the cross-encoder reads per answer, beside the sentences (each is a call too).
 MAX_CODE_CANDIDATES = 3
 SENTENCE_TOKENS = 96  # a sentence (or code block) with its heading path, cut for the cross-encoder
+FOCUS_CONTEXT = 2  # lines read before a code block's best-matching line (the comment above a call)
 WINDOW = 2  # the best sentence and the one after it in its paragraph
 EXTRA = 2  # more sentences, each from elsewhere, when they score near the best
 # Sentences kept beside the best: within this many logits of it (the model's scale is about
@@ -90,6 +91,9 @@ class Code:
     heading_path: tuple[str, ...]
     body: Block
     lexical: float
+    focus: int = 0
+    """The line the cross-encoder starts reading at: near the first line sharing the most words
+    with the question, so that it reads the part that matches rather than a long block's imports."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,15 @@ def code_words(text: str) -> set[str]:
     return found
 
 
+def _focus(code: str, wanted: set[str]) -> int:
+    """The line a code block is read from: FOCUS_CONTEXT lines before its first line sharing the
+    most words with the question (a comment or the call it asks about); 0 when that is near the top."""
+    shared = [len(wanted & code_words(line)) for line in code.split("\n")]
+    best = max(shared, default=0)
+    line = shared.index(best) if best else 0
+    return line - FOCUS_CONTEXT if line > FOCUS_CONTEXT else 0
+
+
 def _under(heading_path: tuple[str, ...], block: Block) -> tuple[str, ...]:
     """A candidate's headings: its section's, then the sub-heading inside it that the block
     stands under (what the cross-encoder reads the candidate with)."""
@@ -169,7 +182,7 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
         own = tuple(blocks(source.content))
         read_blocks.append(own)
         code.extend(Code(rank, b, source.n, _under(source.heading_path, block), block,
-                         len(wanted & code_words(block.text)))
+                         len(wanted & code_words(block.text)), _focus(block.text, wanted))
                     for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code)
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
@@ -199,16 +212,17 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
         text = _labelled(window[0], before, " ".join(cited(c.text, c.n) for c in window))
         before = window[-1]
         introduced = source.introduced(window[-1])
+        focus = 0
         if introduced is None and shown is not None and window[-1] == lead:
-            introduced = shown.body
+            introduced, focus = shown.body, shown.focus
         if introduced is not None:
-            parts.append(f"{text}\n\n{introduced.quoted(window[-1].n)}")
+            parts.append(f"{text}\n\n{introduced.quoted(window[-1].n, focus)}")
         else:  # what the colon introduces is not in the source (the section's next chunk): none promised
             parts.append(f"{text[:-1]}." if text.endswith("]:") else text)
     if shown is not None and lead is None:
         heading = next((h for h in reversed(shown.heading_path) if h.strip()), "")
         lead_in = cited(f"{heading.rstrip('.!?:; ')}:", shown.n) if heading else f"[{shown.n}]:"
-        parts.append(f"{lead_in}\n\n{shown.body.quoted(shown.n)}")
+        parts.append(f"{lead_in}\n\n{shown.body.quoted(shown.n, shown.focus)}")
     return "\n\n".join(parts)
 
 
@@ -236,7 +250,7 @@ def extract(question: str, sources: Sequence[Evidence]) -> str:
 
 def _passage(c: Candidate | Code) -> str:
     headings = " > ".join(h for h in c.heading_path if h.strip())
-    text = c.body.text if isinstance(c, Code) else c.text.replace("`", "")
+    text = "\n".join(c.body.text.split("\n")[c.focus:]) if isinstance(c, Code) else c.text.replace("`", "")
     return f"{headings}\n{text}" if headings else text
 
 
@@ -270,13 +284,15 @@ async def extract_scored(question: str, sources: Sequence[Evidence], scorer: Sen
     read_too: list[Candidate | Code] = [*found, *code]
     every = await scorer.ascore(question, [_passage(c)[:SENTENCE_TOKENS * 8] for c in read_too])
     scores, code_scores = every[:len(found)], every[len(found):]
-    # Sections that are only code (a CLI reference's usage block) are answered with their code.
-    best = max(scores) if scores else max(code_scores)
-    if best < NO_ANSWER:
+    # Code counts as evidence too: sections that are only code (a CLI reference's usage block), or
+    # whose code is what answers, are answered with their code.
+    if max([*scores, *code_scores]) < NO_ANSWER:
         return ""
+    best = max(scores) if scores else max(code_scores)
     # The question's own words break the model's near-ties: on the Redux dev set they carried key
     # facts the model alone ranked a little lower.
-    kept = [(s + LEXICAL_WEIGHT * c.lexical, c) for s, c in zip(scores, found, strict=True) if s >= best - SCORE_MARGIN]
+    kept = [(s + LEXICAL_WEIGHT * c.lexical, c) for s, c in zip(scores, found, strict=True)
+            if s >= max(best - SCORE_MARGIN, NO_ANSWER)]
     chosen = choose(source, [c for _, c in sorted(kept, key=lambda p: -p[0])])
     return _write(source, chosen, _code_to_show(source, chosen, code, code_scores, best))
 

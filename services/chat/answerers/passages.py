@@ -101,19 +101,31 @@ class Block:
             return [" ".join(_ITEM.sub("", item).split()) for item in _ITEM_START.split("\n".join(self.lines))]
         return [" ".join(s.split()) for s in SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
 
-    def quoted(self, n: int) -> str:
+    def quoted(self, n: int, focus: int = 0) -> str:
         """The block as an answer quotes it from source n: a list's first items or a table's first
-        rows, each cited, or a code block's first lines (code is never cited inside)."""
+        rows, each cited, or a code block's first lines (code is never cited inside). A code block
+        whose line ``focus`` (what the question asks about) lies past those lines is quoted from
+        the blank line before it, where a statement starts, or from that line itself."""
         if self.kind in (Kind.LIST, Kind.TABLE):
             return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
         fence, info = self.opening
-        body = self.text.split("\n")
-        while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
-            body.pop(0)  # the tail of a statement the chunk before holds
-        if len(body) > MAX_CODE_LINES:  # end at a blank line where one is near, not mid-statement
-            blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
-            body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
+        lines = self.text.split("\n")
+        body = _shown_code(lines)
+        if focus + 1 >= len(body) and len(body) < len(lines):  # the lines asked about are cut off
+            body = _shown_code(lines[max((i for i in range(focus) if not lines[i].strip()), default=focus):])
         return "\n".join([fence + quoted_info(info), *textwrap.dedent("\n".join(body)).rstrip().split("\n"), fence])
+
+
+def _shown_code(lines: Sequence[str]) -> list[str]:
+    """The code lines a quote shows: from a statement's start, at most MAX_CODE_LINES, ending at a
+    blank line where one is near rather than mid-statement."""
+    body = list(lines)
+    while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
+        body.pop(0)  # the tail of a statement the chunk before holds
+    if len(body) > MAX_CODE_LINES:
+        blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
+        body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
+    return body
 
 
 def table_rows(lines: Sequence[str]) -> list[str]:

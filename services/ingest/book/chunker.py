@@ -80,6 +80,7 @@ class Section:
     # Headings deeper than H3 inside the section, as rendered, with their anchors: a piece of a
     # long section links to the one it starts under (an API page's "#### `maxWorkers`").
     sub_anchors: list[tuple[str, str]] = field(default_factory=list)
+    ends_on_label: bool = False  # its last block is a tab's or an admonition's label
 
 
 def _leading_backticks(line: str) -> str:
@@ -136,8 +137,10 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
                 continue
             current.sub_anchors.append((render(block), anchor))
             current.blocks.append(current.sub_anchors[-1][0])
+            current.ends_on_label = False
             continue
         current.blocks.append(render(block))
+        current.ends_on_label = block.label
     _list_what_colons_introduce(result)
     return [s for s in result if s.blocks]
 
@@ -155,7 +158,8 @@ def _list_what_colons_introduce(found: list[Section]) -> None:
     for n, section in enumerate(found[:-1]):
         last = section.blocks[-1] if section.blocks else ""
         level = found[n + 1].depth
-        if not last.rstrip().endswith(":") or last.startswith(("```", "#", "|")) or level <= section.depth:
+        if (not last.rstrip().endswith(":") or last.startswith(("```", "#", "|")) or section.ends_on_label
+                or level <= section.depth):
             continue
         following = []
         for later in found[n + 1:]:

@@ -39,12 +39,15 @@ from runtime.errors import InvalidArgument
 from services.ingest.book.globs import GlobError, PageGlobs
 from services.ingest.book.sidebars import version_sidebar
 from services.ingest.book.site import (
+    CURRENT,
     DocsPlugin,
     SiteConfig,
     SiteOverrides,
     is_site_root,
     read_site,
     site_routes,
+    version_names,
+    version_path,
     versions_known,
     with_given,
 )
@@ -52,7 +55,6 @@ from services.ingest.book.slugs import RouteOptions, normalize_url
 
 DEFAULT_DOCS_URL = "/docs/"  # where a docs folder is served when the caller does not say
 DOCS_FOLDER_ROUTES = RouteOptions.under(DEFAULT_DOCS_URL)
-CURRENT = "current"  # Docusaurus's name for the docs folder's version
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,13 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
     default_locale = site.i18n.default_locale
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
     try:  # refused here, before any page is read, rather than mid-ingest
-        PageGlobs(found.docs_dir, docs.include, docs.exclude)
+        PageGlobs(found.docs_dir or site.root, docs.include, docs.exclude)
     except GlobError as exc:
         raise InvalidArgument.of("source_dir", f"the docs plugin's include/exclude in {site.config_file.name}: "
                                  f"{exc}") from None
     if not versions_known(site):
         # The caller's route is the docs folder's whole route; no other version can be placed.
+        assert found.docs_dir is not None  # site_routes requires the folder then
         warnings.append("only the docs folder is ingested: the site's versions could not be read")
         edition = Edition(CURRENT, default_locale)
         return Plan((DocsSource(found.docs_dir, found.routes, edition, label=docs_label,
@@ -122,6 +125,7 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
     originals: list[tuple[str, Path, str]] = []  # (version, folder, label)
     for name in names:
         if name == CURRENT:
+            assert found.docs_dir is not None  # site_routes requires the folder when it is published
             originals.append((name, found.docs_dir, docs_label))
             continue
         label = f"versioned_docs/version-{name}"
@@ -131,6 +135,9 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
                             "refuses to build such a site); it is not ingested")
             continue
         originals.append((name, folder.resolve(), label))
+    if not originals:
+        raise InvalidArgument.of("source_dir", "none of the versions the site publishes has a folder "
+                                 f"({', '.join(names)}); there are no docs to ingest")
 
     sources: list[DocsSource] = []
     for name, folder, label in originals:
@@ -149,25 +156,6 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
                                       (site.root / translated.path).resolve(), Path(translated.path).as_posix(),
                                       edit_base, docs.include, docs.exclude, sidebar, site.markdown_format))
     return Plan(tuple(sources), tuple(warnings))
-
-
-def version_names(docs: DocsPlugin, released: Sequence[str]) -> tuple[list[str], str]:
-    """The versions Docusaurus builds, newest first, and the last one (served at the docs
-    root unless its ``path`` says otherwise)."""
-    names = [] if docs.disable_versioning else list(released)
-    if docs.include_current_version and CURRENT not in names:
-        names.insert(0, CURRENT)
-    if docs.only_include_versions is not None:
-        names = [n for n in names if n in docs.only_include_versions]
-    last = docs.last_version or next((n for n in names if n != CURRENT), CURRENT)
-    return names, last
-
-
-def version_path(docs: DocsPlugin, name: str, last: str) -> str:
-    own = next((v.path for v in docs.versions if v.name == name and v.path is not None), None)
-    if own is not None:
-        return own
-    return "" if name == last else "next" if name == CURRENT else name
 
 
 def _edit_base(docs: DocsPlugin, label: str) -> str:

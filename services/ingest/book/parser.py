@@ -19,7 +19,7 @@ from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
 from services.ingest.book.fences import fence_after
-from services.ingest.book.site_code import shown_lines
+from services.ingest.book.site_code import read_info, shown_lines
 
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
 # docusaurus-utils/src/markdownHeadingIdUtils.ts (parseMarkdownHeadingId, 'classic'): the id
@@ -58,6 +58,9 @@ class Block:
     # {1,3} line range that keeps magic comments shown). One line, without backticks, so that it
     # can follow a backtick fence again.
     info: str = ""
+    # A tab's button or an admonition's label ("Expo:", "Note:"): it names what follows and
+    # states nothing, so its colon introduces no list.
+    label: bool = False
 
 
 @dataclass
@@ -212,7 +215,7 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
     parts: list[str] = []
     for child in token.children or []:
         if child.type == "text":
-            parts.append(_expressions(child.content) if mdx else child.content)
+            parts.append(_expressions(_without_expression_tags(child.content)) if mdx else child.content)
         elif child.type == "code_inline":
             parts.append(f"`{child.content}`")
         elif child.type in {"softbreak", "hardbreak"}:
@@ -229,6 +232,48 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
 # read), so it shows nothing here rather than its name.
 _STRING_EXPRESSION = re.compile(r"""\{\s*(?P<q>['"])(?P<text>(?:(?!(?P=q))[^\\\n])*)(?P=q)\s*\}""")
 _VARIABLE_EXPRESSION = re.compile(r"\{\s*[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\s*\}")
+
+
+# A JSX tag whose attributes hold an expression (<img style={{ width: '100%' }} />) is not HTML to
+# markdown-it, so it reaches the text; MDX renders the element, never its source.
+_TAG_START = re.compile(r"</?[A-Za-z][\w.:-]*")
+MAX_TAG_CHARS = 4096  # a tag longer than this is left as text (bounds the scan)
+
+
+def _without_expression_tags(text: str) -> str:
+    out: list[str] = []
+    done = 0
+    for start in (m.start() for m in _TAG_START.finditer(text)):
+        if start < done:
+            continue
+        end = _tag_end(text, start)
+        if end is not None and "{" in text[start:end]:
+            out += [text[done:start], " "]
+            done = end
+    return "".join(out) + text[done:] if out else text
+
+
+def _tag_end(text: str, start: int) -> int | None:
+    """Where the tag opening at ``start`` ends, reading quoted strings and braced expressions
+    whole (``onClick={() => go()}``); None when it is not a tag."""
+    depth, quote = 0, ""
+    for i in range(start + 1, min(len(text), start + MAX_TAG_CHARS)):
+        c = text[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "\"'`":
+            quote = c
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0 and c == "<":
+            return None
+        elif depth == 0 and c == ">":
+            return i + 1
+    return None
 
 
 def _expressions(text: str) -> str:
@@ -386,7 +431,7 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
         elif t in {"fence", "code_block"}:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
-            info = " ".join((tok.info or "").replace("`", "").split())
+            info = read_info((tok.info or "").replace("`", ""))
             # As the site shows it: without the lines that hold only a magic comment ("//
             # highlight-next-line"), which would otherwise be embedded and searched as words.
             shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n")))
@@ -395,8 +440,8 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
             content = _html_text(tok.content, mdx)
             tab = _TAB_ITEM.search(tok.content)
             if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
-                content = f"{tab['label'] or tab['value']}:"
-            if content:
+                page.blocks.append(Block("text", f"{tab['label'] or tab['value']}:", label=True))
+            elif content:
                 page.blocks.append(Block("text", content))
         elif t in {"bullet_list_open", "ordered_list_open"}:
             pass
@@ -420,7 +465,7 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
             kind, title = admonition_kind_and_title(tok.info)
             if title:  # Markdown, as Docusaurus renders it: "Read *this* first" shows no stars
                 title = _inline_text(_MD.parseInline(title)[0], mdx)
-            page.blocks.append(Block("text", admonition_label(kind, title)))
+            page.blocks.append(Block("text", admonition_label(kind, title), label=True))
         i += 1
     return page
 

@@ -48,10 +48,12 @@ _MARK = "lectern-partial-0c5e2a"
 
 @dataclass
 class Reading:
-    """What one page's partials gave: the notes on those that could not be shown."""
+    """What one page's partials gave: the files read and the notes on those that could not be
+    shown."""
 
     root: Path
     markdown_format: str = "mdx"
+    files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     shown_bytes: int = 0
 
@@ -61,13 +63,29 @@ def parse_with_partials(text: str, path: Path, root: Path,
     """The page parsed with the partials it shows in place, and a note for each it shows that
     could not be read. ``root`` is the docs folder: no partial is read from outside it. A page
     read as CommonMark (the site's ``markdown_format``) imports nothing."""
-    if not reads_as_mdx(path.name, markdown_format):
-        return parse_page(text, mdx=False), []
+    page, reading = _read(text, path, root, markdown_format)
+    return page, reading.notes
+
+
+def partial_files(page: Path, root: Path, markdown_format: str = "mdx") -> list[Path]:
+    """The partials a page shows and those they show, read as ingest reads them: what `lectern
+    push` must send beside the page. A page that cannot be read is left to ingest to report."""
+    try:
+        if page.stat().st_size > MAX_SHOWN_BYTES:
+            return []
+        return _read(decode(page.read_bytes()), page, root, markdown_format)[1].files
+    except (OSError, PageError):
+        return []
+
+
+def _read(text: str, path: Path, root: Path, markdown_format: str) -> tuple[ParsedPage, Reading]:
     reading = Reading(root.resolve(), markdown_format)
+    if not reads_as_mdx(path.name, markdown_format):
+        return parse_page(text, mdx=False), reading
     marked, shown = _marked(text, path, reading)
     page = parse_page(marked)
     page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
-    return page, reading.notes
+    return page, reading
 
 
 def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None]]:
@@ -146,6 +164,8 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
             reading.notes.append(f"partials past {MAX_SHOWN_BYTES} bytes on one page; {name} not shown")
             return []
         reading.shown_bytes += len(raw)
+        if path not in reading.files:
+            reading.files.append(path)
         body = split_frontmatter(decode(raw))[1]
         if reads_as_mdx(path.name, reading.markdown_format):
             marked, shown = _marked(body, path, reading)
@@ -163,24 +183,3 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
            for b in blocks]
     return _spliced(own, shown, reading, (*chain, path))
 
-
-def partial_files(page: Path, root: Path, markdown_format: str = "mdx") -> list[Path]:
-    """The partials a page shows and those they show, as ingest would read them: what `lectern
-    push` must send beside the page. Unreadable files are left to ingest to report."""
-    reading = Reading(root.resolve(), markdown_format)
-    start = page.resolve()
-    found: list[Path] = []
-    todo = [(start, 0)]
-    while todo:
-        path, depth = todo.pop()
-        try:
-            if path.stat().st_size > MAX_SHOWN_BYTES or not reads_as_mdx(path.name, markdown_format):
-                continue
-            shown = _marked(decode(path.read_bytes()), path, reading)[1]
-        except (OSError, PageError):
-            continue
-        for target in shown:
-            if target is not None and target != start and target not in found and depth < MAX_DEPTH:
-                found.append(target)
-                todo.append((target, depth + 1))
-    return found

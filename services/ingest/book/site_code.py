@@ -7,8 +7,9 @@ The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): on
 language is read; a line range in the info string (```js {2-3}) means the comments are left as
 they are; the comment styles depend on the language; a directive must stand alone on its line,
 whitespace aside. Only the default directives are known here: a site's own `magicComments` and
-`prism.defaultLanguage` live in its theme config, which is not read. A stored chunk keeps the
-fence's whole info string (services/ingest/book/parser.py), so a quote sees a range too.
+`prism.defaultLanguage` live in its theme config, which is not read. A stored chunk keeps what
+Docusaurus reads of the fence's info string (services/ingest/book/parser.py): the language, a
+title="..." and line ranges, so a quote sees a range too.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ _BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "cobol": ("cobol",),
 }
 _LINE_RANGE = re.compile(r"\{[\d,-]+\}")
+_TITLE = re.compile(r"""\btitle=(["']).*?\1""")  # theme-common's parseCodeBlockTitle
 
 
 @cache
@@ -76,6 +78,15 @@ def shown_lines(info: str, lines: Sequence[str]) -> list[str]:
         return list(lines)
     directive = _directive_line(language)
     return [line for line in lines if not directive.match(line)]
+
+
+def read_info(info: str) -> str:
+    """What Docusaurus reads of an info string: the language, a title="..." and line ranges.
+    The rest is for a site's own plugins (npm2yarn, a live editor's `live`, `name="…"`), which
+    show it as no text: stored, it would only be embedded and searched as words."""
+    language, _, meta = info.strip().partition(" ")
+    title = _TITLE.search(meta)
+    return " ".join([language, *([title.group(0)] if title else []), *_LINE_RANGE.findall(meta)])
 
 
 def quoted_info(info: str) -> str:

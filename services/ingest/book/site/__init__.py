@@ -1,6 +1,7 @@
 """Reading a Docusaurus site root (its config, versions and translations) without Node."""
 
 from services.ingest.book.site.config import (
+    CURRENT,
     ContentDir,
     DocsPlugin,
     I18n,
@@ -14,12 +15,14 @@ from services.ingest.book.site.config import (
     parse_trailing_slash,
     read_site,
     site_routes,
+    version_names,
+    version_path,
     versions_known,
     with_given,
 )
 
 __all__ = [
-    "ContentDir", "DocsPlugin", "I18n", "SiteConfig", "SiteOverrides", "SiteRoutes", "Unreadable",
+    "CURRENT", "ContentDir", "DocsPlugin", "I18n", "SiteConfig", "SiteOverrides", "SiteRoutes", "Unreadable",
     "VersionOption", "find_config", "is_site_root", "parse_trailing_slash", "read_site", "site_routes",
-    "versions_known", "with_given",
+    "version_names", "version_path", "versions_known", "with_given",
 ]

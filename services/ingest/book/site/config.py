@@ -48,7 +48,7 @@ from services.ingest.book.slugs import RouteOptions
 CONFIG_NAME = "docusaurus.config"
 CONFIG_EXTENSIONS = (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs")  # Docusaurus's search order
 _TYPESCRIPT = {".ts", ".mts", ".cts"}
-_CURRENT = "current"
+CURRENT = "current"  # Docusaurus's name for the docs folder's version
 _DEFAULT_ID = "default"
 _UNKNOWN_ID = "?"  # a docs plugin instance whose options (id included) cannot be read
 _DOCS_PLUGIN_DIR = "docusaurus-plugin-content-docs"
@@ -155,7 +155,7 @@ class ContentDir:
 
     path: str
     exists: bool
-    version: str = _CURRENT
+    version: str = CURRENT
     locale: str = ""
 
 
@@ -196,8 +196,8 @@ def with_given(site: SiteConfig, overrides: SiteOverrides) -> SiteConfig:
     if overrides.last_version is None or site.docs is None:
         return site
     last = overrides.last_version
-    if last != _CURRENT and last not in site.versions:
-        raise InvalidArgument.of("last_version", f"{last!r} is neither {_CURRENT!r} nor a version in versions.json "
+    if last != CURRENT and last not in site.versions:
+        raise InvalidArgument.of("last_version", f"{last!r} is neither {CURRENT!r} nor a version in versions.json "
                                  f"({', '.join(site.versions) or 'none'})")
     return replace(site, docs=replace(site.docs, last_version=last),
                    unreadable=tuple(u for u in site.unreadable if u.key != "docs.lastVersion"))
@@ -205,7 +205,7 @@ def with_given(site: SiteConfig, overrides: SiteOverrides) -> SiteConfig:
 
 @dataclass(frozen=True)
 class SiteRoutes:
-    docs_dir: Path  # absolute, resolved
+    docs_dir: Path | None  # absolute, resolved; None when the site does not publish the docs folder
     docs_path: str  # as the config names it, relative to the site root
     routes: RouteOptions
 
@@ -622,8 +622,8 @@ def _locale_dirs(root: Path, i18n: I18n, versions: tuple[str, ...]) -> tuple[Con
         if locale == i18n.default_locale:
             continue
         base = f"{i18n.path}/{paths.get(locale, locale)}/{_DOCS_PLUGIN_DIR}"
-        for version in (_CURRENT, *versions):
-            rel = f"{base}/{_CURRENT if version == _CURRENT else 'version-' + version}"
+        for version in (CURRENT, *versions):
+            rel = f"{base}/{CURRENT if version == CURRENT else 'version-' + version}"
             found.append(ContentDir(os.path.normpath(rel), (root / rel).is_dir(), version, locale))
     return tuple(found)
 
@@ -651,17 +651,24 @@ def site_routes(site: SiteConfig, overrides: SiteOverrides | None = None,
     if docs is None:
         raise InvalidArgument.of("source_dir", f"{site.config_file.name} declares no docs plugin (the classic "
                                  "preset with docs, or @docusaurus/plugin-content-docs); there are no docs to ingest")
-    version_path = _current_version_path(docs, site, violations)
-    docs_dir = _docs_dir(site.root, docs.path, allowed_roots, violations)
+    known = versions_known(site)
+    names, last = version_names(docs, site.versions)
+    if known and not names:
+        violations.add("source_dir", "the docs plugin publishes no version (includeCurrentVersion: false, and "
+                       "versions.json or onlyIncludeVersions leaves none); there are no docs to ingest")
+    # A site whose docs folder is not published (includeCurrentVersion: false) is read from its
+    # released versions; the folder need not exist. When the versions cannot be read, a
+    # --route-base-path given is taken as the docs folder's whole route.
+    publishes_folder = not known or CURRENT in names
+    docs_dir = _docs_dir(site.root, docs.path, allowed_roots, violations) if publishes_folder else None
     violations.raise_if_any()
-    assert docs_dir is not None and version_path is not None
     trailing = overrides.trailing_slash if overrides.trailing_slash is not None else site.trailing_slash
     routes = RouteOptions(
         base_url=_base_url(overrides.base_url) if overrides.base_url is not None else site.base_url,
         route_base_path=overrides.route_base_path if overrides.route_base_path is not None else docs.route_base_path,
         trailing_slash=None if trailing == "unset" else trailing,
         number_prefixes=docs.number_prefixes,
-        version_path=version_path,
+        version_path=version_path(docs, CURRENT, last) if known and publishes_folder else "",
     )
     return SiteRoutes(docs_dir, docs.path, routes)
 
@@ -678,28 +685,27 @@ def _route_unreadable(site: SiteConfig) -> list[Unreadable]:
     return [u for u in site.unreadable if u.affects_routes and (site.versions or u.key not in _PICK_LAST)]
 
 
-def _current_version_path(docs: DocsPlugin, site: SiteConfig, violations: Violations) -> str | None:
-    """Where the docs folder (the ``current`` version) is served under routeBasePath: ``""``
-    when it is the last version, ``next`` when released versions exist, or its
-    ``versions.current.path`` (``getVersionPathPart``, ``getLastVersionName``). When this
-    cannot be read, a ``--route-base-path`` given is taken as the whole route."""
-    if any(u.key in _VERSION_KEYS for u in _route_unreadable(site)):
-        return ""
-    names = [] if docs.disable_versioning else list(site.versions)
-    if docs.include_current_version and _CURRENT not in names:
-        names.insert(0, _CURRENT)
+def version_names(docs: DocsPlugin, released: Sequence[str]) -> tuple[list[str], str]:
+    """The versions Docusaurus builds, newest first, and the last one (served at the docs
+    root unless its ``path`` says otherwise): ``readVersionNames``, ``filterVersions`` and
+    ``getLastVersionName``."""
+    names = [] if docs.disable_versioning else list(released)
+    if docs.include_current_version and CURRENT not in names:
+        names.insert(0, CURRENT)
     if docs.only_include_versions is not None:
         names = [n for n in names if n in docs.only_include_versions]
-    if _CURRENT not in names:
-        violations.add("source_dir", f"the docs plugin does not publish the docs folder {docs.path!r} "
-                       "(includeCurrentVersion: false or onlyIncludeVersions leaves it out); ingesting "
-                       "released versions comes in a later step")
-        return None
-    last = docs.last_version or next((n for n in names if n != _CURRENT), _CURRENT)
-    own = next((v.path for v in docs.versions if v.name == _CURRENT and v.path is not None), None)
+    last = docs.last_version or next((n for n in names if n != CURRENT), CURRENT)
+    return names, last
+
+
+def version_path(docs: DocsPlugin, name: str, last: str) -> str:
+    """Where a version is served under routeBasePath (``getVersionPathPart``): its
+    ``versions.<name>.path``, else ``""`` for the last version, ``next`` for the docs folder, its
+    name for the others."""
+    own = next((v.path for v in docs.versions if v.name == name and v.path is not None), None)
     if own is not None:
         return own
-    return "" if last == _CURRENT else "next"
+    return "" if name == last else "next" if name == CURRENT else name
 
 
 def _docs_dir(root: Path, path: str, allowed_roots: Sequence[Path], violations: Violations) -> Path | None:
