@@ -65,7 +65,8 @@ eval: protos
 # The held-out books (evaluation/sets/README.md says how to fetch them), with the default configuration.
 BOOKS ?= ../books
 eval-heldout: protos
-	@for set in prettier:prettier redux-toolkit:redux-toolkit jest:jest metro:metro docusaurus/website:docusaurus; do \
+	@for set in prettier:prettier redux-toolkit:redux-toolkit jest:jest metro:metro docusaurus/website:docusaurus \
+		react-navigation:react-navigation; do \
 		book=$${set%%:*}; qa=$${set#*:}; \
 		if [ -d "$(BOOKS)/$$book/docs" ]; then \
 			$(PY) -m cli.main eval --docs $(BOOKS)/$$book/docs --qa evaluation/sets/$$qa-qa.jsonl --chat \

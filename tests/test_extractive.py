@@ -303,6 +303,9 @@ def test_quoted_code_starts_at_a_statement_and_ends_at_a_blank_line() -> None:
     quoted = blocks("```js\n" + "\n".join(body) + "\n```")[0].quoted(1).split("\n")
     assert quoted[1] == "step0()"  # the closing tail dropped, the indent the chunk began with removed
     assert quoted[-2] == f"step{MAX_CODE_LINES - 7}()" and quoted[-1] == "```"  # cut at the blank line
+    # A longer tail ("}, [deps]);", a React effect's end) is skipped to the next statement.
+    tail = ["  }, [route.params?.post]);", "", "  return (", "    <View />", "  );", "}"]
+    assert blocks("```js\n" + "\n".join(tail) + "\n```")[0].quoted(1).split("\n")[1:3] == ["  return (", "    <View />"]
 
 
 def test_code_is_matched_by_its_identifiers_words() -> None:

@@ -18,7 +18,8 @@ from records.outline import EditionOutline, OutlineEntry
 from runtime.errors import InvalidArgument
 from services.chat.citations import verify_citations
 from services.chat.evidence import OUTLINE, Evidence
-from services.chat.overview import compose, detect, start_pages
+from services.chat.overview import compose, detect, fallback, start_pages
+from services.chat.research import Findings, OutlineFirst, Request
 from services.ingest.book.outline import PageFacts, build_outline
 from services.retrieval.outlines import MAX_DEPTH, OutlineStore
 from tests.conftest import Stack, ingest
@@ -170,6 +171,39 @@ ROVER = (OutlineEntry(False, "Getting started", "Getting started", "/docs/intro"
 def test_a_question_about_the_book_may_hold_words_that_name_nothing_in_it(question: str, kind: str | None) -> None:
     ask = detect(question)
     assert (ask.kind if ask is not None and not ask.names_a_topic(ROVER) else None) == kind
+
+
+class _Refusing:
+    """Research that finds nothing close: what search gives a question about the book itself."""
+
+    async def gather(self, request: Request) -> Findings:
+        return Findings(request.message, [], True)
+
+
+class _RoverOutline:
+    async def outline(self, book: str, version: str, locale: str) -> tuple[OutlineEntry, ...] | None:
+        return ROVER
+
+
+@pytest.mark.parametrize(("question", "kind", "first"), [
+    # Words no cue covers ("background") keep these from overview.detect; search finds nothing close.
+    ("What will the first part of these docs teach me, and what background should I have?", "part",
+     "/docs/motion/motors"),  # the sample's first part is Motion (Getting started is a page)
+    ("What background should I have before I begin with this manual, coming from Arduino?", "start", "/docs/intro"),
+    ("Is the documentation any good for someone who never soldered?", "book", "/docs/intro"),
+])
+async def test_a_question_addressing_the_book_is_answered_from_its_outline_not_refused(
+        question: str, kind: str, first: str) -> None:
+    assert detect(question) is None
+    ask = fallback(question)
+    assert ask is not None and ask.kind == kind
+    found = await OutlineFirst(_Refusing(), _RoverOutline()).gather(Request(question, "b"))
+    assert not found.out_of_scope and found.evidence[0].url == first
+    # No address to the book itself: refused, as search found.
+    for other in ("How do I wire the moon to the rover?", "What does the site's robots.txt say?",
+                  "Which library does the site use for search?"):
+        assert fallback(other) is None
+        assert (await OutlineFirst(_Refusing(), _RoverOutline()).gather(Request(other, "b"))).out_of_scope
 
 
 @pytest.mark.parametrize("question", ["What does this book cover?", "What will I learn?", "What is in module 2?",

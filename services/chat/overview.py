@@ -59,6 +59,13 @@ _WHAT = re.compile(r"\b(what|which)\b", re.I)
 # besides the cues it is about a topic, whatever book words ("pages", "show") it holds.
 _HOW_TO = re.compile(r"^\W*how\s+(?:do|does|can|could|should|would|to)\b", re.I)
 _FOLLOW_UP = re.compile(r"\b(it|its|that|those|they|them|there)\b", re.I)
+# A question that addresses the book itself ("these docs", "this book"). When it holds words no
+# cue above covers and search finds nothing close ("What will the first part of these docs teach
+# me, and what background should I have?"), the book can still say what it holds: such a question
+# is answered from the outline, never refused. "Site" and "library" are left out: in a book about
+# building sites or using a library, they name the reader's own.
+_ADDRESSES_BOOK = re.compile(r"\b(?:this|these|the|your)\s+(?:book|docs|documentation|guides?|manual|handbook|course|"
+                             r"tutorials?)\b", re.I)
 
 
 class Outlines(Protocol):
@@ -93,16 +100,33 @@ def _number(token: str) -> int:
     return int(token) if token.isdigit() else _ORDINALS.get(token, 0)
 
 
+def _numbered(message: str) -> int:
+    """The part a message names by number ("module 2", "the first chapter"; -1: the last), or 0."""
+    numbered = next((n for n in (_number(m.group(1)) for m in _NUMBERED.finditer(message)) if n), 0)
+    ordinal = _ORDINAL.search(message)
+    if not numbered and ordinal:
+        numbered = -1 if ordinal.group(1).lower() == "last" else _ORDINALS[ordinal.group(1).lower()]
+    return numbered
+
+
+def fallback(message: str) -> Ask | None:
+    """The overview for a question that addresses the book but that search found nothing close
+    to: the part it names by number, where to start, or what the book covers."""
+    if not _ADDRESSES_BOOK.search(message):
+        return None
+    numbered = _numbered(message)
+    if numbered:
+        return Ask("part", numbered)
+    return Ask("start") if {w.lower() for w in content_words(message)} & _BEGIN else Ask("book")
+
+
 def detect(message: str, history: Sequence[PastTurn] = ()) -> Ask | None:
     """The overview the message asks for, or None when it asks about a topic of the book."""
     words = [w.lower() for w in content_words(message)]
     if not words or len(words) > 12:
         return None
     found = set(words)
-    numbered = next((n for n in (_number(m.group(1)) for m in _NUMBERED.finditer(message)) if n), 0)
-    ordinal = _ORDINAL.search(message)
-    if not numbered and ordinal:
-        numbered = -1 if ordinal.group(1).lower() == "last" else _ORDINALS[ordinal.group(1).lower()]
+    numbered = _numbered(message)
     # Contractions ("I'm", "I've") never name a topic.
     rest = [w for w in words if w not in _BOOK | _PART | _COVER | _START | _ORDINALS.keys() | {"last"}
             and not w.isdigit() and "'" not in w]

@@ -153,14 +153,23 @@ class OutlineFirst:
 
     async def gather(self, request: Request) -> Findings:
         about_book = await from_outline(self.outlines, request)
-        return about_book if about_book is not None else await self.research.gather(request)
+        if about_book is not None:
+            return about_book
+        found = await self.research.gather(request)
+        if found.out_of_scope:  # a question addressing the book is answered from its outline, never refused
+            ask = overview.fallback(request.message)
+            outlined = await from_outline(self.outlines, request, ask) if ask is not None else None
+            return outlined if outlined is not None else found
+        return found
 
 
-async def from_outline(outlines: overview.Outlines | None, request: Request) -> Findings | None:
+async def from_outline(outlines: overview.Outlines | None, request: Request,
+                       ask: overview.Ask | None = None) -> Findings | None:
     """Findings for a question about the book itself, from its outline in the reader's edition
     (or the next scope of ``reader_scopes``); None when the question is about a topic, or the book
-    keeps no outline, or names a part it does not have: then it is searched like any other."""
-    ask = overview.detect(request.message, request.history)
+    keeps no outline, or names a part it does not have: then it is searched like any other.
+    ``ask`` is the overview to give; by default the one the question asks for (overview.detect)."""
+    ask = ask or overview.detect(request.message, request.history)
     if ask is None or outlines is None:
         return None
     for scope in reader_scopes(request.version, request.locale):

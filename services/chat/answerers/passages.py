@@ -33,6 +33,7 @@ MAX_LIST_ITEMS = 8
 MAX_CODE_LINES = 24
 # A line that only closes brackets: what a code block split between two chunks starts with.
 _CLOSING_LINE = re.compile(r"^\s*[)\]}]+[);,]*\s*$")
+_CLOSING_START = re.compile(r"^\s*[)\]}]")
 
 
 def cited(text: str, n: int) -> str:
@@ -122,6 +123,13 @@ def _shown_code(lines: Sequence[str]) -> list[str]:
     body = list(lines)
     while body and (not body[0].strip() or _CLOSING_LINE.match(body[0])):
         body.pop(0)  # the tail of a statement the chunk before holds
+    if body and _CLOSING_START.match(body[0]):  # a longer tail ("}, [deps]);"): from the next blank line
+        blank = next((i for i, line in enumerate(body) if not line.strip()), len(body))
+        rest = [line for line in body[blank:] if line.strip()]
+        if rest:
+            body = body[blank:]
+            while not body[0].strip():
+                body.pop(0)
     if len(body) > MAX_CODE_LINES:
         blank = max((i for i, line in enumerate(body[:MAX_CODE_LINES]) if not line.strip()), default=0)
         body = body[:blank if blank >= MAX_CODE_LINES // 2 else MAX_CODE_LINES]
