@@ -567,6 +567,24 @@ def test_mdx_code_blocks_are_read_as_mdx_and_directive_titles_as_titles() -> Non
 
 
 
+def test_a_heading_in_a_tab_a_url_can_choose_links_with_that_choice() -> None:
+    """<Tabs queryString> hides every tab but the chosen one; ?<key>=<value> chooses it
+    (tabsUtils' getQueryStringKey: the prop's text, else the groupId). Checked in Chromium on
+    react-navigation's build: without the query the heading stays hidden, with it the tab shows."""
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    page = ("# T\n\n## Before\n\nA.\n\n<Tabs groupId=\"config\" queryString=\"config\">\n"
+            "<TabItem value=\"static\" label=\"Static\" default>\n\n## Static way\n\nB.\n\n</TabItem>\n"
+            "<TabItem value=\"dynamic api\" label=\"Dynamic\">\n\n## Dynamic way\n\nC.\n\n#### Detail\n\nD.\n\n"
+            "</TabItem>\n</Tabs>\n\n<Tabs groupId=\"os\" queryString>\n<TabItem value=\"mac\">\n\n## On a Mac\n\nE.\n\n"
+            "</TabItem>\n</Tabs>\n\n<Tabs groupId=\"pm\">\n<TabItem value=\"npm\">\n\n## With npm\n\nF.\n\n"
+            "</TabItem>\n</Tabs>\n\n```mdx\n<Tabs queryString=\"x\">\n<TabItem value=\"y\">\n```\n\n## After\n\nG.\n")
+    chunks = chunk_page(parse_page(page), PageInfo("b", "p.md", "", "T", (), "/docs/p"), Budget(count_tokens, 512))
+    assert [c.url for c in chunks] == [
+        "/docs/p#before", "/docs/p?config=static#static-way", "/docs/p?config=dynamic%20api#dynamic-way",
+        "/docs/p?os=mac#on-a-mac", "/docs/p#with-npm", "/docs/p#after"]
+
+
 def test_jsx_tags_with_expression_attributes_show_no_source() -> None:
     """markdown-it takes a tag whose attributes hold an expression for text (HTML has no
     style={{…}}); MDX renders the element, so neither its source nor its braces are stored."""

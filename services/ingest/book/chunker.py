@@ -81,6 +81,8 @@ class Section:
     # long section links to the one it starts under (an API page's "#### `maxWorkers`").
     sub_anchors: list[tuple[str, str]] = field(default_factory=list)
     ends_on_label: bool = False  # its last block is a tab's or an admonition's label
+    # The query that shows a heading hidden in a tab (Block.query), by the heading's anchor.
+    queries: dict[str, str] = field(default_factory=dict)
 
 
 def _leading_backticks(line: str) -> str:
@@ -126,15 +128,17 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
             anchor = block.anchor or slugger.slug(block.slug_text)
             if block.level == 1:
                 continue
+            queries = {anchor: block.query} if block.query else {}
             if block.level == 2:
                 h2 = block.text
-                current = Section((title, h2), 2, anchor)
+                current = Section((title, h2), 2, anchor, queries=queries)
                 result.append(current)
                 continue
             if block.level == 3:
-                current = Section((title, h2, block.text) if h2 else (title, block.text), 3, anchor)
+                current = Section((title, h2, block.text) if h2 else (title, block.text), 3, anchor, queries=queries)
                 result.append(current)
                 continue
+            current.queries.update(queries)
             current.sub_anchors.append((render(block), anchor))
             current.blocks.append(current.sub_anchors[-1][0])
             current.ends_on_label = False
@@ -350,7 +354,8 @@ def chunk_page(page: ParsedPage, info: PageInfo, budget: Budget) -> list[Chunk]:
         prefix = heading_prefix(section.heading_path)
         pieces = _merge_tiny(_pack(section.blocks, budget, prefix, "\n\n"), budget, prefix)
         for ordinal, (piece, anchor) in enumerate(zip(pieces, piece_anchors(section, pieces), strict=True)):
-            url = f"{info.page_url}#{anchor}" if anchor else info.page_url
+            query = section.queries.get(anchor, "")
+            url = f"{info.page_url}{'?' + query if query else ''}{'#' + anchor if anchor else ''}"
             embed_text = prefix + piece
             chunks.append(Chunk(
                 chunk_id=chunk_id(info.book, info.file_path, section.heading_path, ordinal, info.edition, repeat),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from markdown_it import MarkdownIt
@@ -61,6 +62,9 @@ class Block:
     # A tab's button or an admonition's label ("Expo:", "Note:"): it names what follows and
     # states nothing, so its colon introduces no list.
     label: bool = False
+    # A heading inside the tabs of a <Tabs queryString>: the query that selects its tab
+    # ("config=dynamic"), without which the site keeps the heading hidden in another tab.
+    query: str = ""
 
 
 @dataclass
@@ -385,6 +389,48 @@ _TAB_ITEM = re.compile(r"""<TabItem\b[^>]*?\blabel=(["'])(?P<label>[^"'<>]+)\1""
                        r"""|<TabItem\b[^>]*?\bvalue=(["'])(?P<value>[^"'<>]+)\3""")
 
 
+# Tabs whose choice the URL can carry (theme-common's tabsUtils, getQueryStringKey): the key is
+# the queryString prop's text, or the groupId when the prop is only true. A heading inside such
+# tabs is hidden unless its tab is chosen, and a URL chooses it with ?<key>=<value>; the browser
+# still cannot scroll to it before the tab shows, but the reader lands on the tab that holds it.
+_TABS_TAG = re.compile(r"<(?P<close>/?)(?P<name>Tabs|TabItem)\b(?P<attrs>[^<>]*?)/?>")
+_QUERY_STRING = re.compile(r"""\bqueryString(?:=(?:(["'])(?P<key>[^"'<>]+)\1|\{\s*(?P<flag>true|false)\s*\}))?""")
+_GROUP_ID = re.compile(r"""\bgroupId=(["'])(?P<group>[^"'<>]+)\1""")
+_VALUE = re.compile(r"""\bvalue=(["'])(?P<value>[^"'<>]+)\1""")
+
+
+def _tab_queries(text: str) -> list[str]:
+    """For each line, the query that shows it: one key=value per enclosing <Tabs> whose choice a
+    URL carries, outermost first ("" outside such tabs)."""
+    frames: list[list[str]] = []  # per open <Tabs>: [key, value of the open TabItem]
+    queries: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        was_code = bool(fence)
+        fence = fence_after(line, fence)
+        if not (was_code or fence):
+            for tag in _TABS_TAG.finditer(line):
+                if tag["name"] == "Tabs" and tag["close"]:
+                    frames = frames[:-1]
+                elif tag["name"] == "Tabs":
+                    frames.append([_query_key(tag["attrs"]), ""])
+                elif frames:
+                    value = _VALUE.search(tag["attrs"])
+                    frames[-1][1] = "" if tag["close"] or value is None else value["value"]
+        queries.append("&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in frames if k and v))
+    return queries
+
+
+def _query_key(attrs: str) -> str:
+    prop = _QUERY_STRING.search(attrs)
+    if prop is None or prop["flag"] == "false":
+        return ""
+    if prop["key"]:
+        return prop["key"]
+    group = _GROUP_ID.search(attrs)
+    return group["group"] if group else ""
+
+
 MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaurus's default is "mdx"
 
 
@@ -400,7 +446,9 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
-    tokens = _MD.parse(_tag_lines_apart(body)) if mdx else _COMMONMARK.parse(body)
+    source = _tag_lines_apart(body) if mdx else body
+    tokens = (_MD if mdx else _COMMONMARK).parse(source)
+    queries = _tab_queries(source) if mdx else []
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -410,8 +458,9 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
         if t == "heading_open":
             title = heading_text(_inline_text(tokens[i + 1], mdx))[0]
             slug_text, anchor = _slug_source(tokens[i + 1])
+            line = tok.map[0] if tok.map else 0
             page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor,
-                                     slug_text=slug_text))
+                                     slug_text=slug_text, query=queries[line] if line < len(queries) else ""))
             i += 3
             continue
         if t == "inline":
