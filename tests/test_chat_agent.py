@@ -22,7 +22,7 @@ from services.chat.events import Done, Event, Meta, Sources, TokenText, Warning
 from services.chat.evidence import Evidence
 from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, SearchOutcome, TurnRecord
 from services.chat.recorder import MAX_ATTEMPTS, Recorder, RecorderStats
-from services.chat.research import MAX_TOOL_CALLS, Request, RuleResearch, reader_scopes
+from services.chat.research import MAX_TOOL_CALLS, NEIGHBOUR_SOURCES, Request, RuleResearch, reader_scopes
 
 
 def passage(n: int, url: str, text: str = "Tune the proportional gain first.") -> Evidence:
@@ -53,6 +53,44 @@ async def test_a_follow_up_is_searched_with_the_previous_question_s_topic() -> N
     query, _ = search.calls[0]
     assert "pid" in query.lower() and "controller" in query.lower()
     assert findings.query == query
+
+
+def piece(url: str, position: int, text: str, file_path: str = "motion/pid.md") -> Evidence:
+    return Evidence(position, f"{url}@{position}", file_path, ("PID",), url, 0.5, text, position=position)
+
+
+class PageChunks:
+    """The chunks of each page, as retrieval's page-filtered search gives them (any order)."""
+
+    def __init__(self, *chunks: Evidence) -> None:
+        self.chunks = chunks
+        self.asked: list[str] = []
+
+    async def pieces(self, query: str, book: str, file_path: str, scope: Scope) -> list[Evidence]:
+        self.asked.append(file_path)
+        return [c for c in reversed(self.chunks) if c.file_path == file_path]
+
+
+async def test_a_long_section_is_read_with_the_pieces_next_to_the_one_found() -> None:
+    """A section stored as several chunks: the search finds its second piece, whose fact ends in
+    the third; the source reads pieces 1-3 in page order, never piece 4 (two away) nor another
+    section's piece, and only the first NEIGHBOUR_SOURCES links are read around."""
+    tuning = "/docs/motion/pid#tuning"
+    page = PageChunks(piece(tuning, 0, "Tuning starts here."), piece(tuning, 1, "Raise Kp until"),
+                      piece(tuning, 2, "the wheels oscillate, then halve it."), piece(tuning, 3, "Far away."),
+                      piece("/docs/motion/pid#wiring", 4, "Wiring text."),
+                      *(piece(f"/docs/p{k}", 0, f"Other {k}.", f"p{k}.md") for k in range(NEIGHBOUR_SOURCES + 1)))
+    others = [piece(f"/docs/p{k}", 0, f"Page {k}.", f"p{k}.md") for k in range(NEIGHBOUR_SOURCES + 1)]
+    found = SearchOutcome([piece(tuning, 1, "Raise Kp until"), *others], out_of_scope=False)
+    findings = await RuleResearch(ScriptedSearch(found), page).gather(Request("How do I tune Kp?", "robots"))
+    assert findings.evidence[0].content == ("Tuning starts here.\n\nRaise Kp until\n\n"
+                                            "the wheels oscillate, then halve it.")
+    assert [e.url for e in findings.evidence] == [tuning, *(f"/docs/p{k}" for k in range(NEIGHBOUR_SOURCES + 1))]
+    assert page.asked == ["motion/pid.md", *(f"p{k}.md" for k in range(NEIGHBOUR_SOURCES - 1))]
+    assert findings.evidence[-1].content == f"Page {NEIGHBOUR_SOURCES}."  # past the first links: as found
+    # Without the port (a test double, an answerer model's own research) the evidence is as found.
+    alone = await RuleResearch(ScriptedSearch(found)).gather(Request("How do I tune Kp?", "robots"))
+    assert alone.evidence[0].content == "Raise Kp until"
 
 
 async def test_a_named_module_filters_the_search_then_the_whole_book_is_tried() -> None:

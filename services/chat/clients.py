@@ -11,6 +11,7 @@ from lectern.sessions.v1 import sessions_service_pb2_grpc as spb_grpc
 
 from records.outline import OutlineEntry
 from records.proto import entry_from_proto, turn_to_proto
+from runtime import limits
 from runtime.status import domain_errors
 from services.chat.evidence import Evidence
 from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, SearchOutcome, TurnRecord
@@ -26,12 +27,21 @@ class RetrievalSearch:
                                       default_version=scope.default_version, default_locale=scope.default_locale)
         with domain_errors():
             response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=top_k, filter=flt))
-        evidence = [
-            Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
-                     r.chunk.content)
-            for i, r in enumerate(response.results, start=1)
-        ]
-        return SearchOutcome(evidence, response.out_of_scope, response.degraded)
+        return SearchOutcome(_evidence(response), response.out_of_scope, response.degraded)
+
+    async def pieces(self, query: str, book: str, file_path: str, scope: Scope) -> list[Evidence]:
+        flt = common_pb2.SearchFilter(book=book, file_path=file_path, version=scope.version, locale=scope.locale,
+                                      default_version=scope.default_version, default_locale=scope.default_locale)
+        with domain_errors():  # dense only, never reranked: the page's chunks nearest the question
+            response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=limits.TOP_K, filter=flt,
+                                                                mode=rpb.SEARCH_MODE_DENSE, rerank=False))
+        return _evidence(response)
+
+
+def _evidence(response: rpb.SearchResponse) -> list[Evidence]:
+    return [Evidence(i, r.chunk.chunk_id, r.chunk.file_path, tuple(r.chunk.heading_path), r.chunk.url, r.score,
+                     r.chunk.content, position=r.chunk.position)
+            for i, r in enumerate(response.results, start=1)]
 
 
 class RetrievalOutlines:

@@ -31,6 +31,7 @@ class Evidence(Source):
 
     content: str
     kind: str = SECTION
+    position: int = -1  # the chunk's place in its page (-1: unknown)
 
 
 def one_per_section(evidence: Sequence[Evidence]) -> list[Evidence]:
@@ -38,15 +39,20 @@ def one_per_section(evidence: Sequence[Evidence]) -> list[Evidence]:
     whose text is its chunks' in the order found, so no answer lists a link twice. A section's
     chunks that start under different sub-headings link to each (they are different places), and
     two sections with the same headings on one page are two sources (their anchors differ)."""
-    merged: dict[str, Evidence] = {}
+    first: dict[str, Evidence] = {}
+    pieces: dict[str, list[Evidence]] = {}
     for e in evidence:
         key = e.url or e.chunk_id
-        first = merged.get(key)
-        if first is None:
-            merged[key] = e
-        elif e.content and e.content not in first.content:
-            merged[key] = replace(first, content=f"{first.content}\n\n{e.content}")
-    return [replace(e, n=i) for i, e in enumerate(merged.values(), start=1)]
+        first.setdefault(key, e)
+        if not any(e.content in p.content for p in pieces.setdefault(key, [])):
+            pieces[key].append(e)
+    merged = []
+    for key, lead in first.items():
+        found = pieces[key]
+        if all(p.position >= 0 for p in found):  # as the page has them, where their places are known
+            found = sorted(found, key=lambda p: p.position)
+        merged.append(replace(lead, content="\n\n".join(p.content for p in found if p.content)))
+    return [replace(e, n=i) for i, e in enumerate(merged, start=1)]
 
 
 def words(text: str) -> list[str]:

@@ -10,6 +10,7 @@ Questions about the book itself never reach them: OutlineFirst answers those fro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -27,10 +28,15 @@ from services.chat.evidence import Evidence, content_words, one_per_section
 from services.chat.llm.gemini import GeminiModel
 from services.chat.llm.openai import OpenAIModel, assistant, history_messages, system, user
 from services.chat.llm.prompts import RESEARCH_BY_PROMPT_RULES, RESEARCH_RULES, history_turns
-from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, Search, SearchOutcome
+from services.chat.ports import WHOLE_BOOK, PastTurn, Scope, Search, SearchOutcome, Sections
 
 MAX_TOOL_CALLS = 3
 TOP_K = 5
+# Sources whose sections are read with their neighbouring pieces (the extractive answerer reads
+# three), and how many pieces on each side: one read the same key facts as whole sections on
+# the Redux dev set, at a bounded cost (one dense search of the page per source, not reranked).
+NEIGHBOUR_SOURCES = 3
+NEIGHBOURS = 1
 MAX_SOURCES = 6
 RESEARCH_TOKENS = 256
 """Most tokens of one research reply: a tool call or a search line, never an essay."""
@@ -183,10 +189,12 @@ async def from_outline(outlines: overview.Outlines | None, request: Request,
 
 
 class RuleResearch:
-    """The offline agent: deterministic rules drive the tool."""
+    """The offline agent: deterministic rules drive the tool. With ``sections``, the first
+    sources' long sections are read with the pieces next to the ones found (with_neighbours)."""
 
-    def __init__(self, search: Search) -> None:
+    def __init__(self, search: Search, sections: Sections | None = None) -> None:
         self.search = search
+        self.sections = sections
 
     async def gather(self, request: Request) -> Findings:
         search = ReaderSearch(self.search, request)
@@ -202,8 +210,31 @@ class RuleResearch:
                 retry = await search(second)
                 if not retry.out_of_scope:
                     outcome = retry
-        evidence = one_per_section(prefer_page(outcome.evidence, request.page_url, request.message))
+        found = outcome.evidence
+        if self.sections is not None and not outcome.out_of_scope:
+            found = await with_neighbours(self.sections, query, request.book, search.used, found)
+        evidence = one_per_section(prefer_page(found, request.page_url, request.message))
         return Findings(query, evidence, outcome.out_of_scope, outcome.degraded, search.used)
+
+
+async def with_neighbours(sections: Sections, query: str, book: str, scope: Scope,
+                          evidence: list[Evidence]) -> list[Evidence]:
+    """The evidence, and for each of the first NEIGHBOUR_SOURCES links the pieces of its section
+    next to those found (NEIGHBOURS on each side). A long section is stored as several chunks and a
+    search finds one: the fact it asks about is often in the next (after a long code example, in
+    the rest of a list). Each piece comes under the link it belongs to, so one_per_section reads it
+    as part of that source, in page order."""
+    leads: dict[str, Evidence] = {}
+    for e in evidence:
+        if e.url and e.position >= 0 and len(leads) < NEIGHBOUR_SOURCES:
+            leads.setdefault(e.url, e)
+    found = await asyncio.gather(*(sections.pieces(query, book, e.file_path, scope) for e in leads.values()))
+    extra: list[Evidence] = []
+    for (url, lead), pieces in zip(leads.items(), found, strict=True):
+        have = {e.position for e in evidence if e.url == url}
+        extra += [replace(p, n=lead.n, score=lead.score) for p in pieces
+                  if p.url == url and p.position not in have and any(abs(p.position - h) <= NEIGHBOURS for h in have)]
+    return [*evidence, *extra]
 
 
 SEARCH_BOOK: FunctionDefinition = {

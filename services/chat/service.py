@@ -69,7 +69,7 @@ def spec(settings: ChatSettings) -> ServiceSpec[Resources]:
             # event loop, so the first answer does not wait for it (unavailable: words decide).
             scorer = CrossEncoder(passage_tokens=SENTENCE_TOKENS, root=settings.model_data_dir)
             await scorer.ready()
-            research, answerer = RuleResearch(search), ExtractiveAnswerer(scorer)
+            research, answerer = RuleResearch(search, search), ExtractiveAnswerer(scorer)
         engine = ChatEngine(OutlineFirst(research, RetrievalOutlines(retrieval)), answerer, conversations, recorder,
                             settings.answer_deadline_seconds)
         # Gemini has no check as cheap as a model list: reported as unchecked.
