@@ -595,6 +595,26 @@ def test_jsx_tags_with_expression_attributes_show_no_source() -> None:
     assert [b.text for b in page.blocks] == ["T", "Click the button, or type Array<string> if a < b."]
 
 
+
+def test_the_tag_scan_is_bounded_by_the_text_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"<a {" over and over opens a tag that never closes at every step: the scan gives up after
+    TAG_SCAN_PER_CHAR characters per character of text, so a hostile page costs linear work."""
+    from services.ingest.book import parser
+
+    read: list[int] = []
+    real = parser._tag_end
+
+    def counted(text: str, start: int, limit: int) -> int | None:
+        read.append(limit)
+        return real(text, start, limit)
+
+    monkeypatch.setattr(parser, "_tag_end", counted)
+    text = "x <a {" * 20_000
+    [_, block] = parse_page(f"# T\n\n{text}\n").blocks
+    assert block.text.startswith("x <a {") and len(block.text) > len(text) // 2
+    assert sum(read) <= parser.TAG_SCAN_PER_CHAR * len(text) + parser.MAX_TAG_CHARS
+
+
 def test_markdown_inside_a_jsx_line_is_read_as_mdx_reads_it() -> None:
     """<summary>See [JSDoc](…) and **this**</summary> shows "See JSDoc and this" on the built page
     (Docusaurus's TypeScript page); as CommonMark the HTML block is shown as written."""

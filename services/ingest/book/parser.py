@@ -241,27 +241,32 @@ _VARIABLE_EXPRESSION = re.compile(r"\{\s*[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*
 # A JSX tag whose attributes hold an expression (<img style={{ width: '100%' }} />) is not HTML to
 # markdown-it, so it reaches the text; MDX renders the element, never its source.
 _TAG_START = re.compile(r"</?[A-Za-z][\w.:-]*")
-MAX_TAG_CHARS = 4096  # a tag longer than this is left as text (bounds the scan)
+MAX_TAG_CHARS = 4096  # a tag longer than this is left as text
+TAG_SCAN_PER_CHAR = 8  # characters scanned for tags per character of text: linear, whatever it holds
 
 
 def _without_expression_tags(text: str) -> str:
     out: list[str] = []
     done = 0
+    budget = TAG_SCAN_PER_CHAR * len(text)
     for start in (m.start() for m in _TAG_START.finditer(text)):
         if start < done:
             continue
-        end = _tag_end(text, start)
+        if budget <= 0:  # "<a {" a thousand times over: the rest stays text
+            break
+        end = _tag_end(text, start, min(MAX_TAG_CHARS, budget))
+        budget -= (end or min(len(text), start + MAX_TAG_CHARS)) - start
         if end is not None and "{" in text[start:end]:
             out += [text[done:start], " "]
             done = end
     return "".join(out) + text[done:] if out else text
 
 
-def _tag_end(text: str, start: int) -> int | None:
+def _tag_end(text: str, start: int, limit: int) -> int | None:
     """Where the tag opening at ``start`` ends, reading quoted strings and braced expressions
-    whole (``onClick={() => go()}``); None when it is not a tag."""
+    whole (``onClick={() => go()}``); None when it is not a tag within ``limit`` characters."""
     depth, quote = 0, ""
-    for i in range(start + 1, min(len(text), start + MAX_TAG_CHARS)):
+    for i in range(start + 1, min(len(text), start + limit)):
         c = text[i]
         if quote:
             quote = "" if c == quote else quote
