@@ -295,6 +295,14 @@ async def test_code_a_colon_already_brings_is_not_shown_twice() -> None:
     scorer = Scripted({"like this": 6.0, "speed_cap": 5.0})
     answer = await ExtractiveAnswerer(scorer).answer("How is the cap set?", [PRINCIPLES])
     assert answer.count("speed_cap: 0.8") == 1 and "runsToTheEnd" not in answer
+    # The same code on another page (a tutorial and a guide share a command) is not shown again.
+    tutorial = Evidence(1, "t", "i18n/tutorial.md", ("i18n", "Start your site"), "/docs/i18n/tutorial#start", 0.9,
+                        "Start your site in French:\n\n```bash\nnpm run start -- --locale fr\n```")
+    crowdin = Evidence(2, "c", "i18n/crowdin.md", ("Crowdin", "Download"), "/docs/i18n/crowdin#download", 0.8,
+                       "Download the translations.\n\n```bash\nnpm run start -- --locale fr\n```")
+    twice = await ExtractiveAnswerer(Scripted({"Start your site": 6.0, "--locale": 5.0})).answer(
+        "How do I start the French site?", [tutorial, crowdin])
+    assert twice.count("npm run start -- --locale fr") == 1, twice
 
 
 def test_quoted_code_starts_at_a_statement_and_ends_at_a_blank_line() -> None:
