@@ -123,6 +123,10 @@ async def test_search_contract(gateway: str, ingested: dict[str, object]) -> Non
     ("get", "/v1/analytics?days=0", {"headers": {"Authorization": f"Bearer {ADMIN}"}}, 400,
      "INVALID_ARGUMENT"),
     ("get", "/nowhere", {}, 404, "NOT_FOUND"),
+    # A book the index does not hold (a widget's book id mistyped) is named, not answered as unknown.
+    ("post", "/v1/search", {"json": {"query": "gyroscope", "book": "robotics"}}, 404, "NOT_FOUND"),
+    ("post", "/v1/chat", {"json": {"message": "How do I calibrate the gyroscope?", "book": "robotics"},
+                          "headers": {"Accept": "application/json"}}, 404, "NOT_FOUND"),
 ])
 async def test_bad_requests_get_json_errors(gateway: str, method: str, path: str, kwargs: dict[str, object],
                                             status: int, code: str) -> None:
@@ -243,6 +247,7 @@ async def test_authors_can_remove_a_book(gateway: str, stack: Stack, home: Path)
         assert (await client.delete(f"/v1/books/{book}")).status_code == 401
         removed = await client.delete(f"/v1/books/{book}", headers=admin)
         assert removed.status_code == 200 and removed.json() == {"book": book, "chunks_deleted": added.chunks_new}
-        assert (await client.post("/v1/search", json=query)).json()["results"] == []
+        gone = await client.post("/v1/search", json=query)  # a book no longer held is a 404, not an empty answer
+        assert gone.status_code == 404 and "to-remove" in gone.json()["error"]["message"]
         again = await client.delete(f"/v1/books/{book}", headers=admin)
         assert again.json()["chunks_deleted"] == 0  # nothing left, and no error: the book is gone either way

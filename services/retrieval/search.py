@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 from embedding.base import Embedder
 from embedding.models import ModelUnavailable
 from embedding.reranker import passage_text
+from runtime.errors import NotFound
 from services.retrieval.fusion import blended, fetch_size, fuse_pools
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
 from services.retrieval.scope import NAMED_TERM_CEILING, RERANK_RELEVANT_LOGIT, absent_term, unknown_term
@@ -189,12 +190,23 @@ class Retriever:
         # One version of the book for the whole search, even if a re-index commits meanwhile.
         async with self.index.reading(flt.book) as view:
             outcome = await self._search(view, query, fetch, mode or self.default_mode, flt)
+            if flt.book and not outcome.results:
+                await self._known(flt.book)
             if rr is not None and on:
                 return await self._rerank(rr, query, outcome, top_k)
             if rerank and rr is None:
                 return dataclasses.replace(outcome, degraded=True, degraded_reason=_joined(
                     outcome.degraded_reason, "no reranker is configured; results in fused order"))
             return outcome
+
+    async def _known(self, book: str) -> None:
+        """A search of a book the index does not hold is a mistake (a widget's book id mistyped, a
+        book not yet ingested, or removed), not a question the book cannot answer. Checked only
+        when nothing was found, so a search that finds something costs nothing more."""
+        books = (await self.index.stats()).books
+        if book not in books:
+            held = ", ".join(repr(b) for b in sorted(books)[:MAX_BOOKS_NAMED]) or "none"
+            raise NotFound(f"no book {book!r} is in the index (books: {held}); ingest it first")
 
     async def _scores(self, scorer: Scorer, query: str, results: Sequence[Result]) -> list[float]:
         """The cross-encoder's scores, scoring only the pairs not already cached."""
@@ -288,6 +300,8 @@ class Retriever:
         return Outcome(results, out_of_scope=await self._out_of_scope(view, results, best, query, flt), mode=mode,
                        best_similarity=best)
 
+
+MAX_BOOKS_NAMED = 10  # books an unknown book's error lists
 
 # A fused result past the reranked candidates scores this much under the one before it.
 TAIL_STEP = 1e-3
