@@ -158,7 +158,9 @@ async def test_bad_input_is_a_tool_error_not_a_crash(gateway: str, ingested: dic
     assert "query" in text_of(empty) and "top_k" in text_of(top)
     assert "delete_book" in text_of(unknown)
     assert "NUL" in text_of(nul) or "stored" in text_of(nul)
-    assert not missing_book.is_error and missing_book.structured_content == {"results": [], "out_of_scope": True}
+    # A book the index does not hold is named as such, as its outline resource is (not an empty answer).
+    assert missing_book.is_error and "no-such-book" in text_of(missing_book)
+    assert "ingest it first" in text_of(missing_book)
     assert not fine.is_error and fine.structured_content is not None and len(fine.structured_content["results"]) == 1
 
 
