@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from records.chunk import Chunk, heading_prefix
 from records.edition import SOLE_EDITION, Edition
-from services.ingest.book.fences import fence_after
+from services.ingest.book.fences import with_code
 from services.ingest.book.parser import Block, PageError, ParsedPage
 from services.ingest.book.slugs import Slugger
 
@@ -184,11 +184,9 @@ def piece_anchors(section: Section, pieces: Sequence[str]) -> list[str]:
     before, found = section.anchor, 0  # the anchor in effect where the next piece starts
     for piece in pieces:
         start = before
-        fence = ""  # inside code (render's fences): a line there is never a heading
-        for n, line in enumerate(piece.split("\n")):
-            was_code = bool(fence)
-            fence = fence_after(line, fence)
-            if was_code or fence:
+        # Inside code (render's fences) a line is never a heading.
+        for n, (line, code) in enumerate(with_code(piece.split("\n"))):
+            if code:
                 continue
             if found < len(section.sub_anchors) and line == section.sub_anchors[found][0]:
                 before = section.sub_anchors[found][1]

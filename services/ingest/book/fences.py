@@ -8,6 +8,7 @@ and closes with a line of at least as many of the same: a ````md block can hold 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 
@@ -31,3 +32,13 @@ def fence_after(line: str, fence: str) -> str:
     if not fence:
         return opening_fence(line) or ""
     return "" if closes(line, fence) else fence
+
+
+def with_code(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """Each line, and whether it belongs to a fenced code block (its fence lines included): what
+    a pass over Markdown text skips, since no line of code is a heading, a tag or an import."""
+    fence = ""
+    for line in lines:
+        was_code = bool(fence)
+        fence = fence_after(line, fence)
+        yield line, was_code or bool(fence)

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
-from services.ingest.book.fences import fence_after
+from services.ingest.book.fences import with_code
 from services.ingest.book.site_code import read_info, shown_lines
 
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
@@ -377,11 +377,8 @@ _TAG_LINE = re.compile(r"^[ \t]*</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>[ \t]*$")
 
 def _tag_lines_apart(body: str) -> str:
     out: list[str] = []
-    fence = ""
-    for line in body.split("\n"):
-        was_code = bool(fence)
-        fence = fence_after(line, fence)
-        if not was_code and not fence and _TAG_LINE.match(line):
+    for line, code in with_code(body.split("\n")):
+        if not code and _TAG_LINE.match(line):
             # Four spaces would make it an indented code block, which MDX does not have.
             out += ["", line if len(line) - len(line.lstrip()) < 4 else line.lstrip(), ""]
         else:
@@ -409,11 +406,8 @@ def _tab_queries(text: str) -> list[str]:
     URL carries, outermost first ("" outside such tabs)."""
     frames: list[list[str]] = []  # per open <Tabs>: [key, value of the open TabItem]
     queries: list[str] = []
-    fence = ""
-    for line in text.split("\n"):
-        was_code = bool(fence)
-        fence = fence_after(line, fence)
-        if not (was_code or fence):
+    for line, code in with_code(text.split("\n")):
+        if not code:
             for tag in _TABS_TAG.finditer(line):
                 if tag["name"] == "Tabs" and tag["close"]:
                     frames = frames[:-1]

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.ingest.book.fences import fence_after
+from services.ingest.book.fences import with_code
 from services.ingest.book.parser import (
     Block,
     PageError,
@@ -93,18 +93,13 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
     partials in the order they are marked (None for one that cannot be read: shown as nothing)."""
     lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
-    fence = ""
-    for line in lines:  # imports first: MDX allows them anywhere outside code
-        fence = fence_after(line, fence)
-        match = None if fence else _IMPORT.match(line)
+    for line, code in with_code(lines):  # imports first: MDX allows them anywhere outside code
+        match = None if code else _IMPORT.match(line)
         if match:
             imports[match.group(1)] = match.group(3)
     shown: list[Path | None] = []
-    fence = ""
-    for n, line in enumerate(lines):
-        was_code = bool(fence)
-        fence = fence_after(line, fence)
-        match = None if was_code or fence else _SHOWN.match(line)
+    for n, (line, code) in enumerate(with_code(lines)):
+        match = None if code else _SHOWN.match(line)
         if match and match.group(1) in imports:
             shown.append(_resolve(imports[match.group(1)], path, reading))
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
