@@ -23,19 +23,23 @@ class RetrievalSearch:
 
     async def search(self, query: str, book: str, top_k: int, module: str = "",
                      scope: Scope = WHOLE_BOOK) -> SearchOutcome:
-        flt = common_pb2.SearchFilter(book=book, module=module, version=scope.version, locale=scope.locale,
-                                      default_version=scope.default_version, default_locale=scope.default_locale)
         with domain_errors():
-            response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=top_k, filter=flt))
+            response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=top_k,
+                                                                filter=_filter(book, scope, module=module)))
         return SearchOutcome(_evidence(response), response.out_of_scope, response.degraded)
 
     async def pieces(self, query: str, book: str, file_path: str, scope: Scope) -> list[Evidence]:
-        flt = common_pb2.SearchFilter(book=book, file_path=file_path, version=scope.version, locale=scope.locale,
-                                      default_version=scope.default_version, default_locale=scope.default_locale)
         with domain_errors():  # dense only, never reranked: the page's chunks nearest the question
-            response = await self.stub.Search(rpb.SearchRequest(query=query, top_k=limits.TOP_K, filter=flt,
-                                                                mode=rpb.SEARCH_MODE_DENSE, rerank=False))
+            response = await self.stub.Search(rpb.SearchRequest(
+                query=query, top_k=limits.TOP_K, filter=_filter(book, scope, file_path=file_path),
+                mode=rpb.SEARCH_MODE_DENSE, rerank=False))
         return _evidence(response)
+
+
+def _filter(book: str, scope: Scope, module: str = "", file_path: str = "") -> common_pb2.SearchFilter:
+    return common_pb2.SearchFilter(book=book, module=module, file_path=file_path, version=scope.version,
+                                   locale=scope.locale, default_version=scope.default_version,
+                                   default_locale=scope.default_locale)
 
 
 def _evidence(response: rpb.SearchResponse) -> list[Evidence]:

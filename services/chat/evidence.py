@@ -35,21 +35,20 @@ class Evidence(Source):
 
 
 def one_per_section(evidence: Sequence[Evidence]) -> list[Evidence]:
-    """One source per link, renumbered: a long section stored as several chunks is one source
-    whose text is its chunks' in the order found, so no answer lists a link twice. A section's
-    chunks that start under different sub-headings link to each (they are different places), and
-    two sections with the same headings on one page are two sources (their anchors differ)."""
-    first: dict[str, Evidence] = {}
+    """One source per link, renumbered: a long section stored as several chunks is one source,
+    cited as the first found, whose text is its chunks' in page order where their places are known
+    (else as found), so no answer lists a link twice. A section's chunks that start under different
+    sub-headings link to each (they are different places), and two sections with the same headings
+    on one page are two sources (their anchors differ)."""
     pieces: dict[str, list[Evidence]] = {}
     for e in evidence:
-        key = e.url or e.chunk_id
-        first.setdefault(key, e)
-        if not any(e.content in p.content for p in pieces.setdefault(key, [])):
-            pieces[key].append(e)
+        found = pieces.setdefault(e.url or e.chunk_id, [])
+        if not any(e.content in p.content for p in found):
+            found.append(e)
     merged = []
-    for key, lead in first.items():
-        found = pieces[key]
-        if all(p.position >= 0 for p in found):  # as the page has them, where their places are known
+    for found in pieces.values():
+        lead = found[0]
+        if all(p.position >= 0 for p in found):
             found = sorted(found, key=lambda p: p.position)
         merged.append(replace(lead, content="\n\n".join(p.content for p in found if p.content)))
     return [replace(e, n=i) for i, e in enumerate(merged, start=1)]

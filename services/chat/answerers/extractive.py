@@ -301,10 +301,8 @@ def _code_to_show(source: Read, chosen: Sequence[Sequence[Candidate]], code: Seq
                   scores: Sequence[float], best: float) -> Code | None:
     """The best-scoring code block near the best sentence's score, unless a colon already shows it
     or the same code from another page (an i18n tutorial and a Crowdin guide share a command)."""
-    introduced = {(w[-1].source_rank, w[-1].block + 1) for w in chosen if source.introduced(w[-1]) is not None}
     shown = {b.text for w in chosen if (b := source.introduced(w[-1])) is not None}
-    near = [(s, c) for s, c in zip(scores, code, strict=True)
-            if s >= best - SCORE_MARGIN and (c.source_rank, c.block) not in introduced and c.body.text not in shown]
+    near = [(s, c) for s, c in zip(scores, code, strict=True) if s >= best - SCORE_MARGIN and c.body.text not in shown]
     return max(near, key=lambda p: p[0])[1] if near else None
 
 

@@ -125,8 +125,7 @@ def _shown_code(lines: Sequence[str]) -> list[str]:
         body.pop(0)  # the tail of a statement the chunk before holds
     if body and _CLOSING_START.match(body[0]):  # a longer tail ("}, [deps]);"): from the next blank line
         blank = next((i for i, line in enumerate(body) if not line.strip()), len(body))
-        rest = [line for line in body[blank:] if line.strip()]
-        if rest:
+        if any(line.strip() for line in body[blank:]):
             body = body[blank:]
             while not body[0].strip():
                 body.pop(0)
