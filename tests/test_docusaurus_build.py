@@ -11,6 +11,7 @@ changes. Deselect with ``-m "not build"``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -27,8 +28,10 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
 from embedding.tokens import count_tokens
 from services.chat.answerers.passages import Kind, blocks
+from services.ingest.book import npm2yarn
 from services.ingest.book.chunker import Budget
 from services.ingest.book.discovery import discover
+from services.ingest.book.editions import plan_source
 from services.ingest.book.manifest import MANIFEST_FILE, ChunkRef, load_manifest, missing_anchors, resolve
 from services.ingest.book.pages import read_page
 from tests.conftest import ROOT, Stack, ingest
@@ -190,6 +193,69 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
         assert not any("highlight-" in c.content for c in chunks)  # stored (and embedded) as shown too
     else:
         assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
+
+
+class TabButtons(HTMLParser):
+    """The labels of a built page's tab buttons (li role="tab"), in page order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.labels: list[str] = []
+        self._label: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "li" and dict(attrs).get("role") == "tab":
+            self._label = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "li" and self._label is not None:
+            self.labels.append("".join(self._label).strip())
+            self._label = None
+
+    def handle_data(self, data: str) -> None:
+        if self._label is not None:
+            self._label.append(data)
+
+
+def test_npm2yarn_blocks_show_the_tabs_the_built_page_shows(build: Path) -> None:
+    """The site turns on @docusaurus/remark-plugin-npm2yarn: contributing.md's ```bash npm2yarn
+    block is built as npm / Yarn / pnpm / Bun tabs, each with its converted command. Read with the
+    site's settings, ingest stores the same labels and the same code."""
+    markdown = plan_source(SITE).sources[0].markdown
+    assert markdown.npm2yarn == npm2yarn.DEFAULT_CONVERTERS
+    file = next(f for f in discover(SITE / "docs") if f.rel == "community/contributing.md")
+    content = "\n\n".join(c.content for c in read_page(file, "book", "/docs/", Budget(count_tokens), False,
+                                                       markdown=markdown).chunks)
+    html = (build / "docs" / "community" / "how-to-contribute.html").read_text(encoding="utf-8")
+    code = [[line.rstrip() for line in b.text.split("\n")] for b in blocks(content) if b.kind is Kind.CODE]
+    assert len(code) == 4 and CodeLines(html).blocks == code
+    labels = re.findall(r"^(npm|Yarn|pnpm|Bun):$", content, re.MULTILINE)
+    assert TabButtons(html).labels == labels == ["npm", "Yarn", "pnpm", "Bun"]
+
+
+def test_npm2yarn_converts_commands_as_the_npm_package_does() -> None:
+    """The port of npm-to-yarn against the package the site installed (its lock pins 3.2.0)."""
+    _install()
+    commands = [
+        "npm install", "npm i -D typescript @types/node", "npm install -g yarn", "npm uninstall lodash",
+        "npm run build", "npm run start -- --port 3000", "npm test -- --watch", "npm exec jest",
+        "npm ls react lodash --depth=0", "npm init docusaurus@latest my-site classic", "npm init @scope/app",
+        "npm create vite@latest my-app -- --template react", "npm version patch", "npm rb node-sass",
+        "npm cache clean --force", "npm ci", "npm pack --pack-destination=out", "npm unlink foo",
+        "npx create-docusaurus@latest my-website classic", "  npx prettier --write .", "npm install -E -O foo",
+        "npm install --no-package-lock a", "cd my-npm-app && npm install", "npm install a && npm run build",
+        "npm install \"foo bar\" 'baz qux'", "npm\nnpm install\n\nnpm run serve", "# comment\nnpm i foo",
+        "npm t", "npm init -y", "npm list --production", "npm link ../lib", "npm i a=b c=d",
+    ]
+    script = ("import convert from 'npm-to-yarn';\n"
+              "const commands = JSON.parse(process.argv[1]);\n"
+              "console.log(JSON.stringify(commands.map(c => ['yarn', 'pnpm', 'bun'].map(to => convert(c, to)))));")
+    done = subprocess.run([_node(), "--input-type=module", "-e", script, json.dumps(commands)], cwd=SITE,
+                          capture_output=True, text=True, timeout=60, check=True)
+    theirs = json.loads(done.stdout)
+    ours = [[npm2yarn.convert(c, to) for to in ("yarn", "pnpm", "bun")] for c in commands]
+    assert ours == theirs
 
 
 async def stored_chunks(stack: Stack, book: str) -> list[cpb.Chunk]:

@@ -465,7 +465,7 @@ def test_markdown_format_is_read_from_the_config(tmp_path: Path, markdown: str, 
     root = write_site(tmp_path, f"export default {{title: 'T', {markdown} presets: [['classic', {{}}]]}};")
     site = read_site(root)
     assert site.markdown_format == found
-    assert {s.markdown_format for s in plan_source(root).sources} == {found}  # what ingest reads pages with
+    assert {s.markdown.format for s in plan_source(root).sources} == {found}  # what ingest reads pages with
     notes = [u.message for u in site.unreadable if u.key == "markdown.format"]
     assert (note in notes[0]) if note else not notes
 
@@ -474,6 +474,7 @@ def test_under_detect_a_md_page_is_commonmark_and_a_mdx_page_is_mdx(tmp_path: Pa
     """Docusaurus compiles a .md page as CommonMark under markdown.format 'detect': an indented
     block is code, braces are text and an import shows as text (it imports nothing)."""
     from services.ingest.book.discovery import SourceFile
+    from services.ingest.book.parser import SiteMarkdown
 
     page = ("import Note from './_note.md';\n\n# P\n\nLiteral {braces} here.\n\n    indented code\n\n"
             "<Note />\n")
@@ -484,7 +485,7 @@ def test_under_detect_a_md_page_is_commonmark_and_a_mdx_page_is_mdx(tmp_path: Pa
     def content(name: str, markdown_format: str) -> str:
         file = SourceFile(tmp_path / name, name, "")
         return " ".join(c.content for c in read_page(file, "b", "/docs/", Budget(count_tokens), False,
-                                                      markdown_format=markdown_format).chunks)
+                                                      markdown=SiteMarkdown(markdown_format)).chunks)
 
     assert content("a.md", "detect") == "import Note from './_note.md';\n\nLiteral {braces} here.\n\n" \
         "```\nindented code\n```"

@@ -1,7 +1,10 @@
 // The sample book as a real Docusaurus site (tests/test_docusaurus_build.py builds it).
 // A base URL other than "/" and trailingSlash: false are on purpose: citations must follow them.
 // The current docs stay the last version (served at /robot/docs/), 1.0 is at /robot/docs/1.0/,
-// French at /robot/fr/docs/.
+// French at /robot/fr/docs/. The npm2yarn plugin shows a ```bash npm2yarn block as a tab per package
+// manager; ingest shows those tabs too.
+
+import npm2yarn from '@docusaurus/remark-plugin-npm2yarn';
 
 /** @type {import('@docusaurus/types').Config} */
 export default {
@@ -21,6 +24,7 @@ export default {
       {
         docs: {
           routeBasePath: 'docs',
+          remarkPlugins: [[npm2yarn, {sync: true}]],
           lastVersion: 'current',
           versions: {
             current: {label: '2.x'},

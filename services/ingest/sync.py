@@ -266,7 +266,7 @@ class Ingestor:
             source = sources[place]
             result: PageResult = await asyncio.to_thread(
                 read_page, file, job.book, "", self.budget, job.include_drafts, source.routes, source.edition,
-                source.edit_base, source.markdown_format,
+                source.edit_base, source.markdown,
             )
             shown = f"{source.label}/{file.rel}" if source.label else file.rel
             summary.warnings += [f"{shown}: {note}" for note in result.notes]

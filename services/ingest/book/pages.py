@@ -10,7 +10,7 @@ from records.chunk import Chunk
 from records.edition import SOLE_EDITION, Edition
 from services.ingest.book.chunker import Budget, PageInfo, chunk_page, page_title
 from services.ingest.book.discovery import SourceFile
-from services.ingest.book.parser import PageError, decode
+from services.ingest.book.parser import DEFAULT_MARKDOWN, PageError, SiteMarkdown, decode
 from services.ingest.book.partials import parse_with_partials
 from services.ingest.book.slugs import RouteError, RouteOptions, doc_slug, normalize_url, strip_number_prefix
 
@@ -104,10 +104,10 @@ def _edit_url(fm: dict[str, object], edit_base: str, rel: str) -> str:
 
 def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, include_drafts: bool,
               routes: RouteOptions | None = None, edition: Edition = SOLE_EDITION, edit_base: str = "",
-              markdown_format: str = "mdx") -> PageResult:
+              markdown: SiteMarkdown = DEFAULT_MARKDOWN) -> PageResult:
     """``routes`` carries the site's URL rules; without it ``base_url`` is the docs' own URL.
     ``edition`` is the page's version and locale; ``edit_base`` the edit link of its folder;
-    ``markdown_format`` the site's (MDX unless its config says otherwise)."""
+    ``markdown`` how the site compiles pages (MDX unless its config says otherwise)."""
     routes = routes or RouteOptions.under(base_url)
     try:
         size = file.path.stat().st_size
@@ -116,7 +116,7 @@ def read_page(file: SourceFile, book: str, base_url: str, budget: Budget, includ
         text = decode(Path(file.path).read_bytes())
         if any(len(line) > MAX_LINE_CHARS for line in text.split("\n")):
             return PageResult(file, failed=f"a line is longer than {MAX_LINE_CHARS} characters")
-        page, notes = parse_with_partials(text, file.path, _docs_root(file), markdown_format)
+        page, notes = parse_with_partials(text, file.path, _docs_root(file), markdown)
         fm = page.frontmatter
         tags = _tags(fm.get("tags"))
         hidden = visibility(fm)

@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
 
+from services.ingest.book import npm2yarn as npm2yarn_plugin
 from services.ingest.book.fences import with_code
 from services.ingest.book.site_code import read_info, shown_lines
 
@@ -433,15 +434,28 @@ def _query_key(attrs: str) -> str:
 MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaurus's default is "mdx"
 
 
-def reads_as_mdx(file_name: str, markdown_format: str = "mdx") -> bool:
-    """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
-    under "detect" only a .mdx file (a .md one is CommonMark)."""
-    return markdown_format == "mdx" or (markdown_format == "detect" and file_name.lower().endswith(".mdx"))
+@dataclass(frozen=True)
+class SiteMarkdown:
+    """How a site compiles its pages: its ``markdown.format``, and the remark plugins of its docs
+    that change what a page shows and that ingest follows."""
+
+    format: str = "mdx"
+    npm2yarn: tuple[str, ...] | None = None  # the npm2yarn plugin's converters; None: not used
+
+    def reads_as_mdx(self, file_name: str) -> bool:
+        """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
+        under "detect" only a .mdx file (a .md one is CommonMark)."""
+        return self.format == "mdx" or (self.format == "detect" and file_name.lower().endswith(".mdx"))
 
 
-def parse_page(text: str, mdx: bool = True) -> ParsedPage:
+DEFAULT_MARKDOWN = SiteMarkdown()  # Docusaurus's defaults: every page MDX, no remark plugin followed
+
+
+def parse_page(text: str, mdx: bool = True, npm2yarn: tuple[str, ...] | None = None) -> ParsedPage:
     """The page as the site shows it; ``mdx`` False reads it as CommonMark (a site's
-    ``markdown.format``), where tags open HTML blocks, indentation makes code and braces are text."""
+    ``markdown.format``), where tags open HTML blocks, indentation makes code and braces are text.
+    ``npm2yarn``: the converters of the site's npm2yarn plugin, which shows a block marked
+    ```` ```bash npm2yarn ```` as a tab per package manager."""
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
@@ -479,11 +493,20 @@ def parse_page(text: str, mdx: bool = True) -> ParsedPage:
         elif t in {"fence", "code_block"}:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
-            info = read_info((tok.info or "").replace("`", ""))
+            raw_info = (tok.info or "").replace("`", "")
+            info = read_info(raw_info)
             # As the site shows it: without the lines that hold only a magic comment ("//
             # highlight-next-line"), which would otherwise be embedded and searched as words.
             shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n")))
-            page.blocks.append(Block("code", shown, info=info))
+            language_meta = raw_info.strip().split(None, 1)  # as mdast splits the info string
+            if npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
+                # Tabs whose code keeps the language only, each shown without its magic comments.
+                language = language_meta[0]
+                for label, code in npm2yarn_plugin.tabs(tok.content.rstrip("\n"), npm2yarn):
+                    page.blocks += [Block("text", f"{label}:", label=True),
+                                    Block("code", "\n".join(shown_lines(language, code.split("\n"))), info=language)]
+            else:
+                page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
             tab = _TAB_ITEM.search(tok.content)

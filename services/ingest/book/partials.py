@@ -26,12 +26,13 @@ from pathlib import Path
 
 from services.ingest.book.fences import with_code
 from services.ingest.book.parser import (
+    DEFAULT_MARKDOWN,
     Block,
     PageError,
     ParsedPage,
+    SiteMarkdown,
     decode,
     parse_page,
-    reads_as_mdx,
     split_frontmatter,
     unwrap_mdx_code_blocks,
 )
@@ -52,38 +53,38 @@ class Reading:
     shown."""
 
     root: Path
-    markdown_format: str = "mdx"
+    markdown: SiteMarkdown = DEFAULT_MARKDOWN
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     shown_bytes: int = 0
 
 
 def parse_with_partials(text: str, path: Path, root: Path,
-                        markdown_format: str = "mdx") -> tuple[ParsedPage, list[str]]:
+                        markdown: SiteMarkdown = DEFAULT_MARKDOWN) -> tuple[ParsedPage, list[str]]:
     """The page parsed with the partials it shows in place, and a note for each it shows that
     could not be read. ``root`` is the docs folder: no partial is read from outside it. A page
-    read as CommonMark (the site's ``markdown_format``) imports nothing."""
-    page, reading = _read(text, path, root, markdown_format)
+    read as CommonMark (the site's ``markdown.format``) imports nothing."""
+    page, reading = _read(text, path, root, markdown)
     return page, reading.notes
 
 
-def partial_files(page: Path, root: Path, markdown_format: str = "mdx") -> list[Path]:
+def partial_files(page: Path, root: Path, markdown: SiteMarkdown = DEFAULT_MARKDOWN) -> list[Path]:
     """The partials a page shows and those they show, read as ingest reads them: what `lectern
     push` must send beside the page. A page that cannot be read is left to ingest to report."""
     try:
         if page.stat().st_size > MAX_SHOWN_BYTES:
             return []
-        return _read(decode(page.read_bytes()), page, root, markdown_format)[1].files
+        return _read(decode(page.read_bytes()), page, root, markdown)[1].files
     except (OSError, PageError):
         return []
 
 
-def _read(text: str, path: Path, root: Path, markdown_format: str) -> tuple[ParsedPage, Reading]:
-    reading = Reading(root.resolve(), markdown_format)
-    if not reads_as_mdx(path.name, markdown_format):
-        return parse_page(text, mdx=False), reading
+def _read(text: str, path: Path, root: Path, markdown: SiteMarkdown) -> tuple[ParsedPage, Reading]:
+    reading = Reading(root.resolve(), markdown)
+    if not markdown.reads_as_mdx(path.name):
+        return parse_page(text, mdx=False, npm2yarn=markdown.npm2yarn), reading
     marked, shown = _marked(text, path, reading)
-    page = parse_page(marked)
+    page = parse_page(marked, npm2yarn=markdown.npm2yarn)
     page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
     return page, reading
 
@@ -162,11 +163,12 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
         if path not in reading.files:
             reading.files.append(path)
         body = split_frontmatter(decode(raw))[1]
-        if reads_as_mdx(path.name, reading.markdown_format):
+        npm2yarn = reading.markdown.npm2yarn
+        if reading.markdown.reads_as_mdx(path.name):
             marked, shown = _marked(body, path, reading)
-            blocks = parse_page(marked).blocks
+            blocks = parse_page(marked, npm2yarn=npm2yarn).blocks
         else:  # a CommonMark partial shows its text and imports nothing
-            shown, blocks = [], parse_page(body, mdx=False).blocks
+            shown, blocks = [], parse_page(body, mdx=False, npm2yarn=npm2yarn).blocks
     except PageError as exc:
         reading.notes.append(f"partial {name} cannot be read: {exc}; not shown")
         return []

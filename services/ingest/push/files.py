@@ -56,7 +56,7 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
                 continue
             for page in discover(folder, source.include, source.exclude):
                 add(page.path, _relative(root, folder, page.rel))
-                for partial in partial_files(page.path, folder, source.markdown_format):  # shown in the page
+                for partial in partial_files(page.path, folder, source.markdown):  # shown in the page
                     add(partial, _relative(root, folder, partial.relative_to(folder.resolve()).as_posix()))
     return [LocalFile(p, found[p]) for p in sorted(found)]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Union
 
@@ -39,6 +39,7 @@ class Computed:
     expression: str  # the source text, shortened
     line: int  # 1-based
     why: str = ""  # what makes it computed, when the text alone does not say
+    module: str = ""  # for a module's default import (`import x from 'module'`), the module
 
 
 class _Undefined:
@@ -165,6 +166,16 @@ def _computed(node: tree_sitter.Node, why: str = "") -> Computed:
     return Computed(_snippet(node), node.start_point[0] + 1, why)
 
 
+def _default_import(statement: tree_sitter.Node, name: str) -> str:
+    """The module an import statement binds ``name`` to as its default export ("" otherwise)."""
+    source = statement.child_by_field_name("source")
+    clause = next((c for c in statement.children if c.type == "import_clause"), None)
+    if source is None or clause is None or source.type != "string":
+        return ""
+    default = any(c.type == "identifier" and _text(c) == name for c in clause.children)
+    return _string(source) if default else ""
+
+
 def _named(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
     return (c for c in node.named_children if c.type != "comment")
 
@@ -284,9 +295,10 @@ class _Reader:
         if found is None:
             return _computed(node, f"`{name}` is not declared in the config")
         owner, binding = found
+        if binding.type.startswith("import"):
+            return replace(_computed(node, f"`{name}` is an import"), module=_default_import(binding, name))
         if binding.type != "variable_declarator":
-            why = "an import" if binding.type.startswith("import") else "a function or class"
-            return _computed(node, f"`{name}` is {why}")
+            return _computed(node, f"`{name}` is a function or class")
         if name in owner.values:
             return owner.values[name]
         if name in owner.resolving:

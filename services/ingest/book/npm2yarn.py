@@ -1,0 +1,295 @@
+"""Docusaurus's npm2yarn remark plugin, read without Node: a code block whose meta is exactly
+`npm2yarn` (```` ```bash npm2yarn ````) is shown as tabs, one per package manager, each holding
+the command converted by the npm package `npm-to-yarn`.
+
+The plugin's rules are @docusaurus/remark-plugin-npm2yarn 3.10's (`src/index.ts`): the first tab
+is the block itself, valued "npm"; the default converters are yarn, pnpm and bun, labelled
+"Yarn", "pnpm" and "Bun"; the tabs' code keeps the block's language and drops its meta. The
+conversions are npm-to-yarn 3.2.0's (`dist/npm-to-yarn.mjs`), quirks included: every "npm" in
+the block is converted with what follows it up to a `&` or the line's end, so "pnpm" and "my-npm-app"
+are read too. tests/test_npm2yarn.py compares this port with the npm package itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+PLUGIN = "@docusaurus/remark-plugin-npm2yarn"
+META = "npm2yarn"  # the plugin converts a block whose meta is exactly this
+DEFAULT_CONVERTERS = ("yarn", "pnpm", "bun")
+KNOWN_CONVERTERS = frozenset(DEFAULT_CONVERTERS)
+_LABELS = {"yarn": "Yarn", "bun": "Bun"}  # the others show their value (getLabelForConverter)
+_NOT_CONVERTED = "\n# couldn't auto-convert command"
+_UNDEFINED = "undefined"  # what JavaScript prints for a command the pattern did not capture
+
+_UNCHANGED = ("test", "login", "logout", "link", "unlink", "publish", "cache", "start", "stop")
+_YARN_COMMANDS = (
+    "init", "run", "add", "audit", "autoclean", "bin", "check", "config", "create", "dedupe",
+    "generate-lock-entry", "global", "help", "import", "info", "install", "licenses", "list",
+    "lockfile", "outdated", "owner", "pack", "policies", "prune", "remove", "self-update", "tag",
+    "team", "upgrade", "upgrade-interactive", "version", "versions", "why", "workspace", "workspaces")
+_EXECUTORS = ("npx", "yarn dlx", "pnpm dlx", "bun x", "nubx")  # detected when they lead the block
+_EXECUTOR_FOR = {"npm": "npx", "yarn": "yarn dlx", "pnpm": "pnpm dlx", "bun": "bun x"}
+_COMMAND = re.compile(r"npm(?: +([^&\n\r]*))?")
+
+Args = list[str]
+
+
+def tabs(code: str, converters: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The tabs the plugin makes of a block: (button label, code), npm's first."""
+    return [("npm", code), *((_LABELS.get(c, c), convert(code, c)) for c in converters if c in KNOWN_CONVERTERS)]
+
+
+def convert(code: str, to: str) -> str:
+    """npm-to-yarn's ``convert(code, to)`` for to = yarn, pnpm or bun."""
+    trimmed = code.lstrip()
+    executor = next((e for e in _EXECUTORS if trimmed == e or trimmed.startswith(e + " ")), None)
+    if executor is not None:
+        return code.replace(executor, _EXECUTOR_FOR[to], 1)
+    one = _CONVERTERS[to]
+    return _COMMAND.sub(lambda m: one(m.group(1)), code)
+
+
+def _parse(command: str) -> Args:
+    """npm-to-yarn's argument splitter: spaces split, except inside quotes; a backslash escapes."""
+    args: Args = []
+    last_quote = ""
+    escaped = False
+    part = ""
+    for char in command:
+        if char == "\\":
+            part += char
+            escaped = True
+            continue
+        if char == " " and not last_quote:
+            args.append(part)
+            part = ""
+        elif not escaped and char in "\"'":
+            part += char
+            if char == last_quote:
+                last_quote = ""
+            elif not last_quote:
+                last_quote = char
+        else:
+            part += char
+        escaped = False
+    args.append(part)
+    return args
+
+
+def _args(command: str | None) -> Args:
+    args = _parse((command or "").strip())
+    if "--" in args:
+        args.remove("--")
+    return args
+
+
+def _joined(args: Args) -> str:
+    return " ".join(a for a in args if a)
+
+
+def _failed(command: str | None) -> str:
+    return f"npm {_UNDEFINED if command is None else command}{_NOT_CONVERTED}"
+
+
+# --- yarn -----------------------------------------------------------------------------------
+
+_YARN_FLAGS = {"--save-dev": "--dev", "-D": "--dev", "--save-prod": "--production", "-P": "--production",
+               "--no-package-lock": "--no-lockfile", "--save-optional": "--optional", "-O": "--optional",
+               "--save-exact": "--exact", "-E": "--exact", "--save": "", "-S": "", "--global": "", "-g": ""}
+
+
+def _yarn_install_args(args: Args) -> Args:
+    if "--global" in args or "-g" in args:
+        args.insert(0, "global")
+    return [_YARN_FLAGS.get(a, a) for a in args]
+
+
+def _yarn_install(args: Args) -> Args:
+    if len(args) == 1:
+        return ["install"]
+    args[0] = "add"
+    return _yarn_install_args(args)
+
+
+def _yarn_remove(args: Args) -> Args:
+    args[0] = "remove"
+    return _yarn_install_args(args)
+
+
+def _yarn_run(args: Args) -> Args:
+    if len(args) > 1 and args[1] and args[1] not in _UNCHANGED and args[1] not in _YARN_COMMANDS:
+        del args[0]
+    return args
+
+
+def _yarn_list(args: Args) -> Args:
+    args[0] = "list"
+    packages: Args = []
+    for item in args[1:]:
+        if item.startswith("-"):
+            break
+        packages.append(item)
+    if packages:
+        args[1:1 + len(packages)] = ["--pattern", '"' + "|".join(packages) + '"']
+    return args
+
+
+def _create(args: Args) -> Args:
+    if len(args) > 1 and args[1] and not args[1].startswith("-"):
+        args[0] = "create"
+        if latest := re.search(r"(.+)@latest", args[1]):
+            args[1] = latest.group(1)
+    return [a for a in args if a != "--scope"]
+
+
+def _renamed(name: str) -> Callable[[Args], Args]:
+    def rename(args: Args) -> Args:
+        args[0] = name
+        return args
+    return rename
+
+
+def _pack(destination: str) -> Callable[[Args], Args]:
+    return lambda args: [re.sub(r"^--pack-destination[\s=]", destination, a, count=1)
+                         if a.startswith("--pack-destination") else a for a in args]
+
+
+def _rebuild_as_add(args: Args) -> Args:
+    args[0] = "add"
+    return [*args, "--force"]
+
+
+_VERSION_FLAGS = {"major": "--major", "minor": "--minor", "patch": "--patch"}
+
+_TO_YARN: dict[str, Callable[[Args], Args]] = {
+    **dict.fromkeys(("install", "i"), _yarn_install),
+    **dict.fromkeys(("uninstall", "un", "remove", "r", "rm"), _yarn_remove),
+    "version": lambda args: [_VERSION_FLAGS.get(a, a) for a in args],
+    **dict.fromkeys(("rb", "rebuild"), _rebuild_as_add),
+    "run": _yarn_run,
+    "exec": lambda args: _yarn_run(_renamed("run")(args)),
+    **dict.fromkeys(("ls", "list"), _yarn_list),
+    **dict.fromkeys(("init", "create"), _create),
+    "ln": _renamed("link"), "t": _renamed("test"), "tst": _renamed("test"), "outdated": _renamed("outdated"),
+    "pack": _pack("--filename "),
+}
+
+
+def _to_yarn(command: str | None) -> str:
+    args = _args(command)
+    if args[0] in _UNCHANGED:
+        return "yarn " + _joined(args)
+    if args[0] in _TO_YARN:
+        return "yarn " + _joined(_TO_YARN[args[0]](args))
+    return _failed(command)
+
+
+# --- pnpm -----------------------------------------------------------------------------------
+
+_PNPM_FLAGS = {"--save": "", "-S": "", "--no-package-lock": "--frozen-lockfile"}
+
+
+def _pnpm_install(args: Args) -> Args:
+    if len(args) > 1 and sum(not a.startswith("-") for a in args) > 1:
+        args[0] = "add"
+    return [_PNPM_FLAGS.get(a, a) for a in args]
+
+
+def _pnpm_remove(args: Args) -> Args:
+    args[0] = "remove"
+    return [_PNPM_FLAGS.get(a, a) for a in args]
+
+
+def _filtered(args: Args) -> Args:
+    """pnpm's --filter for the packages a command names (convertFilterArg)."""
+    if len(args) > 1:
+        names = [a for i, a in enumerate(args) if i != 0 and not a.startswith("-")]
+        if names:
+            args = [a for i, a in enumerate(args) if i == 0 or a.startswith("-")]
+            args += ["--filter", " ".join(names)]
+    return args
+
+
+_PNPM_LIST_FLAGS = {"--production": "--prod", "--development": "--dev"}
+
+
+def _pnpm_list(args: Args) -> Args:
+    return [f"--depth {a.split('=')[1]}" if a.startswith("--depth=") else _PNPM_LIST_FLAGS.get(a, a) for a in args]
+
+
+_TO_PNPM: dict[str, Callable[[Args], Args]] = {
+    **dict.fromkeys(("install", "i"), _pnpm_install),
+    **dict.fromkeys(("uninstall", "un", "remove", "r", "rm"), _pnpm_remove),
+    **dict.fromkeys(("rb", "rebuild"), lambda args: _filtered(_renamed("rebuild")(args))),
+    "run": _renamed("run"), "exec": _renamed("exec"),
+    **dict.fromkeys(("ls", "list"), _pnpm_list),
+    **dict.fromkeys(("init", "create"), _create),
+    "ln": _renamed("link"), "t": _renamed("test"), "test": _renamed("test"), "tst": _renamed("test"),
+    "start": _renamed("start"), "link": _renamed("link"), "unlink": _filtered, "outdated": _renamed("outdated"),
+    "pack": _pack("--pack-destination "),
+}
+
+
+def _to_pnpm(command: str | None) -> str:
+    args = _args(command)
+    if args[0] in _TO_PNPM:
+        return "pnpm " + _joined(_TO_PNPM[args[0]](args))
+    return _failed(command)
+
+
+# --- bun ------------------------------------------------------------------------------------
+
+_BUN_FLAGS = {"--save-dev": "--dev", "--development": "--dev", "-D": "--dev", "--save-prod": "--production",
+              "-P": "--production", "--no-package-lock": "--no-save", "--save-optional": "--optional",
+              "-O": "--optional", "--save-exact": "--exact", "-E": "--exact", "--save": "", "-S": "",
+              "--global": "--global", "-g": "--global"}
+
+
+def _bun_flags(args: Args) -> Args:
+    return [_BUN_FLAGS.get(a, a) for a in args]
+
+
+def _to_bun(command: str | None) -> str:
+    args = _args(command)
+    cmd = "bun"
+    first = args[0]
+    if first in ("install", "i"):
+        args = ["install"] if len(args) == 1 else ["add", *args[1:]]
+        args = _bun_flags(args)
+    elif first in ("uninstall", "un", "remove", "r", "rm"):
+        args = _bun_flags(["remove", *args[1:]])
+    elif first == "cache":
+        if len(args) > 1 and args[1] == "clean":
+            args = ["pm", "cache", "rm", *args[2:]]
+        else:
+            cmd = "npm"
+    elif first in ("rebuild", "rb"):
+        args = ["add", *args[1:], "--force"]
+    elif first in ("list", "ls"):
+        args = ["pm", "ls", *_bun_flags(args)[1:]]
+    elif first in ("init", "create"):
+        if len(args) > 1 and args[1]:
+            if args[1].startswith("@"):
+                cmd = "bunx"
+                args = [args[1].replace("/", "/create-", 1), *args[2:]]
+            elif not args[1].startswith("-"):
+                cmd = "bunx"
+                args = ["create-" + args[1].replace("@latest", "", 1), *args[2:]]
+            else:
+                args[0] = "init"
+    elif first in ("link", "ln"):
+        args = ["link", *_bun_flags(args)[1:]]
+    elif first in ("test", "t", "tst"):
+        args = ["run", "test", *args[1:]]
+    elif first == "exec":
+        cmd = "bunx"
+        args = args[1:]
+    elif first not in ("run", "stop", "start", "unlink"):
+        cmd = "npm"  # no bun equivalent: the command stays npm's
+    shown = " ".join(a for a in args if a and a != "--")
+    return f"{cmd} {shown}{_NOT_CONVERTED if cmd == 'npm' else ''}".replace("=", " ", 1)
+
+
+_CONVERTERS: dict[str, Callable[[str | None], str]] = {"yarn": _to_yarn, "pnpm": _to_pnpm, "bun": _to_bun}

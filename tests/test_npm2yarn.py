@@ -1,0 +1,84 @@
+"""Docusaurus's npm2yarn remark plugin as ingest follows it: which config turns it on, which
+blocks it converts, and the tabs a page then shows. The conversions themselves are compared
+with the npm package `npm-to-yarn` in tests/test_docusaurus_build.py, where Node and the
+sample site's node_modules are at hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.ingest.book import npm2yarn
+from services.ingest.book.editions import plan_source
+from services.ingest.book.parser import parse_page
+from services.ingest.book.site import read_site
+from tests.test_site_config import write_site
+
+PAGE = "# Install\n\n```bash npm2yarn\nnpm install --save-dev jest\n```\n"
+
+
+def shown(text: str, converters: tuple[str, ...] | None) -> list[tuple[str, str]]:
+    return [(b.kind, b.text) for b in parse_page(text, npm2yarn=converters).blocks if b.kind != "heading"]
+
+
+def test_a_marked_block_shows_a_tab_per_package_manager_npm_first() -> None:
+    assert shown(PAGE, npm2yarn.DEFAULT_CONVERTERS) == [
+        ("text", "npm:"), ("code", "npm install --save-dev jest"),
+        ("text", "Yarn:"), ("code", "yarn add --dev jest"),
+        ("text", "pnpm:"), ("code", "pnpm add --save-dev jest"),
+        ("text", "Bun:"), ("code", "bun add --dev jest"),
+    ]
+    blocks = parse_page(PAGE, npm2yarn=("pnpm",)).blocks
+    assert [b.text for b in blocks if b.label] == ["npm:", "pnpm:"]
+    assert {b.info for b in blocks if b.kind == "code"} == {"bash"}  # the tabs' code keeps the language only
+
+
+@pytest.mark.parametrize("fence", [
+    "```bash npm2yarn title=\"install\"",  # the plugin wants the meta to be exactly npm2yarn
+    "```npm2yarn",  # that is the language here, with no meta
+    "```bash",
+])
+def test_only_a_block_whose_meta_is_exactly_npm2yarn_is_converted(fence: str) -> None:
+    text = f"{fence}\nnpm install jest\n```\n"
+    assert [kind for kind, _ in shown(text, npm2yarn.DEFAULT_CONVERTERS)] == ["code"]
+
+
+def test_without_the_plugin_a_marked_block_is_one_block() -> None:
+    assert shown(PAGE, None) == [("code", "npm install --save-dev jest")]
+
+
+def test_an_unconvertible_command_shows_what_the_plugin_shows() -> None:
+    # npm-to-yarn keeps npm's command with a comment saying so (checked against the package).
+    assert npm2yarn.convert("npm ci", "yarn") == "npm ci\n# couldn't auto-convert command"
+    assert npm2yarn.convert("npx create-docusaurus@latest site classic", "pnpm") == \
+        "pnpm dlx create-docusaurus@latest site classic"
+
+
+@pytest.mark.parametrize(("plugins", "converters", "note"), [
+    ("", None, ""),
+    ("remarkPlugins: [npm2yarn],", npm2yarn.DEFAULT_CONVERTERS, ""),
+    ("remarkPlugins: [[npm2yarn, {sync: true}], other],", npm2yarn.DEFAULT_CONVERTERS, ""),
+    ("remarkPlugins: [[require('@docusaurus/remark-plugin-npm2yarn'), {converters: ['pnpm', 'yarn']}]],",
+     ("pnpm", "yarn"), ""),
+    ("remarkPlugins: [[npm2yarn, {converters: ['yarn', ['turbo', (code) => code]]}]],", ("yarn",),
+     "are not followed"),
+    ("remarkPlugins: [[npm2yarn, {converters: process.env.X}]],", (), "could not be read"),
+    ("remarkPlugins: [other],", None, ""),
+])
+def test_the_plugin_and_its_converters_are_read_from_the_docs_options(
+        tmp_path: Path, plugins: str, converters: tuple[str, ...] | None, note: str) -> None:
+    root = write_site(tmp_path, "import npm2yarn from '@docusaurus/remark-plugin-npm2yarn';\n"
+                                "import other from 'remark-other';\n"
+                                f"export default {{title: 'T', presets: [['classic', {{docs: {{{plugins}}}}}]]}};")
+    site = read_site(root)
+    assert site.docs is not None and site.docs.npm2yarn == converters
+    assert {s.markdown.npm2yarn for s in plan_source(root).sources} == {converters}  # what pages are read with
+    assert any(note in n for n in site.notes) if note else not [n for n in site.notes if "npm2yarn" in n]
+
+
+def test_a_named_import_of_the_package_is_not_the_plugin(tmp_path: Path) -> None:
+    root = write_site(tmp_path, "import {helper} from '@docusaurus/remark-plugin-npm2yarn';\n"
+                                "export default {presets: [['classic', {docs: {remarkPlugins: [helper]}}]]};")
+    site = read_site(root)
+    assert site.docs is not None and site.docs.npm2yarn is None
