@@ -177,11 +177,13 @@ class CodeLines(HTMLParser):
 
 @pytest.mark.parametrize("page", ["sensors/distance-sensors", "motion/motor-control"])
 def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -> None:
-    """Docusaurus drops magic-comment lines (`# highlight-next-line` in distance-sensors) from the
-    code it shows, unless the fence gives a line range; the code the answerer reads from the stored
-    chunks must match the built page, lines and titles (motor-control's fence has both)."""
+    """Docusaurus drops magic-comment lines (`# highlight-next-line` in distance-sensors, and the
+    site's own `# This will error`) from the code it shows, unless the fence gives a line range; the
+    code the answerer reads from the stored chunks must match the built page, lines and titles
+    (motor-control's fence has both)."""
     file = next(f for f in discover(SITE / "docs") if f.rel == f"{page}.md")
-    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False).chunks
+    markdown = plan_source(SITE).sources[0].markdown  # the site's magicComments among them
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False, markdown=markdown).chunks
     code = [b for c in chunks for b in blocks(c.content) if b.kind is Kind.CODE]
     ours = [[line.rstrip() for line in b.text.split("\n")] for b in code]
     html = (build / "docs" / f"{page}.html").read_text(encoding="utf-8")
@@ -189,8 +191,9 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
     titles = [m.group(1) for m in re.finditer(r'title="([^"]*)"', " ".join(b.opening[1] for b in code))]
     assert titles == re.findall(r'<div class="codeBlockTitle[^"]*">([^<]*)</div>', html)
     if page == "sensors/distance-sensors":
-        assert not any("highlight" in line for b in ours for line in b)
+        assert not any("highlight" in line or "This will error" in line for b in ours for line in b)
         assert not any("highlight-" in c.content for c in chunks)  # stored (and embedded) as shown too
+        assert any("min(sensors)" in line for b in ours for line in b)
     else:
         assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
 

@@ -11,7 +11,7 @@ import pytest
 
 from services.ingest.book import npm2yarn
 from services.ingest.book.editions import plan_source
-from services.ingest.book.parser import parse_page
+from services.ingest.book.parser import SiteMarkdown, parse_page
 from services.ingest.book.site import read_site
 from tests.test_site_config import write_site
 
@@ -19,7 +19,8 @@ PAGE = "# Install\n\n```bash npm2yarn\nnpm install --save-dev jest\n```\n"
 
 
 def shown(text: str, converters: tuple[str, ...] | None) -> list[tuple[str, str]]:
-    return [(b.kind, b.text) for b in parse_page(text, npm2yarn=converters).blocks if b.kind != "heading"]
+    return [(b.kind, b.text) for b in parse_page(text, site=SiteMarkdown(npm2yarn=converters)).blocks
+            if b.kind != "heading"]
 
 
 def test_a_marked_block_shows_a_tab_per_package_manager_npm_first() -> None:
@@ -29,7 +30,7 @@ def test_a_marked_block_shows_a_tab_per_package_manager_npm_first() -> None:
         ("text", "pnpm:"), ("code", "pnpm add --save-dev jest"),
         ("text", "Bun:"), ("code", "bun add --dev jest"),
     ]
-    blocks = parse_page(PAGE, npm2yarn=("pnpm",)).blocks
+    blocks = parse_page(PAGE, site=SiteMarkdown(npm2yarn=("pnpm",))).blocks
     assert [b.text for b in blocks if b.label] == ["npm:", "pnpm:"]
     assert {b.info for b in blocks if b.kind == "code"} == {"bash"}  # the tabs' code keeps the language only
 

@@ -55,3 +55,11 @@ def test_a_quote_drops_a_line_range_that_would_mark_other_lines() -> None:
 def test_an_info_string_keeps_what_docusaurus_reads(info: str, read: str) -> None:
     assert read_info(info) == read
     assert [b.info for b in parse_page(f"```{info}\nx\n```\n").blocks] == [read]
+
+
+def test_a_sites_magic_comments_replace_the_default_ones() -> None:
+    # Docusaurus's own site adds "This will error"; a site's list replaces theme-classic's default.
+    lines = ["// This will error", "a()", "// highlight-next-line", "b()"]
+    assert shown_lines("js", lines, ("highlight-next-line", "This will error")) == ["a()", "b()"]
+    assert shown_lines("js", lines, ("This will error",)) == lines[1:]
+    assert shown_lines("js", ["// a(b", "x"], ("a(b",)) == ["x"]  # not a pattern here: read as text

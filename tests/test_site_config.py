@@ -26,6 +26,7 @@ from services.ingest.book.site import (
     read_site,
     site_routes,
 )
+from services.ingest.book.site_code import DIRECTIVES
 from services.ingest.book.slugs import doc_slug
 from tests.conftest import FIXTURES
 
@@ -492,3 +493,26 @@ def test_under_detect_a_md_page_is_commonmark_and_a_mdx_page_is_mdx(tmp_path: Pa
     assert content("b.mdx", "detect") == content("a.md", "mdx") == \
         "Literal here.\n\nindented code\n\nThe partial's text."
     assert content("b.mdx", "md") == content("a.md", "detect")
+
+
+# --- themeConfig.prism.magicComments ------------------------------------------------------------
+
+@pytest.mark.parametrize(("theme", "found", "note"), [
+    ("", DIRECTIVES, False),
+    ("themeConfig: {prism: {theme: x}},", DIRECTIVES, False),
+    ("themeConfig: {prism: {magicComments: [{className: 'a', line: 'This will error'}, "
+     "{className: 'b', block: {start: 'err-start', end: 'err-end'}}]}},",
+     ("This will error", "err-start", "err-end"), False),
+    ("themeConfig: {prism: {magicComments: []}},", (), False),
+    ("themeConfig: {prism: {magicComments: [{className: 'a', line: process.env.X}]}},", DIRECTIVES, True),
+    ("themeConfig: {prism: {magicComments: comments()}},", DIRECTIVES, True),
+])
+def test_magic_comments_are_read_from_the_theme_config(tmp_path: Path, theme: str, found: tuple[str, ...],
+                                                       note: bool) -> None:
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, f"export default {{title: 'T', {theme} presets: [['classic', {{}}]]}};")
+    site = read_site(root)
+    assert site.magic_comments == found
+    assert {s.markdown.magic_comments for s in plan_source(root).sources} == {found}
+    assert any("magicComments" in n for n in site.notes) == note

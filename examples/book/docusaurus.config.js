@@ -38,6 +38,17 @@ export default {
     ['docusaurus-plugin-lectern', {url: 'http://127.0.0.1:8080', book: 'default'}],
   ],
   themeConfig: {
+    prism: {
+      // The default entry, and one of the site's own: code shows without the comment lines.
+      magicComments: [
+        {
+          className: 'theme-code-block-highlighted-line',
+          line: 'highlight-next-line',
+          block: {start: 'highlight-start', end: 'highlight-end'},
+        },
+        {className: 'code-block-error-line', line: 'This will error'},
+      ],
+    },
     navbar: {
       title: 'Build a Home Robot',
       items: [

@@ -21,7 +21,7 @@ from mdit_py_plugins.container import container_plugin
 
 from services.ingest.book import npm2yarn as npm2yarn_plugin
 from services.ingest.book.fences import with_code
-from services.ingest.book.site_code import read_info, shown_lines
+from services.ingest.book.site_code import DIRECTIVES, read_info, shown_lines
 
 ADMONITIONS = ("note", "tip", "info", "warning", "danger", "caution", "important", "success", "secondary")
 # docusaurus-utils/src/markdownHeadingIdUtils.ts (parseMarkdownHeadingId, 'classic'): the id
@@ -441,6 +441,7 @@ class SiteMarkdown:
 
     format: str = "mdx"
     npm2yarn: tuple[str, ...] | None = None  # the npm2yarn plugin's converters; None: not used
+    magic_comments: tuple[str, ...] = DIRECTIVES  # code lines holding only one of these are not shown
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -451,11 +452,10 @@ class SiteMarkdown:
 DEFAULT_MARKDOWN = SiteMarkdown()  # Docusaurus's defaults: every page MDX, no remark plugin followed
 
 
-def parse_page(text: str, mdx: bool = True, npm2yarn: tuple[str, ...] | None = None) -> ParsedPage:
+def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOWN) -> ParsedPage:
     """The page as the site shows it; ``mdx`` False reads it as CommonMark (a site's
     ``markdown.format``), where tags open HTML blocks, indentation makes code and braces are text.
-    ``npm2yarn``: the converters of the site's npm2yarn plugin, which shows a block marked
-    ```` ```bash npm2yarn ```` as a tab per package manager."""
+    ``site`` gives the plugins and magic comments that change what the site shows."""
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
@@ -497,14 +497,14 @@ def parse_page(text: str, mdx: bool = True, npm2yarn: tuple[str, ...] | None = N
             info = read_info(raw_info)
             # As the site shows it: without the lines that hold only a magic comment ("//
             # highlight-next-line"), which would otherwise be embedded and searched as words.
-            shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n")))
+            shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n"), site.magic_comments))
             language_meta = raw_info.strip().split(None, 1)  # as mdast splits the info string
-            if npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
+            if site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
                 # Tabs whose code keeps the language only, each shown without its magic comments.
                 language = language_meta[0]
-                for label, code in npm2yarn_plugin.tabs(tok.content.rstrip("\n"), npm2yarn):
-                    page.blocks += [Block("text", f"{label}:", label=True),
-                                    Block("code", "\n".join(shown_lines(language, code.split("\n"))), info=language)]
+                for label, code in npm2yarn_plugin.tabs(tok.content.rstrip("\n"), site.npm2yarn):
+                    code = "\n".join(shown_lines(language, code.split("\n"), site.magic_comments))
+                    page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
             else:
                 page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":

@@ -82,9 +82,9 @@ def partial_files(page: Path, root: Path, markdown: SiteMarkdown = DEFAULT_MARKD
 def _read(text: str, path: Path, root: Path, markdown: SiteMarkdown) -> tuple[ParsedPage, Reading]:
     reading = Reading(root.resolve(), markdown)
     if not markdown.reads_as_mdx(path.name):
-        return parse_page(text, mdx=False, npm2yarn=markdown.npm2yarn), reading
+        return parse_page(text, mdx=False, site=markdown), reading
     marked, shown = _marked(text, path, reading)
-    page = parse_page(marked, npm2yarn=markdown.npm2yarn)
+    page = parse_page(marked, site=markdown)
     page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
     return page, reading
 
@@ -163,12 +163,11 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
         if path not in reading.files:
             reading.files.append(path)
         body = split_frontmatter(decode(raw))[1]
-        npm2yarn = reading.markdown.npm2yarn
         if reading.markdown.reads_as_mdx(path.name):
             marked, shown = _marked(body, path, reading)
-            blocks = parse_page(marked, npm2yarn=npm2yarn).blocks
+            blocks = parse_page(marked, site=reading.markdown).blocks
         else:  # a CommonMark partial shows its text and imports nothing
-            shown, blocks = [], parse_page(body, mdx=False, npm2yarn=npm2yarn).blocks
+            shown, blocks = [], parse_page(body, mdx=False, site=reading.markdown).blocks
     except PageError as exc:
         reading.notes.append(f"partial {name} cannot be read: {exc}; not shown")
         return []

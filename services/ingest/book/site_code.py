@@ -6,8 +6,9 @@ quoting a block drops them too.
 The rules are Docusaurus's own (theme-common's codeBlockUtils, `parseLines`): only a block with a
 language is read; a line range in the info string (```js {2-3}) means the comments are left as
 they are; the comment styles depend on the language; a directive must stand alone on its line,
-whitespace aside. Only the default directives are known here: a site's own `magicComments` and
-`prism.defaultLanguage` live in its theme config, which is not read. A stored chunk keeps what
+whitespace aside. The directives are Docusaurus's defaults unless the site's config sets
+`themeConfig.prism.magicComments` (read by services/ingest/book/site/config.py); its
+`prism.defaultLanguage` is not read. A stored chunk keeps what
 Docusaurus reads of the fence's info string (services/ingest/book/parser.py): the language, a
 title="..." and line ranges, so a quote sees a range too.
 """
@@ -18,7 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-DIRECTIVES = ("highlight-next-line", "highlight-start", "highlight-end")
+DIRECTIVES = ("highlight-next-line", "highlight-start", "highlight-end")  # theme-classic's default magicComments
 
 # Comment styles, as (opening, closing) regular expressions.
 _STYLES: dict[str, tuple[str, str]] = {
@@ -62,21 +63,27 @@ _TITLE = re.compile(r"""\btitle=(["']).*?\1""")  # theme-common's parseCodeBlock
 
 
 @cache
-def _directive_line(language: str) -> re.Pattern[str]:
-    names = "|".join(re.escape(d) for d in DIRECTIVES)
+def _directive_line(language: str, directives: tuple[str, ...]) -> re.Pattern[str]:
+    # Docusaurus joins the names into its pattern as they are (getCommentPattern); a name that is
+    # no valid pattern here is taken as plain text.
+    names = "|".join(directives)
+    try:
+        re.compile(names)
+    except re.error:
+        names = "|".join(re.escape(d) for d in directives)
     styles = (_STYLES[s] for s in _BY_LANGUAGE.get(language, _POPULAR))
     either = "|".join(f"(?:{start}\\s*(?:{names})\\s*{end})" for start, end in styles)
     return re.compile(f"^\\s*(?:{either})\\s*$")
 
 
-def shown_lines(info: str, lines: Sequence[str]) -> list[str]:
+def shown_lines(info: str, lines: Sequence[str], directives: tuple[str, ...] = DIRECTIVES) -> list[str]:
     """The lines of a code block the site shows, given its info string (what follows the opening
-    fence: language, then metadata such as title="..." or {1,3})."""
+    fence: language, then metadata such as title="..." or {1,3}) and the site's magic comments."""
     language, _, meta = info.strip().partition(" ")
     language = language.lower()  # as Docusaurus normalises it
     if not language or _LINE_RANGE.search(meta):
         return list(lines)
-    directive = _directive_line(language)
+    directive = _directive_line(language, directives)
     return [line for line in lines if not directive.match(line)]
 
 

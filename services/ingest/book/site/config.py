@@ -44,6 +44,7 @@ from services.ingest.book.site.literal import (
     SourceError,
     read_module,
 )
+from services.ingest.book.site_code import DIRECTIVES
 from services.ingest.book.slugs import RouteOptions
 
 CONFIG_NAME = "docusaurus.config"
@@ -174,6 +175,7 @@ class SiteConfig:
     other_docs: tuple[DocsPlugin, ...] = ()  # other docs plugin instances (ids other than default)
     i18n: I18n = field(default_factory=I18n)
     markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
+    magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
     version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
     locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
@@ -333,6 +335,7 @@ def read_site(root: Path) -> SiteConfig:
         trailing_slash=_trailing_slash(out, config.get("trailingSlash")),
         i18n=_i18n(out, config.get("i18n")),
         markdown_format=_markdown_format(out, config.get("markdown")),
+        magic_comments=_magic_comments(out, config.get("themeConfig")),
     )
     plugins = _docs_plugins(out, config)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
@@ -376,6 +379,28 @@ def _markdown_format(out: _Collector, value: JsValue) -> str:
                  f"not one of {', '.join(MARKDOWN_FORMATS)}")
         return "mdx"
     return found or "mdx"
+
+
+def _magic_comments(out: _Collector, theme: JsValue) -> tuple[str, ...]:
+    """The directives of ``themeConfig.prism.magicComments`` (each entry's ``line``, and its
+    ``block``'s ``start`` and ``end``), which replace theme-classic's default entry; the
+    default's when unset or unreadable, with a note for the latter."""
+    prism = theme.get("prism") if isinstance(theme, JsObject) else UNDEFINED
+    value = prism.get("magicComments") if isinstance(prism, JsObject) else UNDEFINED
+    if value is UNDEFINED:
+        return DIRECTIVES
+    directives: list[str] = []
+    for entry in value.items if isinstance(value, JsArray) else (value,):
+        block = entry.get("block") if isinstance(entry, JsObject) else UNDEFINED
+        names = [entry.get("line") if isinstance(entry, JsObject) else entry,
+                 *((block.get("start"), block.get("end")) if isinstance(block, JsObject) else ())]
+        readable = [n for n in names if n is not UNDEFINED]
+        if not all(isinstance(n, str) for n in readable) or not isinstance(entry, JsObject):
+            out.notes.append(f"themeConfig.prism.magicComments could not be read ({_show_computed(entry)}); "
+                             "code is read with Docusaurus's default magic comments")
+            return DIRECTIVES
+        directives += [n for n in readable if isinstance(n, str) and n]
+    return tuple(directives)
 
 
 def _i18n(out: _Collector, value: JsValue) -> I18n:
