@@ -62,4 +62,6 @@ def test_a_sites_magic_comments_replace_the_default_ones() -> None:
     lines = ["// This will error", "a()", "// highlight-next-line", "b()"]
     assert shown_lines("js", lines, ("highlight-next-line", "This will error")) == ["a()", "b()"]
     assert shown_lines("js", lines, ("This will error",)) == lines[1:]
-    assert shown_lines("js", ["// a(b", "x"], ("a(b",)) == ["x"]  # not a pattern here: read as text
+    # Read as text, not as a pattern: a config's "(a+)+$" must not backtrack for minutes.
+    assert shown_lines("js", ["// a(b", "x"], ("a(b",)) == ["x"]
+    assert shown_lines("js", ["// " + "a" * 40 + "!"], ("(a+)+$",)) == ["// " + "a" * 40 + "!"]

@@ -64,13 +64,10 @@ _TITLE = re.compile(r"""\btitle=(["']).*?\1""")  # theme-common's parseCodeBlock
 
 @cache
 def _directive_line(language: str, directives: tuple[str, ...]) -> re.Pattern[str]:
-    # Docusaurus joins the names into its pattern as they are (getCommentPattern); a name that is
-    # no valid pattern here is taken as plain text.
-    names = "|".join(directives)
-    try:
-        re.compile(names)
-    except re.error:
-        names = "|".join(re.escape(d) for d in directives)
+    # Docusaurus joins the names into its pattern unescaped (getCommentPattern). They are read as
+    # text here: the same for every real name ("diff-add", "This will error"), and a site's config
+    # cannot make ingest run a pattern of its choosing (one that backtracks for minutes).
+    names = "|".join(re.escape(d) for d in directives)
     styles = (_STYLES[s] for s in _BY_LANGUAGE.get(language, _POPULAR))
     either = "|".join(f"(?:{start}\\s*(?:{names})\\s*{end})" for start, end in styles)
     return re.compile(f"^\\s*(?:{either})\\s*$")
