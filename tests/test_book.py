@@ -595,6 +595,33 @@ def test_jsx_tags_with_expression_attributes_show_no_source() -> None:
     assert [b.text for b in page.blocks] == ["T", "Click the button, or type Array<string> if a < b."]
 
 
+def test_a_jsx_tag_over_several_lines_shows_no_source() -> None:
+    """socket.io's pages write <ThemedImage> over several lines, with sources={{…}}: the built
+    page shows an image, and the tag's lines are no text."""
+    page = parse_page("# T\n\nBefore.\n\n<ThemedImage\n  alt=\"Diagram\"\n  sources={{\n"
+                      "    light: useBaseUrl('/a.png'),\n  }}\n/>\n\nInline <Img src=\"x\"\n"
+                      "  style={{width: 1}} /> text goes on.\n")
+    assert [b.text for b in page.blocks] == ["T", "Before.", "Inline text goes on."]
+
+
+def test_headings_with_no_text_before_a_sibling_open_it() -> None:
+    """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
+    page shows them just above the sibling with text, and no chunk would hold them otherwise.
+    The chunk links to its own heading; a heading deeper than its next one is in that one's path."""
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    page = parse_page("# API\n\n## Methods\n\n### socket.once(e, l)\n### socket.off(e, l)\n"
+                      "### socket.eventNames()\n\nInherited from EventEmitter.\n\n### socket.join(room)\n\n"
+                      "Joins a room.\n\n### socket.leave(room)\n\n## Events\n\nSome.\n")
+    chunks = chunk_page(page, PageInfo("b", "api.md", "", "API", (), "/docs/api"), Budget(count_tokens, 512))
+    assert [(c.url, c.content) for c in chunks] == [
+        ("/docs/api#socketeventnames",
+         "### socket.once(e, l)\n\n### socket.off(e, l)\n\nInherited from EventEmitter."),
+        ("/docs/api#socketjoinroom", "Joins a room."),
+        ("/docs/api#events", "Some."),  # socket.leave has no sibling after it: the page ends its list
+    ]
+
+
 
 def test_the_tag_scan_is_bounded_by_the_text_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """"<a {" over and over opens a tag that never closes at every step: the scan gives up after

@@ -146,7 +146,24 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
         current.blocks.append(render(block))
         current.ends_on_label = block.label
     _list_what_colons_introduce(result)
+    _carry_empty_headings(result)
     return [s for s in result if s.blocks]
+
+
+def _carry_empty_headings(found: list[Section]) -> None:
+    """Headings with no text before a sibling (an API page's "### socket.once(…)" and "### socket.off(…)"
+    over one description) open the next sibling that has text, as the page shows them just above
+    it: dropped with their empty sections, nothing would hold them. The sibling still links to its
+    own heading, the one its text stands under."""
+    waiting: list[Section] = []
+    for section in found[1:]:
+        if waiting and section.depth != waiting[-1].depth:
+            waiting = []  # a deeper one holds the heading in its path; a shallower one is elsewhere
+        if not section.blocks:
+            waiting.append(section)
+            continue
+        section.blocks[:0] = [f"{'#' * s.depth} {s.heading_path[-1]}" for s in waiting]
+        waiting = []
 
 
 # A colon before at most this many sub-sections is read as introducing them; more is an index.

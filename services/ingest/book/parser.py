@@ -218,17 +218,28 @@ def decode(raw: bytes) -> str:
 def _inline_text(token: Token, mdx: bool = True) -> str:
     """Plain text of an inline token: emphasis markers and tags gone, code kept in backticks."""
     parts: list[str] = []
+    run: list[str] = []  # text across line breaks: a JSX tag may span lines (<ThemedImage\n  sources={{…}} />)
+
+    def flush() -> None:
+        text = "".join(run)
+        parts.append(_expressions(_without_expression_tags(text)) if mdx else text)
+        run.clear()
+
     for child in token.children or []:
         if child.type == "text":
-            parts.append(_expressions(_without_expression_tags(child.content)) if mdx else child.content)
-        elif child.type == "code_inline":
+            run.append(child.content)
+            continue
+        if child.type in {"softbreak", "hardbreak"}:
+            run.append("\n")
+            continue
+        flush()
+        if child.type == "code_inline":
             parts.append(f"`{child.content}`")
-        elif child.type in {"softbreak", "hardbreak"}:
-            parts.append("\n")
         elif child.type == "image":
             parts.append(child.content or str(child.attrs.get("alt", "")))
         elif child.type == "html_inline":
             continue  # JSX/HTML tags go; the text between them stays
+    flush()
     return _clean("".join(parts))
 
 
