@@ -604,6 +604,22 @@ def test_a_jsx_tag_over_several_lines_shows_no_source() -> None:
     assert [b.text for b in page.blocks] == ["T", "Before.", "Inline text goes on."]
 
 
+def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
+    """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
+    definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is
+    #iourl. Docusaurus 3 (CommonMark) keeps the text whole. Code keeps its brackets in both."""
+    from services.ingest.book.parser import SiteMarkdown
+    from services.ingest.book.slugs import Slugger
+
+    text = "# T\n\n## io([url][, options])\n\nA.\n\n## `m[i][j]` and [a][b][c]\n\nB.\n"
+    for major, ids in ((2, ["iourl", "mij-and-ac"]), (3, ["iourl-options", "mij-and-abc"])):
+        slugger = Slugger()
+        headings = [b for b in parse_page(text, site=SiteMarkdown(docusaurus_major=major)).blocks
+                    if b.kind == "heading" and b.level == 2]
+        assert [slugger.slug(b.slug_text) for b in headings] == ids
+        assert headings[0].text == "io([url][, options])"  # as both show it
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
     page shows them just above the sibling with text, and no chunk would hold them otherwise.

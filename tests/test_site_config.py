@@ -516,3 +516,22 @@ def test_magic_comments_are_read_from_the_theme_config(tmp_path: Path, theme: st
     assert site.magic_comments == found
     assert {s.markdown.magic_comments for s in plan_source(root).sources} == {found}
     assert any("magicComments" in n for n in site.notes) == note
+
+
+# --- The Docusaurus that builds the site --------------------------------------------------------
+
+@pytest.mark.parametrize(("package", "major"), [
+    (None, 3), ('{"dependencies": {"@docusaurus/core": "2.4.3"}}', 2),
+    ('{"devDependencies": {"@docusaurus/core": "^2.0.0-beta.21"}}', 2),
+    ('{"dependencies": {"@docusaurus/core": "3.10.2"}}', 3), ('{"dependencies": {"@docusaurus/core": "latest"}}', 3),
+    ("not json", 3), ('["a list"]', 3),
+])
+def test_the_docusaurus_major_version_is_read_from_package_json(tmp_path: Path, package: str | None,
+                                                                major: int) -> None:
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, "export default {title: 'T', presets: [['classic', {}]]};")
+    if package is not None:
+        (root / "package.json").write_text(package, encoding="utf-8")
+    assert read_site(root).docusaurus_major == major
+    assert {s.markdown.docusaurus_major for s in plan_source(root).sources} == {major}

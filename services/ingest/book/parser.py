@@ -331,7 +331,7 @@ def _comment_id(comment: str) -> str:
     return first[1:] if first.startswith("#") else ""
 
 
-def _slug_source(token: Token) -> tuple[str, str]:
+def _slug_source(token: Token, docusaurus_major: int = 3) -> tuple[str, str]:
     """(text github-slugger is given, explicit id or "") for a heading's inline token.
 
     Docusaurus gives the slugger ``toString`` of the heading's nodes except HTML ones
@@ -344,8 +344,8 @@ def _slug_source(token: Token) -> tuple[str, str]:
     if last is not None and last.type == "html_inline":
         match = _HTML_COMMENT_WHOLE.match(last.content)
         if match and _comment_id(match.group(1)):
-            return _plain(children[:-1]).rstrip(), _comment_id(match.group(1))
-    text = _plain(children)
+            return _plain(children[:-1], docusaurus_major).rstrip(), _comment_id(match.group(1))
+    text = _plain(children, docusaurus_major)
     match = _MDX_COMMENT_LAST.search(text)
     if match and _comment_id(match.group(1)):
         return text[: match.start()].rstrip(), _comment_id(match.group(1))
@@ -355,10 +355,18 @@ def _slug_source(token: Token) -> tuple[str, str]:
     return text, ""
 
 
-def _plain(children: list[Token]) -> str:
+# Docusaurus 2 parses with remark-parse 8, which makes `[a][b]` a link reference whether or not
+# `b` is defined, and toString keeps only its text: "io([url][, options])" is slugged "io(url)".
+# CommonMark (Docusaurus 3) leaves an undefined one as text. Checked on socket.io's site (2.4.3).
+_FULL_REFERENCE = re.compile(r"\[([^\[\]]*)\]\[[^\[\]]*\]")
+
+
+def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
     parts: list[str] = []
     for child in children:
-        if child.type in {"text", "code_inline"}:
+        if child.type == "text" and docusaurus_major == 2:
+            parts.append(_FULL_REFERENCE.sub(r"\1", child.content))
+        elif child.type in {"text", "code_inline"}:
             parts.append(child.content)
         elif child.type == "softbreak":
             parts.append("\n")
@@ -453,6 +461,7 @@ class SiteMarkdown:
     format: str = "mdx"
     npm2yarn: tuple[str, ...] | None = None  # the npm2yarn plugin's converters; None: not used
     magic_comments: tuple[str, ...] = DIRECTIVES  # code lines holding only one of these are not shown
+    docusaurus_major: int = 3  # the Docusaurus that builds the site (2 parses with remark-parse 8)
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -481,7 +490,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
         t = tok.type
         if t == "heading_open":
             title = heading_text(_inline_text(tokens[i + 1], mdx))[0]
-            slug_text, anchor = _slug_source(tokens[i + 1])
+            slug_text, anchor = _slug_source(tokens[i + 1], site.docusaurus_major)
             line = tok.map[0] if tok.map else 0
             page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor,
                                      slug_text=slug_text, query=queries[line] if line < len(queries) else ""))

@@ -176,6 +176,7 @@ class SiteConfig:
     i18n: I18n = field(default_factory=I18n)
     markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
     magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
+    docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
     version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
     locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
@@ -348,7 +349,7 @@ def read_site(root: Path) -> SiteConfig:
                          + ", ".join(f"{p.id} ({p.path})" for p in others))
     versions = _versions(out, root)
     docs = default[0] if default else None
-    site = replace(site, docs=docs, other_docs=others, versions=versions,
+    site = replace(site, docs=docs, other_docs=others, versions=versions, docusaurus_major=_docusaurus_major(root),
                    version_dirs=_version_dirs(root, versions),
                    locale_dirs=_locale_dirs(root, site.i18n, versions) if docs is not None else ())
     return replace(site, unreadable=tuple(out.unreadable), notes=tuple(out.notes))
@@ -670,6 +671,27 @@ def _versions(out: _Collector, root: Path) -> tuple[str, ...]:
                                          "not a JSON list of version names"))
         return ()
     return tuple(names)
+
+
+_MAJOR = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.")
+
+
+def _docusaurus_major(root: Path) -> int:
+    """The major version of ``@docusaurus/core`` the site's ``package.json`` asks for: 2 or 3.
+    Ingest follows Docusaurus 3, and where 2 builds pages differently it follows 2 (heading
+    ids). A spec it cannot read ("latest", a range, no package.json) is taken as 3."""
+    try:
+        with (root / "package.json").open("rb") as handle:
+            raw = handle.read(MAX_SOURCE_BYTES + 1)
+        package = json.loads(raw) if len(raw) <= MAX_SOURCE_BYTES else None
+    except (OSError, ValueError):
+        return 3
+    for key in ("dependencies", "devDependencies"):
+        deps = package.get(key) if isinstance(package, dict) else None
+        spec = deps.get("@docusaurus/core") if isinstance(deps, dict) else None
+        if isinstance(spec, str) and (major := _MAJOR.match(spec)) and major.group(1) == "2":
+            return 2
+    return 3
 
 
 def _version_dirs(root: Path, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
