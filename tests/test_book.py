@@ -620,6 +620,17 @@ def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
         assert headings[0].text == "io([url][, options])"  # as both show it
 
 
+def test_docusaurus_2_labels_legacy_admonitions_as_its_theme_does() -> None:
+    """Docusaurus 2.4's theme shows :::warning as "danger" (socket.io's built pages) and its other
+    legacy kinds under their aliases' labels; Docusaurus 3 has a warning of its own."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    text = ":::warning\n\nCareful.\n\n:::\n\n:::important Read this\n\nA.\n\n:::\n"
+    labels = {major: [b.text for b in parse_page(text, site=SiteMarkdown(docusaurus_major=major)).blocks if b.label]
+              for major in (2, 3)}
+    assert labels == {2: ["Danger:", "Info: Read this"], 3: ["Warning:", "Important: Read this"]}
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
     page shows them just above the sibling with text, and no chunk would hold them otherwise.

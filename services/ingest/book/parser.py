@@ -84,8 +84,15 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-def admonition_label(kind: str, title: str = "") -> str:
+# Docusaurus 2's theme shows these kinds under another one's label (its Admonition's legacy
+# aliases); Docusaurus 3 has a "warning" of its own and labels the others by their own name.
+_DOCUSAURUS_2_ALIASES = {"secondary": "note", "important": "info", "success": "tip", "warning": "danger"}
+
+
+def admonition_label(kind: str, title: str = "", docusaurus_major: int = 3) -> str:
     """The line an admonition opens with in stored text: "Caution:" or "Tip: Its title"."""
+    if docusaurus_major == 2:
+        kind = _DOCUSAURUS_2_ALIASES.get(kind.lower(), kind)
     return f"{kind.capitalize()}: {title.strip()}" if title.strip() else f"{kind.capitalize()}:"
 
 
@@ -556,7 +563,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             kind, title = admonition_kind_and_title(tok.info)
             if title:  # Markdown, as Docusaurus renders it: "Read *this* first" shows no stars
                 title = _inline_text(_MD.parseInline(title)[0], mdx)
-            page.blocks.append(Block("text", admonition_label(kind, title), label=True))
+            page.blocks.append(Block("text", admonition_label(kind, title, site.docusaurus_major), label=True))
         i += 1
     return page
 
