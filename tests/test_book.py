@@ -15,7 +15,8 @@ from embedding.local import LocalEmbedder
 from embedding.tokens import count_tokens
 from records.chunk import Chunk
 from services.ingest.book.chunker import Budget, chunk_id
-from services.ingest.book.discovery import category_labels, discover
+from services.ingest.book.discovery import discover
+from services.ingest.book.outline import read_category
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.parser import parse_page
 from services.ingest.book.slugs import (
@@ -54,7 +55,7 @@ def test_discovery_follows_docusaurus_rules(book: dict[str, PageResult]) -> None
     assert len(book) == 25
     assert book["getting-started/04-wifi-setup.md"].skipped == "draft"
     assert book["community/roadmap.md"].skipped == "unlisted"
-    assert category_labels(BOOK)["getting-started"] == "Getting started"
+    assert read_category(BOOK / "getting-started")["label"] == "Getting started"
     assert {f.module for f in discover(BOOK)} == {"", "getting-started", "sensors", "motion", "05-maintenance",
                                                   "2.1-firmware", "community", "status-lights"}
 

@@ -33,7 +33,7 @@ from runtime.server import start_service
 from services.ingest.push.archive import END_OF_ARCHIVE, entry_header, padding
 from services.ingest.push.limits import PushLimits
 from services.ingest.push.store import book_folder
-from tests.conftest import ADMIN, FIXTURES, ROOT, Stack, server_settings
+from tests.conftest import ADMIN, FIXTURES, ROOT, Stack, ingest, server_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -400,3 +400,26 @@ async def test_the_github_workflow_command_pushes_the_site(pushed: PushStack, tm
     gitlab = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
     assert any("lectern push" in line for job in gitlab.values() if isinstance(job, dict)
                for line in job.get("script", []))
+
+
+async def test_a_pushed_site_is_read_as_the_same_site_ingested_in_place(pushed: PushStack, tmp_path: Path) -> None:
+    """A push sends what ingest reads beside the pages: the _category_ files and sidebars the
+    outline follows, and the package.json that says which Docusaurus builds the site. The book it
+    makes has the outline and chunks of the same site ingested where it lies."""
+    code, report = await lectern(str(copy_site(tmp_path)), "--url", pushed.url, "--book", "pushed-whole", "--yes",
+                                 cwd=tmp_path)
+    assert code == 0, report
+    local = await ingest(pushed.stack, SITE, "local-whole")
+    assert not local.failed
+    async with grpc.aio.insecure_channel(pushed.stack.retrieval.address) as ch:
+        stub = rpb_grpc.RetrievalServiceStub(ch)
+        outlines = {(book, version): await stub.GetOutline(rpb.GetOutlineRequest(book=book, version=version))
+                    for book in ("pushed-whole", "local-whole") for version in ("", "1.0")}
+    for version in ("", "1.0"):
+        pushed_one, local_one = outlines["pushed-whole", version], outlines["local-whole", version]
+        assert pushed_one.found and pushed_one.outline == local_one.outline, version
+    labels = {e.label for e in outlines["pushed-whole", ""].outline.items if e.category}
+    assert "Getting started" in labels  # from getting-started/_category_.json
+    assert (await chunks(pushed.stack, "pushed-whole")).values() and \
+        sorted((await chunks(pushed.stack, "pushed-whole")).values()) == \
+        sorted((await chunks(pushed.stack, "local-whole")).values())

@@ -4,19 +4,16 @@ Pages are the files the docs plugin's ``include`` globs match and its ``exclude`
 (see globs.py; the defaults take ``.md``/``.mdx`` and leave out partials, files and folders
 whose names start with ``_``). Dot-folders are walked only when an include pattern names one
 (``**`` never enters them); node_modules is never walked (Docusaurus would glob it, but it is
-never content). ``_category_.json``/``.yml`` give a folder its label. Symlinks are followed only
+never content). Symlinks are followed only
 when they stay inside the root.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from services.ingest.book.globs import PageGlobs
 
@@ -57,21 +54,3 @@ def discover(root: Path, include: Sequence[str] | None = None,
             parts = rel.split("/")
             found.append(SourceFile(path.resolve(), rel, parts[0] if len(parts) > 1 else ""))
     return found
-
-
-def category_labels(root: Path) -> dict[str, str]:
-    """Folder (relative) -> label from its _category_.json or _category_.yml."""
-    labels: dict[str, str] = {}
-    root = root.resolve()
-    for pattern in ("_category_.json", "_category_.yml", "_category_.yaml"):
-        for path in root.rglob(pattern):
-            if not _inside(path, root):
-                continue
-            try:
-                raw = path.read_text(encoding="utf-8")
-                data = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
-            except (OSError, ValueError, yaml.YAMLError):
-                continue
-            if isinstance(data, dict) and isinstance(data.get("label"), str):
-                labels[path.parent.relative_to(root).as_posix()] = data["label"]
-    return labels

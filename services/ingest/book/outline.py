@@ -119,6 +119,12 @@ def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def category_files(docs_dir: Path) -> list[Path]:
+    """The ``_category_`` files under a docs folder: what the outline reads beside its pages."""
+    return sorted(path for name in CATEGORY_FILES for path in docs_dir.rglob(name)
+                  if "node_modules" not in path.relative_to(docs_dir).parts and path.is_file())
+
+
 def read_category(folder: Path) -> dict[str, Any]:
     """The folder's ``_category_`` metadata; {} when it has none or it cannot be read (a broken
     file fails the Docusaurus build, which says so better than we can)."""

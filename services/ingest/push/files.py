@@ -1,7 +1,8 @@
 """The files of a site that ingest reads, found the way ingest finds them: for a site root its
 config, versions.json, every version's and locale's pages and the partials they show, and the
 docs plugin's manifests when the build left them; for a docs folder its pages and their partials.
-``lectern push`` sends these and no others."""
+what the outline reads (sidebars files, ``_category_`` files) and the ``package.json`` that says
+which Docusaurus builds the site. ``lectern push`` sends these and no others."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from runtime.errors import InvalidArgument
 from services.ingest.book.discovery import discover
 from services.ingest.book.editions import plan_source
 from services.ingest.book.manifest import MANIFEST_FILE
+from services.ingest.book.outline import category_files
 from services.ingest.book.partials import partial_files
 from services.ingest.book.site import SiteOverrides, find_config, read_site
 
@@ -43,14 +45,19 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
     config = find_config(root)
     if config is not None:
         add(config)
-        if (root / "versions.json").is_file():
-            add(root / "versions.json")
+        for name in ("versions.json", "package.json"):
+            if (root / name).is_file():
+                add(root / name)
         site = read_site(root)
         build = root / "build"
         for manifest in [build / MANIFEST_FILE, *(build / loc / MANIFEST_FILE for loc in site.i18n.locales)]:
             if manifest.is_file():
                 add(manifest)
     for source in plan.sources:
+        if source.sidebar is not None and source.sidebar.is_file():
+            add(source.sidebar)
+        for category in category_files(source.docs_dir):
+            add(category)
         for folder in (source.docs_dir, source.translated_dir):
             if folder is None:
                 continue
