@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -413,19 +414,32 @@ def _tag_lines_apart(body: str) -> str:
     return "\n".join(out)
 
 
-# A tab's label, which Docusaurus shows as the tab's button: its `label`, else its `value`.
-_TAB_ITEM = re.compile(r"""<TabItem\b[^>]*?\blabel=(["'])(?P<label>[^"'<>]+)\1"""
-                       r"""|<TabItem\b[^>]*?\bvalue=(["'])(?P<value>[^"'<>]+)\3""")
-
-
 # Tabs whose choice the URL can carry (theme-common's tabsUtils, getQueryStringKey): the key is
 # the queryString prop's text, or the groupId when the prop is only true. A heading inside such
 # tabs is hidden unless its tab is chosen, and a URL chooses it with ?<key>=<value>; the browser
 # still cannot scroll to it before the tab shows, but the reader lands on the tab that holds it.
 _TABS_TAG = re.compile(r"<(?P<close>/?)(?P<name>Tabs|TabItem)\b(?P<attrs>[^<>]*?)/?>")
 _QUERY_STRING = re.compile(r"""\bqueryString(?:=(?:(["'])(?P<key>[^"'<>]+)\1|\{\s*(?P<flag>true|false)\s*\}))?""")
-_GROUP_ID = re.compile(r"""\bgroupId=(["'])(?P<group>[^"'<>]+)\1""")
-_VALUE = re.compile(r"""\bvalue=(["'])(?P<value>[^"'<>]+)\1""")
+
+
+@cache
+def _string_attribute(name: str) -> re.Pattern[str]:
+    return re.compile(rf"""\b{name}=(["'])(?P<text>[^"'<>]+)\1""")
+
+
+def _attribute(attrs: str, name: str) -> str:
+    """A tag's string attribute (``value="npm"``), "" when it has none."""
+    found = _string_attribute(name).search(attrs)
+    return found["text"] if found else ""
+
+
+def _tab_label(html: str) -> str:
+    """The button of the first <TabItem> that ``html`` opens, as Docusaurus shows it: its
+    ``label``, else its ``value`` ("" when it opens none)."""
+    for tag in _TABS_TAG.finditer(html):
+        if tag["name"] == "TabItem" and not tag["close"]:
+            return _attribute(tag["attrs"], "label") or _attribute(tag["attrs"], "value")
+    return ""
 
 
 def _tab_queries(text: str) -> list[str]:
@@ -441,8 +455,7 @@ def _tab_queries(text: str) -> list[str]:
                 elif tag["name"] == "Tabs":
                     frames.append([_query_key(tag["attrs"]), ""])
                 elif frames:
-                    value = _VALUE.search(tag["attrs"])
-                    frames[-1][1] = "" if tag["close"] or value is None else value["value"]
+                    frames[-1][1] = "" if tag["close"] else _attribute(tag["attrs"], "value")
         queries.append("&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in frames if k and v))
     return queries
 
@@ -453,8 +466,7 @@ def _query_key(attrs: str) -> str:
         return ""
     if prop["key"]:
         return prop["key"]
-    group = _GROUP_ID.search(attrs)
-    return group["group"] if group else ""
+    return _attribute(attrs, "groupId")
 
 
 MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaurus's default is "mdx"
@@ -536,9 +548,9 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
-            tab = _TAB_ITEM.search(tok.content)
+            tab = _tab_label(tok.content)
             if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
-                page.blocks.append(Block("text", f"{tab['label'] or tab['value']}:", label=True))
+                page.blocks.append(Block("text", f"{tab}:", label=True))
             elif content:
                 page.blocks.append(Block("text", content))
         elif t in {"bullet_list_open", "ordered_list_open"}:
