@@ -632,6 +632,22 @@ def test_docusaurus_2_labels_legacy_admonitions_as_its_theme_does() -> None:
     assert labels == {2: ["Danger:", "Info: Read this"], 3: ["Warning:", "Important: Read this"]}
 
 
+def test_only_the_very_first_heading_is_the_title_and_a_later_h1_stays_in_the_text() -> None:
+    """Docusaurus's contentTitle is the very first heading when it is an H1 (Babel's
+    preset-env-standalone page: an admonition, then "# Installation", then "# Usage"); a later H1
+    is shown as a heading of the text, without an id. A namespaced JSX tag (<f:image />) is JSX to
+    MDX and shows nothing."""
+    from services.ingest.book.chunker import PageInfo, chunk_page, page_title
+
+    page = parse_page(":::danger\n\nDeprecated.\n\n:::\n\n# Installation\n\nInstall it.\n\n# Usage\n\n"
+                      "Use it, for example:\n\n    <f:image />\n\ndone.\n")
+    assert page_title(page, "file") == "Installation"
+    [chunk] = chunk_page(page, PageInfo("b", "a.md", "", "X", (), "/docs/a"), Budget(count_tokens, 512))
+    assert chunk.content == "Danger:\n\nDeprecated.\n\nInstall it.\n\n# Usage\n\nUse it, for example:\n\ndone."
+    later = parse_page("## First\n\nA.\n\n# Later\n\nB.\n")
+    assert page_title(later, "file") == "file"  # the first heading is no H1: no content title
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
     page shows them just above the sibling with text, and no chunk would hold them otherwise.

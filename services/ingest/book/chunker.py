@@ -106,13 +106,19 @@ def render(block: Block) -> str:
     return block.text
 
 
+def content_title(page: ParsedPage) -> Block | None:
+    """The page's very first heading when it is an H1: Docusaurus's contentTitle, shown as the
+    page's title (mdx-loader's contentTitle plugin). A later H1 is a heading of the text."""
+    first = next((b for b in page.blocks if b.kind == "heading"), None)
+    return first if first is not None and first.level == 1 else None
+
+
 def page_title(page: ParsedPage, fallback: str) -> str:
     title = page.frontmatter.get("title")
     if isinstance(title, str) and title.strip():
         return title.strip()
-    for block in page.blocks:
-        if block.kind == "heading" and block.level == 1:
-            return block.text
+    if (first := content_title(page)) is not None:
+        return first.text
     label = page.frontmatter.get("sidebar_label")
     return label.strip() if isinstance(label, str) and label.strip() else fallback
 
@@ -122,11 +128,14 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
     current = Section((title,), 1, "")
     result = [current]
     h2 = ""
+    shown_title = content_title(page)
     for block in page.blocks:
         if block.kind == "heading":
             # An explicit id is used as written and, as in Docusaurus, never enters the slugger.
             anchor = block.anchor or slugger.slug(block.slug_text)
             if block.level == 1:
+                if block is not shown_title:  # a heading of the text, which no URL points at
+                    current.blocks.append(render(block))
                 continue
             queries = {anchor: block.query} if block.query else {}
             if block.level == 2:

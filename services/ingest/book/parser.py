@@ -258,8 +258,9 @@ _STRING_EXPRESSION = re.compile(r"""\{\s*(?P<q>['"])(?P<text>(?:(?!(?P=q))[^\\\n
 _VARIABLE_EXPRESSION = re.compile(r"\{\s*[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\s*\}")
 
 
-# A JSX tag whose attributes hold an expression (<img style={{ width: '100%' }} />) is not HTML to
-# markdown-it, so it reaches the text; MDX renders the element, never its source.
+# A JSX tag whose attributes hold an expression (<img style={{ width: '100%' }} />) or whose name
+# has a namespace (<f:image />) is not HTML to markdown-it, so it reaches the text; MDX renders the
+# element, never its source.
 _TAG_START = re.compile(r"</?[A-Za-z][\w.:-]*")
 MAX_TAG_CHARS = 4096  # a tag longer than this is left as text
 TAG_SCAN_PER_CHAR = 8  # characters scanned for tags per character of text: linear, whatever it holds
@@ -269,14 +270,17 @@ def _without_expression_tags(text: str) -> str:
     out: list[str] = []
     done = 0
     budget = TAG_SCAN_PER_CHAR * len(text)
-    for start in (m.start() for m in _TAG_START.finditer(text)):
+    for tag in _TAG_START.finditer(text):
+        start = tag.start()
         if start < done:
             continue
         if budget <= 0:  # "<a {" a thousand times over: the rest stays text
             break
         end = _tag_end(text, start, min(MAX_TAG_CHARS, budget))
         budget -= (end or min(len(text), start + MAX_TAG_CHARS)) - start
-        if end is not None and "{" in text[start:end]:
+        # markdown-it takes neither an expression attribute nor a namespaced name (<f:image />)
+        # for HTML; MDX reads both as JSX.
+        if end is not None and ("{" in text[start:end] or ":" in tag.group(0)):
             out += [text[done:start], " "]
             done = end
     return "".join(out) + text[done:] if out else text
