@@ -83,3 +83,13 @@ def test_a_named_import_of_the_package_is_not_the_plugin(tmp_path: Path) -> None
                                 "export default {presets: [['classic', {docs: {remarkPlugins: [helper]}}]]};")
     site = read_site(root)
     assert site.docs is not None and site.docs.npm2yarn is None
+
+
+def test_a_block_that_would_grow_without_bound_keeps_only_npms_tab() -> None:
+    """Each "npm" npm-to-yarn cannot convert becomes a comment line: "npmnpm…" would grow about
+    fifteen-fold per tab. Such tabs are not read, so a hostile page stays a small multiple of itself."""
+    code = "npmnpm" * 10_000
+    assert [label for label, _ in npm2yarn.tabs(code, npm2yarn.DEFAULT_CONVERTERS)] == ["npm"]
+    assert len(npm2yarn.convert(code, "yarn")) > 10 * len(code)  # what the package itself would show
+    assert [label for label, _ in npm2yarn.tabs("npm ci", npm2yarn.DEFAULT_CONVERTERS)] == \
+        ["npm", "Yarn", "pnpm", "Bun"]

@@ -36,9 +36,17 @@ _COMMAND = re.compile(r"npm(?: +([^&\n\r]*))?")
 Args = list[str]
 
 
+# A converted command is about as long as npm's ("npm install -D x" / "yarn add --dev x"); each "npm"
+# it cannot convert becomes a line of comment, so "npmnpmnpm…" would grow fifteen-fold per tab. A tab
+# longer than this is not read: what ingest stores stays a small multiple of the page.
+MAX_GROWTH = 2
+GROWTH_SLACK = 1024  # characters: a short block may grow by a comment or two
+
+
 def tabs(code: str, converters: tuple[str, ...]) -> list[tuple[str, str]]:
     """The tabs the plugin makes of a block: (button label, code), npm's first."""
-    return [("npm", code), *((_LABELS.get(c, c), convert(code, c)) for c in converters if c in KNOWN_CONVERTERS)]
+    converted = ((_LABELS.get(c, c), convert(code, c)) for c in converters if c in KNOWN_CONVERTERS)
+    return [("npm", code), *(t for t in converted if len(t[1]) <= MAX_GROWTH * len(code) + GROWTH_SLACK)]
 
 
 def convert(code: str, to: str) -> str:
