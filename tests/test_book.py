@@ -648,6 +648,15 @@ def test_only_the_very_first_heading_is_the_title_and_a_later_h1_stays_in_the_te
     assert page_title(later, "file") == "file"  # the first heading is no H1: no content title
 
 
+def test_details_without_summary_and_empty_code_show_as_the_built_page_does() -> None:
+    """Babel's v7-migration page: a <details> with no <summary> shows theme-common's "Details"
+    button; an empty code fence shows no line and no title."""
+    page = parse_page("<details>\n\n```js\nx()\n```\n\n</details>\n\n<details>\n<summary>Why</summary>\n\n"
+                      "Because.\n\n</details>\n\n```js title=\"JavaScript\"\n```\n")
+    assert [(b.kind, b.text) for b in page.blocks] == [
+        ("text", "Details:"), ("code", "x()"), ("text", "Why"), ("text", "Because.")]
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
     page shows them just above the sibling with text, and no chunk would hold them otherwise.

@@ -473,6 +473,15 @@ def _query_key(attrs: str) -> str:
     return _attribute(attrs, "groupId")
 
 
+def _opens_details_without_summary(html: str, following: Token | None) -> bool:
+    """Whether an HTML block opens a <details> that gives no <summary>, in itself or as the
+    next block."""
+    if not re.match(r"\s*<details\b", html) or "<summary" in html:
+        return False
+    return following is None or not (following.type == "html_block"
+                                     and following.content.lstrip().startswith("<summary"))
+
+
 MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaurus's default is "mdx"
 
 
@@ -548,7 +557,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 for label, code in npm2yarn_plugin.tabs(tok.content.rstrip("\n"), site.npm2yarn):
                     code = "\n".join(shown_lines(language, code.split("\n"), site.magic_comments))
                     page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
-            else:
+            elif shown.strip():  # an empty block shows no line (and no title) on the built page
                 page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
@@ -557,6 +566,9 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("text", f"{tab}:", label=True))
             elif content:
                 page.blocks.append(Block("text", content))
+            if mdx and _opens_details_without_summary(tok.content, tokens[i + 1] if i + 1 < len(tokens) else None):
+                # theme-common's Details: `<summary>{summary ?? 'Details'}</summary>`
+                page.blocks.append(Block("text", "Details:", label=True))
         elif t in {"bullet_list_open", "ordered_list_open"}:
             pass
         elif t == "list_item_open":
