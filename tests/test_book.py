@@ -657,10 +657,26 @@ def test_details_without_summary_and_empty_code_show_as_the_built_page_does() ->
         ("text", "Details:"), ("code", "x()"), ("text", "Why"), ("text", "Because.")]
 
 
+@pytest.mark.parametrize(("heading", "slug"), [
+    # Each id as remark-parse + remark-directive + toString + github-slugger give it (Docusaurus
+    # 3.10's own modules, run on these headings): a text directive keeps only its label.
+    ("lexical:extension", "lexical"), ("Using node:test runner", "using-node-runner"), ("std::vector", "stdvector"),
+    ("http://x.com", "httpxcom"), ("Note: hi", "note-hi"), ("10:30 am", "1030-am"), ("a:b:c", "ab"),
+    ("The :root selector", "the--selector"), ('x:abbr[HTML]{title="y"} z', "xhtml-z"), ("a:b-", "ab-"),
+    ("a:b_c", "a"), ("`code:x` and y:z", "codex-and-y"),
+])
+def test_text_directives_in_headings_are_slugged_as_docusaurus_3_does(heading: str, slug: str) -> None:
+    from services.ingest.book.slugs import Slugger
+
+    [block] = [b for b in parse_page(f"## {heading}\n").blocks if b.kind == "heading"]
+    assert Slugger().slug(block.slug_text) == slug
+    assert ":" not in heading or ":" in block.text  # the page shows the text as written
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
-    page shows them just above the sibling with text, and no chunk would hold them otherwise.
-    The chunk links to its own heading; a heading deeper than its next one is in that one's path."""
+    page shows them just above the section with text, and no chunk would hold them otherwise.
+    The chunk links to its own heading."""
     from services.ingest.book.chunker import PageInfo, chunk_page
 
     page = parse_page("# API\n\n## Methods\n\n### socket.once(e, l)\n### socket.off(e, l)\n"
@@ -671,8 +687,15 @@ def test_headings_with_no_text_before_a_sibling_open_it() -> None:
         ("/docs/api#socketeventnames",
          "### socket.once(e, l)\n\n### socket.off(e, l)\n\nInherited from EventEmitter."),
         ("/docs/api#socketjoinroom", "Joins a room."),
-        ("/docs/api#events", "Some."),  # socket.leave has no sibling after it: the page ends its list
+        # socket.leave has no text before the next section either; it shows just above "Events"
+        ("/docs/api#events", "### socket.leave(room)\n\nSome."),
     ]
+    # An empty parent is in its child's heading path already; empty ones above a shallower
+    # section (Lexical's "## Nodes", "### ListNode" just above "## Commands") open it.
+    page = parse_page("# L\n\n## Nodes\n\n### ListNode\n\n## Commands\n\nText.\n\n## Parent\n\n### Child\n\nC.\n")
+    chunks = chunk_page(page, PageInfo("b", "l.md", "", "L", (), "/docs/l"), Budget(count_tokens, 512))
+    assert [(c.url, c.content) for c in chunks] == [
+        ("/docs/l#commands", "## Nodes\n\n### ListNode\n\nText."), ("/docs/l#child", "C.")]
 
 
 

@@ -160,18 +160,18 @@ def sections(page: ParsedPage, title: str) -> list[Section]:
 
 
 def _carry_empty_headings(found: list[Section]) -> None:
-    """Headings with no text before a sibling (an API page's "### socket.once(…)" and "### socket.off(…)"
-    over one description) open the next sibling that has text, as the page shows them just above
-    it: dropped with their empty sections, nothing would hold them. The sibling still links to its
-    own heading, the one its text stands under."""
+    """Headings with no text before the next section that has some (an API page's "### socket.once(…)"
+    and "### socket.off(…)" over one description; Lexical's "## Nodes", "### ListNode" and "### ListItemNode"
+    just above "## Commands") open that section, as the page shows them just above it: dropped
+    with their empty sections, nothing would hold them. One in the section's own heading path is
+    held there already. The section still links to its own heading, the one its text stands under."""
     waiting: list[Section] = []
     for section in found[1:]:
-        if waiting and section.depth != waiting[-1].depth:
-            waiting = []  # a deeper one holds the heading in its path; a shallower one is elsewhere
         if not section.blocks:
             waiting.append(section)
             continue
-        section.blocks[:0] = [f"{'#' * s.depth} {s.heading_path[-1]}" for s in waiting]
+        section.blocks[:0] = [f"{'#' * s.depth} {s.heading_path[-1]}" for s in waiting
+                              if section.heading_path[:len(s.heading_path)] != s.heading_path]
         waiting = []
 
 

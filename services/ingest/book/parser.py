@@ -373,12 +373,24 @@ def _slug_source(token: Token, docusaurus_major: int = 3) -> tuple[str, str]:
 _FULL_REFERENCE = re.compile(r"\[([^\[\]]*)\]\[[^\[\]]*\]")
 
 
+# Docusaurus 3 parses remark-directive's text directives (micromark-extension-directive): a ":"
+# not after another ":", a name (a letter, then letters, digits, "-" or "_", not ending on either
+# of the last two) not followed by ":", an optional [label] and {attributes}. Its ids are made
+# before unknown directives are turned back into text, and toString keeps only a directive's
+# label: "lexical:extension" is built as #lexical (Lexical's API pages), "node:test runner" as
+# #node-runner. The text the page shows is unchanged.
+_TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?![A-Za-z0-9_:-])"
+                             r"(?:\[(?P<label>[^\[\]\n]*)\])?(?:\{[^{}\n]*\})?")
+
+
 def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
     parts: list[str] = []
     for child in children:
         if child.type == "text" and docusaurus_major == 2:
             parts.append(_FULL_REFERENCE.sub(r"\1", child.content))
-        elif child.type in {"text", "code_inline"}:
+        elif child.type == "text":
+            parts.append(_TEXT_DIRECTIVE.sub(lambda m: m["label"] or "", child.content))
+        elif child.type == "code_inline":
             parts.append(child.content)
         elif child.type == "softbreak":
             parts.append("\n")
