@@ -468,7 +468,8 @@ def _entries(out: _Collector, key: str, value: JsValue) -> list[tuple[int, str, 
     if value is UNDEFINED:
         return []
     if not isinstance(value, JsArray):
-        out.notes.append(f"{key} could not be read ({_show_computed(value)}); a docs plugin declared there is missed")
+        out.notes.append(f"{key} could not be read ({_show_computed(value)}); "
+                         "if it declares a docs plugin, that plugin is missed")
         return []
     entries: list[tuple[int, str, JsValue]] = []
     for index, item in enumerate(value.items):
