@@ -1,8 +1,8 @@
 """The files of a site that ingest reads, found the way ingest finds them: for a site root its
-config, versions.json, every version's and locale's pages and the partials they show, and the
-docs plugin's manifests when the build left them; for a docs folder its pages and their partials.
-what the outline reads (sidebars files, ``_category_`` files) and the ``package.json`` that says
-which Docusaurus builds the site. ``lectern push`` sends these and no others."""
+config, versions.json, the package.json that says which Docusaurus builds it, every version's and
+locale's pages and the partials they show, what the outline reads (sidebars files, ``_category_``
+files), and the docs plugin's manifests when the build left them; for a docs folder its pages,
+their partials and its ``_category_`` files. ``lectern push`` sends these and no others."""
 
 from __future__ import annotations
 
