@@ -499,8 +499,8 @@ MARKDOWN_FORMATS = ("mdx", "md", "detect")  # a site's markdown.format; Docusaur
 
 @dataclass(frozen=True)
 class SiteMarkdown:
-    """How a site compiles its pages: its ``markdown.format``, and the remark plugins of its docs
-    that change what a page shows and that ingest follows."""
+    """How a site compiles and shows its pages: its ``markdown.format``, the remark plugins of its
+    docs that ingest follows, its code blocks' magic comments, and which Docusaurus builds it."""
 
     format: str = "mdx"
     npm2yarn: tuple[str, ...] | None = None  # the npm2yarn plugin's converters; None: not used
