@@ -680,7 +680,7 @@ _MAJOR = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.")
 def _docusaurus_major(root: Path) -> int:
     """The major version of ``@docusaurus/core`` the site's ``package.json`` asks for: 2 or 3.
     Ingest follows Docusaurus 3, and where 2 builds pages differently it follows 2 (heading
-    ids). A spec it cannot read ("latest", a range, no package.json) is taken as 3."""
+    ids, admonition labels). A spec it cannot read ("latest", a range, no package.json) is 3."""
     try:
         with (root / "package.json").open("rb") as handle:
             raw = handle.read(MAX_SOURCE_BYTES + 1)
