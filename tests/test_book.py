@@ -673,6 +673,27 @@ def test_text_directives_in_headings_are_slugged_as_docusaurus_3_does(heading: s
     assert ":" not in heading or ":" in block.text  # the page shows the text as written
 
 
+def test_mdx_head_is_no_page_text_and_a_tabs_values_prop_labels_its_items() -> None:
+    """Capacitor's docs: an MDX <head> goes into the document's head, so its <title> is no text;
+    <Tabs values={[{value: 'angular', label: 'Angular'}]}> labels its items' buttons, one line or
+    several (the built buttons say "Angular" and "Yarn")."""
+    page = parse_page("<head>\n  <title>Support Policy - Capacitor</title>\n</head>\n\n## Code\n\nSee:\n\n"
+                      "<Tabs values={[{ value: 'angular', label: 'Angular' }, { value: 'js', label: 'Javascript' }]}>\n"
+                      "<TabItem value=\"angular\">\n\nA.\n\n</TabItem>\n<TabItem value=\"other\">\n\nB.\n\n</TabItem>\n"
+                      "</Tabs>\n\n<Tabs\n  values={[\n    {label: 'Yarn', value: 'yarn'},\n  ]}>\n"
+                      "<TabItem value=\"yarn\">\n\nC.\n\n</TabItem>\n</Tabs>\n")
+    assert [b.text for b in page.blocks if b.kind != "heading"] == [
+        "See:", "Angular:", "A.", "other:", "B.", "Yarn:", "C."]
+    unclosed = parse_page("<head>\n\nStill the page.\n")  # MDX refuses it; nothing is blanked
+    assert "Still the page." in [b.text for b in unclosed.blocks]
+
+
+def test_tabs_values_props_are_read_in_linear_time() -> None:
+    from services.ingest.book.parser import _values_labels
+
+    assert _values_labels("values={[{value: 'a', label: 'A'}]}" + "values={[" * 50_000) == {"a": "A"}
+
+
 def test_headings_with_no_text_before_a_sibling_open_it() -> None:
     """"### socket.once" and "### socket.off" over one description (socket.io's server API): the
     page shows them just above the section with text, and no chunk would hold them otherwise.

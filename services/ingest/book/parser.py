@@ -449,13 +449,65 @@ def _attribute(attrs: str, name: str) -> str:
     return found["text"] if found else ""
 
 
-def _tab_label(html: str) -> str:
+def _tab_label(html: str, labels: dict[str, str]) -> str:
     """The button of the first <TabItem> that ``html`` opens, as Docusaurus shows it: its
-    ``label``, else its ``value`` ("" when it opens none)."""
+    ``label``, else the label its <Tabs values={[…]}> gives its value, else its value ("" when
+    it opens none)."""
     for tag in _TABS_TAG.finditer(html):
         if tag["name"] == "TabItem" and not tag["close"]:
-            return _attribute(tag["attrs"], "label") or _attribute(tag["attrs"], "value")
+            value = _attribute(tag["attrs"], "value")
+            return _attribute(tag["attrs"], "label") or labels.get(value, value)
     return ""
+
+
+# <Tabs values={[{value: 'angular', label: 'Angular'}, …]}>: the labels a Tabs gives its items'
+# values (theme-common's useTabValues takes the prop before the items' own props).
+_VALUES_PROP = "values={["
+_VALUES_SPAN = 4096  # characters a values prop may span
+_VALUE_OBJECT = re.compile(r"\{([^{}]*)\}")
+_OBJECT_STRING = re.compile(r"""\b(value|label)\s*:\s*(["'`])([^"'`\n]*)\2""")
+
+
+def _values_labels(text: str) -> dict[str, str]:
+    """value -> label over the page's <Tabs values={[…]}> props; each span is read once, so a page
+    of unclosed props costs linear time."""
+    labels: dict[str, str] = {}
+    at = 0
+    while (start := text.find(_VALUES_PROP, at)) >= 0:
+        end = text.find("]}", start, start + _VALUES_SPAN)
+        if end < 0:
+            at = start + _VALUES_SPAN
+            continue
+        for item in _VALUE_OBJECT.finditer(text, start + len(_VALUES_PROP), end):
+            props = {m[1]: m[3] for m in _OBJECT_STRING.finditer(item[1])}
+            if props.get("value") and props.get("label"):
+                labels.setdefault(props["value"], props["label"])
+        at = end
+    return labels
+
+
+# MDX's <head> goes into the document's head (mdx-loader's head plugin makes it @docusaurus/Head):
+# its <title> and <meta> are no text of the page.
+_HEAD_OPEN = re.compile(r"^\s*<head\b[^>]*>")
+_HEAD_CLOSE = re.compile(r"</head\s*>")
+
+
+def _without_head(text: str) -> str:
+    """The text with each <head>…</head> blanked, line for line (the tab-query pass maps lines)."""
+    out: list[str] = []
+    inside = False
+    for line, code in with_code(text.split("\n")):
+        if not inside and (code or not _HEAD_OPEN.match(line)):
+            out.append(line)
+            continue
+        inside = True
+        close = _HEAD_CLOSE.search(line)
+        if close is None:
+            out.append("")
+            continue
+        inside = False
+        out.append(line[close.end():])
+    return text if inside else "\n".join(out)  # unclosed: MDX would refuse the page; nothing is blanked
 
 
 def _tab_queries(text: str) -> list[str]:
@@ -523,9 +575,10 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
-    source = _tag_lines_apart(body) if mdx else body
+    source = _tag_lines_apart(_without_head(body)) if mdx else body
     tokens = (_MD if mdx else _COMMONMARK).parse(source)
     queries = _tab_queries(source) if mdx else []
+    labels = _values_labels(source) if mdx else {}
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     i = 0
@@ -573,7 +626,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
-            tab = _tab_label(tok.content)
+            tab = _tab_label(tok.content, labels)
             if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
                 page.blocks.append(Block("text", f"{tab}:", label=True))
             elif content:
