@@ -4,8 +4,7 @@ Pages are the files the docs plugin's ``include`` globs match and its ``exclude`
 (see globs.py; the defaults take ``.md``/``.mdx`` and leave out partials, files and folders
 whose names start with ``_``). Dot-folders are walked only when an include pattern names one
 (``**`` never enters them); node_modules is never walked (Docusaurus would glob it, but it is
-never content). Symlinks are followed only
-when they stay inside the root.
+never content). Symlinks are followed only when they stay inside the root.
 """
 
 from __future__ import annotations

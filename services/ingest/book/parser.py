@@ -611,19 +611,21 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
             raw_info = (tok.info or "").replace("`", "")
-            info = read_info(raw_info)
+            body = tok.content.rstrip("\n")
+            language_meta = raw_info.strip().split(None, 1)  # as mdast splits the info string
             # As the site shows it: without the lines that hold only a magic comment ("//
             # highlight-next-line"), which would otherwise be embedded and searched as words.
-            shown = "\n".join(shown_lines(info, tok.content.rstrip("\n").split("\n"), site.magic_comments))
-            language_meta = raw_info.strip().split(None, 1)  # as mdast splits the info string
             if site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
-                # Tabs whose code keeps the language only, each shown without its magic comments.
+                # Tabs whose code keeps the language only.
                 language = language_meta[0]
-                for label, code in npm2yarn_plugin.tabs(tok.content.rstrip("\n"), site.npm2yarn):
+                for label, code in npm2yarn_plugin.tabs(body, site.npm2yarn):
                     code = "\n".join(shown_lines(language, code.split("\n"), site.magic_comments))
                     page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
-            elif shown.strip():  # an empty block shows no line (and no title) on the built page
-                page.blocks.append(Block("code", shown, info=info))
+            else:
+                info = read_info(raw_info)
+                shown = "\n".join(shown_lines(info, body.split("\n"), site.magic_comments))
+                if shown.strip():  # an empty block shows no line (and no title) on the built page
+                    page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
             tab = _tab_label(tok.content, labels)
