@@ -656,17 +656,23 @@ def _version_options(out: _Collector, key: str, value: JsValue) -> tuple[Version
 
 # --- Versions and translations on disk ----------------------------------------------------------
 
+def _json_file(path: Path) -> object:
+    """A JSON file of the site, read within MAX_SOURCE_BYTES; None when it cannot be read, is
+    larger or is not JSON."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SOURCE_BYTES + 1)
+        return json.loads(raw) if len(raw) <= MAX_SOURCE_BYTES else None
+    except (OSError, ValueError):
+        return None
+
+
 def _versions(out: _Collector, root: Path) -> tuple[str, ...]:
     """``versions.json`` of the default docs plugin: version names, newest first."""
     path = root / "versions.json"
     if not path.is_file():
         return ()
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_SOURCE_BYTES + 1)
-        names = json.loads(raw) if len(raw) <= MAX_SOURCE_BYTES else None
-    except (OSError, ValueError):
-        names = None
+    names = _json_file(path)
     if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
         out.unreadable.append(Unreadable("versions.json", "versions.json", 0,
                                          "not a JSON list of version names"))
@@ -681,12 +687,7 @@ def _docusaurus_major(root: Path) -> int:
     """The major version of ``@docusaurus/core`` the site's ``package.json`` asks for: 2 or 3.
     Ingest follows Docusaurus 3, and where 2 builds pages differently it follows 2 (heading
     ids, admonition labels). A spec it cannot read ("latest", a range, no package.json) is 3."""
-    try:
-        with (root / "package.json").open("rb") as handle:
-            raw = handle.read(MAX_SOURCE_BYTES + 1)
-        package = json.loads(raw) if len(raw) <= MAX_SOURCE_BYTES else None
-    except (OSError, ValueError):
-        return 3
+    package = _json_file(root / "package.json")
     for key in ("dependencies", "devDependencies"):
         deps = package.get(key) if isinstance(package, dict) else None
         spec = deps.get("@docusaurus/core") if isinstance(deps, dict) else None
