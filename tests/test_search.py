@@ -16,7 +16,7 @@ from embedding.base import EmbedderSpec
 from services.retrieval.index.base import Filter, FusingView, IndexRecord, View
 from services.retrieval.index.edge import EdgeShelf
 from services.retrieval.index.versioned import VersionedIndex
-from services.retrieval.search import Mode, Retriever
+from services.retrieval.search import FUSION_POOL, Mode, Retriever
 from tests.test_index_contract import SPEC, chunk, unit
 
 QUERY = unit(1, 0, 0, 0)
@@ -133,6 +133,30 @@ async def test_one_trip_hybrid_search_gives_what_the_separate_calls_give(tmp_pat
                     assert [r.dense_similarity for r in a.results] == pytest.approx(
                         [r.dense_similarity for r in b.results], abs=1e-5)
                     assert (a.out_of_scope, a.mode) == (b.out_of_scope, b.mode)
+    finally:
+        await index.close()
+
+
+async def test_asking_for_more_results_never_reorders_the_first_ones(tmp_path: Path) -> None:
+    # Pools that grew with top_k changed every fused score: a reader asking for 20 results got
+    # another first five than one asking for 5. Some hits lie deep in one ranking only, so a pool
+    # deeper than FUSION_POOL would change their fused scores.
+    rng = random.Random(7)
+    records = [IndexRecord(chunk("book", f"p{i}.md", f"Section {i}", " ".join(rng.choices(WORDS, k=10))),
+                           unit(*(rng.uniform(-1, 1) for _ in range(4)))) for i in range(300)]
+    queries = {" ".join(rng.choices(WORDS, k=3)): unit(*(rng.uniform(-1, 1) for _ in range(4))) for _ in range(8)}
+    index = VersionedIndex(EdgeShelf(tmp_path / "edge", "docusaurus-book"))
+    try:
+        await index.upsert(SPEC, records)
+        for reader in (index, SeparateCalls(index)):
+            retriever = Retriever(reader, FixedEmbedder(queries), Mode.HYBRID, out_of_scope_threshold=0.0)
+            for query in queries:
+                widest = [r.chunk.chunk_id
+                          for r in (await retriever.search(query, FUSION_POOL, None, Filter())).results]
+                assert len(widest) == FUSION_POOL
+                for top_k in (1, 5, 10, 20):
+                    found = await retriever.search(query, top_k, None, Filter())
+                    assert [r.chunk.chunk_id for r in found.results] == widest[:top_k], (query, top_k)
     finally:
         await index.close()
 

@@ -317,6 +317,12 @@ def _joined(*reasons: str) -> str:
     return "; ".join(r for r in reasons if r)
 
 
+# Hits each ranking contributes to the fusion. Fixed, not grown with top_k: a deeper pool changes
+# every fused score, so asking for more results would reorder the first ones.
+FUSION_POOL = 40
+
+
 def _pool(top_k: int) -> int:
-    """Candidates each search contributes to the fusion."""
-    return max(top_k * 4, 40)
+    """Candidates each search contributes to the fusion: FUSION_POOL, so that the first k results
+    are the same whatever top_k up to it asks for; a bigger top_k needs that many."""
+    return max(top_k, FUSION_POOL)
