@@ -664,6 +664,12 @@ def test_details_without_summary_and_empty_code_show_as_the_built_page_does() ->
     ("http://x.com", "httpxcom"), ("Note: hi", "note-hi"), ("10:30 am", "1030-am"), ("a:b:c", "ab"),
     ("The :root selector", "the--selector"), ('x:abbr[HTML]{title="y"} z', "xhtml-z"), ("a:b-", "ab-"),
     ("a:b_c", "a"), ("`code:x` and y:z", "codex-and-y"),
+    # A colon written as an escape or a character reference starts no directive (pnpm's npmrc
+    # page: "&lt;URL&gt;&#58;tokenHelper", "@jsr\:registry"), yet one may follow it, code or an
+    # image: micromark looks at the source character before the colon.
+    ("&lt;URL&gt;&#58;tokenHelper", "urltokenhelper"), ("@jsr\\:registry", "jsrregistry"),
+    ("@jsr\\\\:registry", "jsr"), ("x\\::y\\:z w", "xz-w"), ("a&#58;:b c", "a-c"), ("&#58;&#58;x y", "x-y"),
+    ("`a:`:b c", "a-c"), ("![i](x.png):dir y", "i-y"), ("a\\\\:b c", "a-c"),
 ])
 def test_text_directives_in_headings_are_slugged_as_docusaurus_3_does(heading: str, slug: str) -> None:
     from services.ingest.book.slugs import Slugger

@@ -471,6 +471,23 @@ def test_markdown_format_is_read_from_the_config(tmp_path: Path, markdown: str, 
     assert (note in notes[0]) if note else not notes
 
 
+def test_computed_locales_say_that_no_translation_is_ingested(tmp_path: Path) -> None:
+    """pnpm.io: `locales: LOCALE_CI ? [LOCALE_CI] : LOCALES`. Only the default locale is read, and
+    the note says translations are left out rather than that ingest does not need the value."""
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, "export default {title: 'T', i18n: {defaultLocale: process.env.L, "
+                                "locales: process.env.CI ? ['en'] : LOCALES}, presets: [['classic', {}]]};")
+    translated = root / "i18n" / "fr" / "docusaurus-plugin-content-docs" / "current"
+    translated.mkdir(parents=True)
+    (translated / "intro.md").write_text("# Intro\n\nBonjour.\n")
+    site = read_site(root)
+    notes = {u.key: u.message for u in site.unreadable}
+    assert notes["i18n.locales"].endswith("only the default locale's pages are ingested, no translation")
+    assert notes["i18n.defaultLocale"].endswith("the default locale is taken to be en")
+    assert {s.edition.locale for s in plan_source(root).sources} == {"en"}
+
+
 def test_under_detect_a_md_page_is_commonmark_and_a_mdx_page_is_mdx(tmp_path: Path) -> None:
     """Docusaurus compiles a .md page as CommonMark under markdown.format 'detect': an indented
     block is code, braces are text and an import shows as text (it imports nothing)."""

@@ -80,6 +80,9 @@ def _markdown() -> MarkdownIt:
     # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
     # line is text (a <TabItem> indented inside <Tabs>).
     md.disable("code")
+    # Escapes and character references stay tokens of their own (text_special), as they are in
+    # micromark: "\:" and "&#58;" show a colon that starts no directive (see _plain).
+    md.disable("text_join")
     for name in ADMONITIONS:
         md.use(container_plugin, name, validate=_admonition_validator(name))
     return md
@@ -234,7 +237,7 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
         run.clear()
 
     for child in token.children or []:
-        if child.type == "text":
+        if child.type in {"text", "text_special"}:
             run.append(child.content)
             continue
         if child.type in {"softbreak", "hardbreak"}:
@@ -383,19 +386,35 @@ _TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?![
                              r"(?:\[(?P<label>[^\[\]\n]*)\])?(?:\{[^{}\n]*\})?")
 
 
+def _undirected(text: str, before: str) -> str:
+    """``text`` with its text directives reduced to their labels. ``before`` is the text just
+    before it in the source: a colon there keeps a directive from starting."""
+    source = before[-1:] + text
+    parts, last = [], len(source) - len(text)
+    for match in _TEXT_DIRECTIVE.finditer(source, last):  # the lookbehind still sees `before`
+        parts += [source[last:match.start()], match["label"] or ""]
+        last = match.end()
+    parts.append(source[last:])
+    return "".join(parts)
+
+
 def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
     parts: list[str] = []
+    before = ""  # the source character before the child, when it is the text's own
     for child in children:
         if child.type == "text" and docusaurus_major == 2:
             parts.append(_FULL_REFERENCE.sub(r"\1", child.content))
         elif child.type == "text":
-            parts.append(_TEXT_DIRECTIVE.sub(lambda m: m["label"] or "", child.content))
-        elif child.type == "code_inline":
+            parts.append(_undirected(child.content, before))
+        elif child.type in {"text_special", "code_inline"}:  # an escape, a reference or code: no directive
             parts.append(child.content)
         elif child.type == "softbreak":
             parts.append("\n")
         elif child.type == "image":
             parts.append(child.content or str(child.attrs.get("alt", "")))
+        # micromark looks at the source: after an escape, a reference or code it sees "\:", ";"
+        # or "`", never a colon that stops a directive (directive-text.js's `previous`).
+        before = child.content if child.type == "text" else ""
     return "".join(parts)
 
 

@@ -77,7 +77,13 @@ _HINTS: dict[str, str] = {
     "versions.json": "give " + _WHOLE_ROUTE,
 }
 # Keys ingest reads but can do without: what it does instead.
-_READ_AS_DEFAULT: dict[str, str] = {"markdown.format": "pages are read as MDX, Docusaurus's default"}
+_READ_AS_DEFAULT: dict[str, str] = {
+    "markdown.format": "pages are read as MDX, Docusaurus's default",
+    # Only the config says which locales are built (a translation folder may be one it leaves out),
+    # so none is guessed from the folders: pnpm.io's `locales: LOCALE_CI ? [LOCALE_CI] : LOCALES`.
+    "i18n.locales": "only the default locale's pages are ingested, no translation",
+    "i18n.defaultLocale": "the default locale is taken to be en",
+}
 _OVERRIDDEN_BY: dict[str, str] = {  # which override makes an unreadable key irrelevant
     "baseUrl": "base_url", "trailingSlash": "trailing_slash", "docs.routeBasePath": "route_base_path",
     "docs.lastVersion": "route_base_path", "docs.onlyIncludeVersions": "route_base_path",
