@@ -612,8 +612,10 @@ def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     from services.ingest.book.parser import SiteMarkdown
     from services.ingest.book.slugs import Slugger
 
-    text = "# T\n\n## io([url][, options])\n\nA.\n\n## `m[i][j]` and [a][b][c]\n\nB.\n"
-    for major, ids in ((2, ["iourl", "mij-and-ac"]), (3, ["iourl-options", "mij-and-abc"])):
+    text = ("# T\n\n## io([url][, options])\n\nA.\n\n## `m[i][j]` and [a][b][c]\n\nB.\n\n"
+            "## [new\\_url][x] here\n\nC.\n")  # an escape inside the reference's text
+    for major, ids in ((2, ["iourl", "mij-and-ac", "new_url-here"]),
+                       (3, ["iourl-options", "mij-and-abc", "new_urlx-here"])):
         slugger = Slugger()
         headings = [b for b in parse_page(text, site=SiteMarkdown(docusaurus_major=major)).blocks
                     if b.kind == "heading" and b.level == 2]

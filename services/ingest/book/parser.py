@@ -400,11 +400,16 @@ def _undirected(text: str, before: str) -> str:
 
 def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
     parts: list[str] = []
+    run: list[str] = []  # Docusaurus 2: text with its escapes and references, read as one
     before = ""  # the source character before the child, when it is the text's own
     for child in children:
-        if child.type == "text" and docusaurus_major == 2:
-            parts.append(_FULL_REFERENCE.sub(r"\1", child.content))
-        elif child.type == "text":
+        if docusaurus_major == 2 and child.type in {"text", "text_special"}:
+            run.append(child.content)
+            continue
+        if run:
+            parts.append(_FULL_REFERENCE.sub(r"\1", "".join(run)))
+            run.clear()
+        if child.type == "text":
             parts.append(_undirected(child.content, before))
         elif child.type in {"text_special", "code_inline"}:  # an escape, a reference or code: no directive
             parts.append(child.content)
@@ -415,6 +420,8 @@ def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
         # micromark looks at the source: after an escape, a reference or code it sees "\:", ";"
         # or "`", never a colon that stops a directive (directive-text.js's `previous`).
         before = child.content if child.type == "text" else ""
+    if run:
+        parts.append(_FULL_REFERENCE.sub(r"\1", "".join(run)))
     return "".join(parts)
 
 
