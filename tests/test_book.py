@@ -623,6 +623,21 @@ def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
         assert headings[0].text == "io([url][, options])"  # as both show it
 
 
+def test_escaped_braces_and_tags_show_as_written() -> None:
+    """What an escape or a character reference writes is text in MDX, never an expression or a
+    tag: Docusaurus's blog plugin page shows `${siteConfig.title} Blog` (written
+    `<code>\\`$\\{siteConfig.title} Blog\\`</code>`); literal braces still make expressions."""
+    page = parse_page("Use \\{name\\} and &#123;id&#125; but {hidden} and {'shown'}.\n\n"
+                      "| a | b |\n| - | - |\n| x | <code>\\`$\\{siteConfig.title} Blog\\`</code> |\n\n"
+                      "Mixed \\{a} {b} end, \\{/* kept */\\} too.\n")
+    assert [b.text for b in page.blocks] == [
+        "Use {name} and {id} but and shown.", "| a | b |\n| x | `${siteConfig.title} Blog` |",
+        "Mixed {a} end, {/* kept */} too."]
+    # A paragraph that itself holds the private-use stand-ins is read the old way: they stay as
+    # they are, never turned into braces.
+    assert [b.text for b in parse_page("Odd \ue000 char and \\{x\\}.\n").blocks] == ["Odd \ue000 char and ."]
+
+
 def test_docusaurus_2_labels_legacy_admonitions_as_its_theme_does() -> None:
     """Docusaurus 2.4's theme shows :::warning as "danger" (socket.io's built pages) and its other
     legacy kinds under their aliases' labels; Docusaurus 3 has a warning of its own."""

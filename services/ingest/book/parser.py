@@ -226,8 +226,19 @@ def decode(raw: bytes) -> str:
     return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
+# What an escape or a character reference writes is text, never MDX syntax: "\\{name\\}" shows
+# "{name}" (Docusaurus's own docs write `$\\{siteConfig.title}`), "\\<Foo bar={x} />" shows the tag.
+# Such characters stand in private-use code points while tags and expressions are taken out.
+_AS_WRITTEN = str.maketrans({"{": "\ue000", "}": "\ue001", "<": "\ue002", ">": "\ue003"})
+_SHOWN = str.maketrans({"\ue000": "{", "\ue001": "}", "\ue002": "<", "\ue003": ">"})
+_STAND_INS = re.compile("[\ue000-\ue003]")
+
+
 def _inline_text(token: Token, mdx: bool = True) -> str:
     """Plain text of an inline token: emphasis markers and tags gone, code kept in backticks."""
+    children = token.children or []
+    # A page that itself holds the stand-ins (none seen) keeps the old reading rather than lose them.
+    literal = mdx and not any(_STAND_INS.search(c.content) for c in children)
     parts: list[str] = []
     run: list[str] = []  # text across line breaks: a JSX tag may span lines (<ThemedImage\n  sources={{…}} />)
 
@@ -236,7 +247,10 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
         parts.append(_expressions(_without_expression_tags(text)) if mdx else text)
         run.clear()
 
-    for child in token.children or []:
+    for child in children:
+        if child.type == "text_special" and literal:
+            run.append(child.content.translate(_AS_WRITTEN))
+            continue
         if child.type in {"text", "text_special"}:
             run.append(child.content)
             continue
@@ -251,7 +265,7 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
         elif child.type == "html_inline":
             continue  # JSX/HTML tags go; the text between them stays
     flush()
-    return _clean("".join(parts))
+    return _clean("".join(parts)).translate(_SHOWN) if literal else _clean("".join(parts))
 
 
 # MDX expressions in text (never in code): a string literal shows its text ({'The version placed
