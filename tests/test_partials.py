@@ -40,6 +40,23 @@ def test_a_partial_is_read_where_the_page_shows_it(tmp_path: Path) -> None:
     assert notes == []
 
 
+def test_imports_are_read_as_javascript_reads_them(tmp_path: Path) -> None:
+    """React Native's docs: `import X from './\\_name.md'` (Prettier escapes the underscore; in
+    JavaScript '\\_' is '_'), and statements that share a line or run onto the next one. MDX reads a
+    page's ESM up to a blank line as JavaScript; a broken one is no import, and no crash."""
+    _page(tmp_path, "_ios.md", "iOS steps.\n")
+    _page(tmp_path, "_android.md", "Android steps.\n")
+    _page(tmp_path, "_banner.mdx", "Experimental API.\n")
+    _page(tmp_path, "guide.md", "import Banner from './\\_banner.mdx';\n\nimport IOS from './_ios.md'; import\n"
+          "  Android from './\\u005fandroid.md';\nimport Tabs from '@theme/Tabs';\n\n# Guide\n\n<Banner />\n\n"
+          "<IOS />\n\n<Android />\n\nimport Broken from './_ios.md\n\n<Broken />\n")
+    texts, notes = _texts(tmp_path, "guide.md")
+    assert texts == ["Guide", "Experimental API.", "iOS steps.", "Android steps."]
+    assert notes == []
+    assert sorted(p.name for p in partial_files(tmp_path / "guide.md", tmp_path)) == [
+        "_android.md", "_banner.mdx", "_ios.md"]  # what `lectern push` sends
+
+
 def test_a_partials_headings_take_ids_from_their_own_slugger(tmp_path: Path) -> None:
     """Docusaurus compiles a partial on its own: its "Setup" is #setup even when the page has a
     "Setup" before it, and the page's later "Setup" is #setup-1 whatever the partial holds."""

@@ -36,11 +36,14 @@ from services.ingest.book.parser import (
     split_frontmatter,
     unwrap_mdx_code_blocks,
 )
+from services.ingest.book.site.literal import SourceError, default_imports
 from services.ingest.book.slugs import Slugger
 
 MAX_DEPTH = 5
 MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
-_IMPORT = re.compile(r"""^import\s+([A-Za-z_$][\w$]*)\s+from\s+(['"])([^'"\n]+\.mdx?)\2\s*;?\s*$""")
+# MDX reads a line that opens on `import` or `export`, and the lines after it up to a blank one,
+# as JavaScript (micromark-extension-mdxjs-esm).
+_ESM_START = re.compile(r"^(?:import|export)(?=[\s{*])")
 _SHOWN = re.compile(r"^<([A-Za-z_$][\w$]*)\s*/>\s*$")
 # Stands for a partial in the text the parser reads; a paragraph of its own, replaced by the
 # partial's blocks afterwards.
@@ -94,10 +97,12 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
     partials in the order they are marked (None for one that cannot be read: shown as nothing)."""
     lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
-    for line, code in with_code(lines):  # imports first: MDX allows them anywhere outside code
-        match = None if code else _IMPORT.match(line)
-        if match:
-            imports[match.group(1)] = match.group(3)
+    for block in _esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
+        try:
+            found = default_imports(block.encode())
+        except SourceError:  # MDX would refuse the page; what can be read of it is shown
+            continue
+        imports.update((name, spec) for name, spec in found.items() if spec.endswith((".md", ".mdx")))
     shown: list[Path | None] = []
     for n, (line, code) in enumerate(with_code(lines)):
         match = None if code else _SHOWN.match(line)
@@ -106,6 +111,21 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
     # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
     return ("\n".join(lines) if shown else text), shown
+
+
+def _esm_blocks(lines: list[str]) -> list[str]:
+    """The page's ESM: each run of lines from one opening on import or export, outside code,
+    to the next blank line."""
+    blocks: list[list[str]] = []
+    open_block = False
+    for line, code in with_code(lines):
+        if open_block and line.strip() and not code:
+            blocks[-1].append(line)
+            continue
+        open_block = not code and bool(_ESM_START.match(line))
+        if open_block:
+            blocks.append([line])
+    return ["\n".join(block) for block in blocks]
 
 
 def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:

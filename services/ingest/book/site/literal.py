@@ -166,14 +166,32 @@ def _computed(node: tree_sitter.Node, why: str = "") -> Computed:
     return Computed(_snippet(node), node.start_point[0] + 1, why)
 
 
-def _default_import(statement: tree_sitter.Node, name: str) -> str:
-    """The module an import statement binds ``name`` to as its default export ("" otherwise)."""
+def _default_binding(statement: tree_sitter.Node) -> tuple[str, str] | None:
+    """(name, module) of the default export an import statement binds, if it binds one."""
     source = statement.child_by_field_name("source")
     clause = next((c for c in statement.children if c.type == "import_clause"), None)
     if source is None or clause is None or source.type != "string":
-        return ""
-    default = any(c.type == "identifier" and _text(c) == name for c in clause.children)
-    return _string(source) if default else ""
+        return None
+    name = next((_text(c) for c in clause.children if c.type == "identifier"), None)
+    return (name, _string(source)) if name is not None else None
+
+
+def _default_import(statement: tree_sitter.Node, name: str) -> str:
+    """The module an import statement binds ``name`` to as its default export ("" otherwise)."""
+    binding = _default_binding(statement)
+    return binding[1] if binding is not None and binding[0] == name else ""
+
+
+def default_imports(source: bytes) -> dict[str, str]:
+    """What an ES module's import statements bind to default exports: name to module, the
+    module read as JavaScript reads a string (``'./\\_a.md'`` is ``./_a.md``), however the
+    statements share or span lines. A syntax error is a SourceError."""
+    found: dict[str, str] = {}
+    for statement in parse(source, typescript=False).root_node.named_children:
+        binding = _default_binding(statement) if statement.type == "import_statement" else None
+        if binding is not None:
+            found[binding[0]] = binding[1]
+    return found
 
 
 def _named(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
