@@ -16,6 +16,7 @@ from services.ingest.book import site as site_mod
 from services.ingest.book.chunker import Budget
 from services.ingest.book.discovery import discover
 from services.ingest.book.pages import read_page
+from services.ingest.book.parser import parse_page
 from services.ingest.book.site import (
     ContentDir,
     SiteOverrides,
@@ -552,3 +553,33 @@ def test_the_docusaurus_major_version_is_read_from_package_json(tmp_path: Path, 
         (root / "package.json").write_text(package, encoding="utf-8")
     assert read_site(root).docusaurus_major == major
     assert {s.markdown.docusaurus_major for s in plan_source(root).sources} == {major}
+
+
+@pytest.mark.parametrize(("core", "options", "titled", "unreadable"), [
+    # React Native's site: Docusaurus 3.10.1 with `future: {v4: true}` shows ":::warning Caution" as text.
+    ("3.10.1", "future: {v4: true},", False, ""),
+    ("3.9.2", "future: {v4: true},", True, ""),  # the flag came with 3.10
+    ("^3.10.0", "future: {v4: {mdx1CompatDisabledByDefault: true}},", False, ""),
+    ("3.10.2", "future: {v4: {removeLegacyPostBuildHeadAttribute: true}},", True, ""),  # pnpm's site
+    ("3.10.1", "future: {v4: true}, markdown: {mdx1Compat: {admonitions: true}},", True, ""),
+    ("3.8.0", "markdown: {mdx1Compat: {admonitions: false}},", False, ""),
+    ("3.10.1", "future: {v4: process.env.V4},", True, "future.v4"),
+    ("3.10.1", "markdown: {mdx1Compat: {admonitions: process.env.A}},", True, "markdown.mdx1Compat.admonitions"),
+    (None, "future: {v4: true},", True, ""),  # no package.json: not known to be 3.10
+])
+def test_legacy_admonition_titles_follow_the_sites_mdx1_compat(tmp_path: Path, core: str | None, options: str,
+                                                               titled: bool, unreadable: str) -> None:
+    """markdown.mdx1Compat.admonitions, as Docusaurus 3.10's postProcessDocusaurusConfig resolves it:
+    off by default under future.v4, when ":::note Its title" is text as written."""
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, f"export default {{title: 'T', {options} presets: [['classic', {{}}]]}};")
+    if core is not None:
+        (root / "package.json").write_text(f'{{"dependencies": {{"@docusaurus/core": "{core}"}}}}', encoding="utf-8")
+    site = read_site(root)
+    assert site.legacy_admonition_titles is titled
+    assert [u.key for u in site.unreadable] == ([unreadable] if unreadable else [])
+    [source] = plan_source(root).sources
+    assert source.markdown.legacy_admonition_titles is titled
+    shown = [b.text for b in parse_page(":::warning Caution\n\nBe careful.\n\n:::\n", site=source.markdown).blocks]
+    assert shown == (["Warning: Caution", "Be careful."] if titled else [":::warning Caution", "Be careful.", ":::"])

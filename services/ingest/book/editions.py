@@ -105,7 +105,8 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
     warnings = [*site.notes, *(u.message for u in site.unreadable if not u.affects_routes)]
     default_locale = site.i18n.default_locale
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
-    markdown = SiteMarkdown(site.markdown_format, docs.npm2yarn, site.magic_comments, site.docusaurus_major)
+    markdown = SiteMarkdown(site.markdown_format, docs.npm2yarn, site.magic_comments, site.docusaurus_major,
+                            site.legacy_admonition_titles)
     try:  # refused here, before any page is read, rather than mid-ingest
         PageGlobs(found.docs_dir or site.root, docs.include, docs.exclude)
     except GlobError as exc:

@@ -75,7 +75,7 @@ class ParsedPage:
     blocks: list[Block] = field(default_factory=list)
 
 
-def _markdown() -> MarkdownIt:
+def _markdown(legacy_titles: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
     # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
     # line is text (a <TabItem> indented inside <Tabs>).
@@ -84,7 +84,7 @@ def _markdown() -> MarkdownIt:
     # micromark: "\:" and "&#58;" show a colon that starts no directive (see _plain).
     md.disable("text_join")
     for name in ADMONITIONS:
-        md.use(container_plugin, name, validate=_admonition_validator(name))
+        md.use(container_plugin, name, validate=_admonition_validator(name, legacy_titles))
     return md
 
 
@@ -120,17 +120,27 @@ def admonition_kind_and_title(params: str) -> tuple[str, str]:
     return match.group("kind"), (match.group("label") or match.group("title") or "").strip()
 
 
-def _admonition_validator(name: str) -> Any:
+def _admonition_validator(name: str, legacy_titles: bool = True) -> Any:
+    """An opening of the admonition ``name``; without ``legacy_titles`` (a site's
+    markdown.mdx1Compat.admonitions off) ":::note Its title" is none: remark-directive takes no
+    text after the name, so the page shows the line as written."""
     def validate(params: str, *args: Any) -> bool:
-        return admonition_kind_and_title(params)[0] == name
+        match = _ADMONITION.match(params.strip())
+        return match is not None and match["kind"] == name and (legacy_titles or not match["title"])
 
     return validate
 
 
 _MD = _markdown()
-# A site's `markdown.format: 'md'` (or 'detect', for .md files) reads pages as CommonMark: HTML
-# blocks, indented code and literal braces, no imports.
-_COMMONMARK = _markdown().enable("code")
+
+
+@cache
+def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
+    """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)
+    reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports."""
+    if mdx:
+        return _MD if legacy_titles else _markdown(legacy_titles)
+    return _markdown(legacy_titles).enable("code")
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -598,6 +608,7 @@ class SiteMarkdown:
     npm2yarn: tuple[str, ...] | None = None  # the npm2yarn plugin's converters; None: not used
     magic_comments: tuple[str, ...] = DIRECTIVES  # code lines holding only one of these are not shown
     docusaurus_major: int = 3  # the Docusaurus that builds the site (2 parses with remark-parse 8)
+    legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions: ":::note Its title" is titled
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -616,7 +627,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
     source = _tag_lines_apart(_without_head(body)) if mdx else body
-    tokens = (_MD if mdx else _COMMONMARK).parse(source)
+    tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside

@@ -183,6 +183,7 @@ class SiteConfig:
     markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
     magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
     docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
+    legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions, as the site's future flags leave it
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
     version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
     locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
@@ -341,9 +342,12 @@ def read_site(root: Path) -> SiteConfig:
         base_url=_base_url(out.string("baseUrl", config.get("baseUrl"), "/") or "/"),
         trailing_slash=_trailing_slash(out, config.get("trailingSlash")),
         i18n=_i18n(out, config.get("i18n")),
-        markdown_format=_markdown_format(out, config.get("markdown")),
         magic_comments=_magic_comments(out, config.get("themeConfig")),
     )
+    markdown = out.object("markdown", config.get("markdown"))
+    version = _docusaurus_version(root)
+    site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
+                   legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version))
     plugins = _docs_plugins(out, config)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
@@ -355,8 +359,7 @@ def read_site(root: Path) -> SiteConfig:
                          + ", ".join(f"{p.id} ({p.path})" for p in others))
     versions = _versions(out, root)
     docs = default[0] if default else None
-    site = replace(site, docs=docs, other_docs=others, versions=versions, docusaurus_major=_docusaurus_major(root),
-                   version_dirs=_version_dirs(root, versions),
+    site = replace(site, docs=docs, other_docs=others, versions=versions, version_dirs=_version_dirs(root, versions),
                    locale_dirs=_locale_dirs(root, site.i18n, versions) if docs is not None else ())
     return replace(site, unreadable=tuple(out.unreadable), notes=tuple(out.notes))
 
@@ -376,16 +379,41 @@ def _trailing_slash(out: _Collector, value: JsValue) -> bool | None:
     return None
 
 
-def _markdown_format(out: _Collector, value: JsValue) -> str:
+def _markdown_format(out: _Collector, markdown: JsObject | None) -> str:
     """``markdown.format``: "mdx" (Docusaurus's default), "md" (CommonMark) or "detect" (by the
     file's extension). One that cannot be read is taken as the default, with a note."""
-    markdown = out.object("markdown", value)
-    found = out.string("markdown.format", markdown.get("format"), "mdx") if markdown is not None else "mdx"
+    if markdown is None:
+        return "mdx"
+    found = out.string("markdown.format", markdown.get("format"), "mdx")
     if found not in MARKDOWN_FORMATS:
-        out.miss("markdown.format", markdown.get("format") if markdown is not None else value,
-                 f"not one of {', '.join(MARKDOWN_FORMATS)}")
+        out.miss("markdown.format", markdown.get("format"), f"not one of {', '.join(MARKDOWN_FORMATS)}")
         return "mdx"
     return found or "mdx"
+
+
+# Docusaurus 3.10 added future.v4.mdx1CompatDisabledByDefault (`v4: true` sets it), checked in the
+# 3.9.2 and 3.10.0 npm packages' server/configValidation.js.
+_MDX1_COMPAT_FLAG_SINCE = (3, 10)
+
+
+def _legacy_admonition_titles(out: _Collector, markdown: JsObject | None, future: JsValue,
+                              version: tuple[int, int]) -> bool:
+    """``markdown.mdx1Compat.admonitions``: whether ":::note Its title" is an admonition titled
+    "Its title" (the preprocessor's admonitionTitleToDirectiveLabel), else text as written. On
+    unless the site says so, or from Docusaurus 3.10 its ``future.v4`` turns the MDX 1 compat
+    options off by default (postProcessDocusaurusConfig). A value it cannot read counts as on."""
+    compat = out.object("markdown.mdx1Compat", markdown.get("mdx1Compat")) if markdown is not None else None
+    if compat is not None and compat.get("admonitions") is not UNDEFINED:
+        return out.boolean("markdown.mdx1Compat.admonitions", compat.get("admonitions"), True)
+    if version < _MDX1_COMPAT_FLAG_SINCE:
+        return True
+    flags = out.object("future", future)
+    v4 = flags.get("v4") if flags is not None else UNDEFINED
+    if isinstance(v4, bool):
+        return not v4
+    v4_flags = out.object("future.v4", v4)
+    disabled = v4_flags.get("mdx1CompatDisabledByDefault") if v4_flags is not None else UNDEFINED
+    return not out.boolean("future.v4.mdx1CompatDisabledByDefault", disabled, False)
 
 
 def _magic_comments(out: _Collector, theme: JsValue) -> tuple[str, ...]:
@@ -686,20 +714,21 @@ def _versions(out: _Collector, root: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-_MAJOR = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.")
+_VERSION = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.(\d+)")
 
 
-def _docusaurus_major(root: Path) -> int:
-    """The major version of ``@docusaurus/core`` the site's ``package.json`` asks for: 2 or 3.
-    Ingest follows Docusaurus 3, and where 2 builds pages differently it follows 2 (heading
-    ids, admonition labels). A spec it cannot read ("latest", a range, no package.json) is 3."""
+def _docusaurus_version(root: Path) -> tuple[int, int]:
+    """(major, minor) of the lowest ``@docusaurus/core`` the site's ``package.json`` admits
+    ("^3.10.1" is 3.10): 2 or 3, then the minor. Ingest follows Docusaurus 3, and where 2 builds
+    pages differently it follows 2 (heading ids, admonition labels), and where 3.10 does, 3.10
+    (admonition titles under future.v4). A spec it cannot read ("latest", no package.json) is 3.0."""
     package = _json_file(root / "package.json")
     for key in ("dependencies", "devDependencies"):
         deps = package.get(key) if isinstance(package, dict) else None
         spec = deps.get("@docusaurus/core") if isinstance(deps, dict) else None
-        if isinstance(spec, str) and (major := _MAJOR.match(spec)) and major.group(1) == "2":
-            return 2
-    return 3
+        if isinstance(spec, str) and (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
+            return int(found.group(1)), int(found.group(2))
+    return 3, 0
 
 
 def _version_dirs(root: Path, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
