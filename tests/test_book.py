@@ -623,6 +623,15 @@ def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
         assert headings[0].text == "io([url][, options])"  # as both show it
 
 
+def test_a_tags_quoted_or_braced_greater_than_does_not_end_it() -> None:
+    """React Native's javascript-environment page: `<TableRow … code="let number = x => x;" …/>`
+    in an HTML block. The component renders its own text, which cannot be known; its source must
+    not leak (`x;" url="…" />` was stored)."""
+    page = parse_page('<table>\n<TableRow name="Arrow" code="let number = x => x;" url="https://babeljs.io/x" />\n'
+                      "<TableRow name='B' code={`a > b`} style={{width: '1>0'}} />\n</table>\n\nAfter.\n")
+    assert [b.text for b in page.blocks] == ["After."]
+
+
 def test_escaped_braces_and_tags_show_as_written() -> None:
     """What an escape or a character reference writes is text in MDX, never an expression or a
     tag: Docusaurus's blog plugin page shows `${siteConfig.title} Blog` (written

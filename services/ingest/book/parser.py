@@ -34,7 +34,10 @@ _MDX_COMMENT_LAST = re.compile(r"\{\s*/\*((?:(?!\*/).)*)\*/\s*\}\Z", re.DOTALL)
 _HTML_COMMENT_WHOLE = re.compile(r"<!--(.*)-->\Z", re.DOTALL)
 _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_TAG = re.compile(r"</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>")
+# A tag's attributes may quote ">" ("x => x") or hold a JSX expression (two braces deep:
+# style={{…}}); neither ends the tag.
+_TAG = re.compile(r"""</?[A-Za-z][\w.:-]*(?:\s(?:[^<>"'{}]|"[^"]*"|'[^']*'|\{(?:[^{}]|\{[^{}]*\})*\})*?)?/?>"""
+                  r"|</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>")  # else as before: up to the first ">"
 _MDX_ESM = re.compile(r"^(import|export)\s")
 
 # Front matter is a few lines of metadata; these bounds stop YAML being used as a bomb
