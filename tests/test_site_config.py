@@ -583,3 +583,24 @@ def test_legacy_admonition_titles_follow_the_sites_mdx1_compat(tmp_path: Path, c
     assert source.markdown.legacy_admonition_titles is titled
     shown = [b.text for b in parse_page(":::warning Caution\n\nBe careful.\n\n:::\n", site=source.markdown).blocks]
     assert shown == (["Warning: Caution", "Be careful."] if titled else [":::warning Caution", "Be careful.", ":::"])
+
+
+def test_the_docs_page_plugins_ingest_does_not_follow_are_named(tmp_path: Path) -> None:
+    """Redux's site runs remark-typescript-tools' transpileCodeblocks (a JavaScript tab beside each
+    TypeScript block); Docusaurus's own, remark-math and rehype-katex. What they change is read as
+    the source has it, and the plan says so; npm2yarn, which ingest follows, is not named, nor
+    the plugins of a docs instance that is not ingested."""
+    from services.ingest.book.editions import plan_source
+
+    root = write_site(tmp_path, "import npm2yarn from '@docusaurus/remark-plugin-npm2yarn';\n"
+                                "import math from 'remark-math';\nimport {transpile} from 'remark-typescript-tools';\n"
+                                "export default {title: 'T', presets: [['classic', {docs: {remarkPlugins: [npm2yarn, "
+                                "math, [transpile, {x: 1}]], rehypePlugins: [require('rehype-katex')]}}]], plugins: "
+                                "[['@docusaurus/plugin-content-docs', {id: 'community', path: 'community', "
+                                "remarkPlugins: [math]}]]};")
+    notes = [n for n in plan_source(root).warnings if "not followed" in n]
+    assert notes == [
+        "presets[0] classic › docs: remarkPlugins remark-math, `transpile` are not followed; what they change "
+        "on a page is read as the page's source has it",
+        "presets[0] classic › docs: rehypePlugins rehype-katex are not followed; what they change on a page is "
+        "read as the page's source has it"]

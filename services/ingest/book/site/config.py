@@ -545,6 +545,8 @@ def _docs_options(out: _Collector, options: JsObject, where: str) -> DocsPlugin:
         out.notes.append(f"{where}: numberPrefixParser is a custom function (line {number_prefixes.line}); "
                          "routes follow Docusaurus's default parser")
         number_prefixes = UNDEFINED
+    if plugin_id == _DEFAULT_ID:  # another instance is not ingested (said once for all of them)
+        _note_unfollowed_plugins(out, where, options)
     return DocsPlugin(
         id=plugin_id, declared_in=where,
         path=out.site_file(prefix + "path", options.get("path"), "docs") or "docs",
@@ -588,6 +590,29 @@ def _npm2yarn(out: _Collector, where: str, plugins: JsValue) -> tuple[str, ...] 
                              "are not followed; their tabs are not read")
         return known
     return None
+
+
+# The docs' own MDX plugins: each may change what a page shows (Redux's transpileCodeblocks adds a
+# JavaScript tab to every TypeScript block), and only npm2yarn is followed.
+_PAGE_PLUGIN_KEYS = ("beforeDefaultRemarkPlugins", "remarkPlugins", "rehypePlugins")
+
+
+def _note_unfollowed_plugins(out: _Collector, where: str, options: JsObject) -> None:
+    for key in _PAGE_PLUGIN_KEYS:
+        plugins = options.get(key)
+        items = plugins.items if isinstance(plugins, JsArray) else [] if plugins is UNDEFINED else [plugins]
+        firsts = [i.items[0] if isinstance(i, JsArray) and i.items else i for i in items]
+        names = [_plugin_name(p) for p in firsts if not _is_module(p, npm2yarn.PLUGIN)]
+        if names:
+            out.notes.append(f"{where}: {key} {', '.join(names)} are not followed; what they change on a page "
+                             "is read as the page's source has it")
+
+
+def _plugin_name(value: JsValue) -> str:
+    if isinstance(value, Computed):
+        required = _REQUIRE.fullmatch(value.expression.strip())
+        return value.module or (_quoted(required) if required else f"`{value.expression}`")
+    return _show(value)
 
 
 def _is_module(value: JsValue, module: str) -> bool:
