@@ -674,6 +674,27 @@ def test_only_the_very_first_heading_is_the_title_and_a_later_h1_stays_in_the_te
     assert page_title(later, "file") == "file"  # the first heading is no H1: no content title
 
 
+def test_a_page_opening_on_an_h1_shows_it_above_its_sections_whatever_its_title() -> None:
+    """Redux's API pages: front matter `title: createStore`, then `# createStore(reducer,
+    preloadedState?, enhancer?)`. Docusaurus shows that H1 at the top of the page (the front
+    matter's title names the page in the sidebar and the browser tab), so the signature heads
+    the page's sections; the chunk's title stays the sidebar's."""
+    from services.ingest.book.chunker import PageInfo, chunk_page, page_title
+
+    page = parse_page("---\ntitle: createStore\n---\n\n# createStore(reducer, preloadedState?, enhancer?)\n\n"
+                      "Creates a store.\n\n## Arguments\n\nA reducer.\n")
+    assert page_title(page, "file") == "createStore"
+    chunks = chunk_page(page, PageInfo("b", "api/createStore.md", "", page_title(page, "file"), (), "/docs/a"),
+                        Budget(count_tokens, 512))
+    assert [c.heading_path for c in chunks] == [
+        ("createStore(reducer, preloadedState?, enhancer?)",),
+        ("createStore(reducer, preloadedState?, enhancer?)", "Arguments")]
+    assert {c.title for c in chunks} == {"createStore"}
+    untitled = parse_page("---\ntitle: Plain\n---\n\nNo heading.\n")  # no H1: the title heads it
+    [chunk] = chunk_page(untitled, PageInfo("b", "p.md", "", "Plain", (), "/docs/p"), Budget(count_tokens, 512))
+    assert chunk.heading_path == ("Plain",)
+
+
 def test_details_without_summary_and_empty_code_show_as_the_built_page_does() -> None:
     """Babel's v7-migration page: a <details> with no <summary> shows theme-common's "Details"
     button; an empty code fence shows no line and no title."""

@@ -124,11 +124,17 @@ def page_title(page: ParsedPage, fallback: str) -> str:
 
 
 def sections(page: ParsedPage, title: str) -> list[Section]:
+    """The page's sections, each under the headings the page shows above it. The first is the
+    page's H1 when it opens the page (Docusaurus then shows it, not the front matter's title,
+    which names the page in the sidebar and the browser: Redux's "createStore(reducer,
+    preloadedState?, enhancer?)" under the title "createStore"), else ``title``."""
     slugger = Slugger()
+    shown_title = content_title(page)
+    if shown_title is not None and shown_title.text.strip():
+        title = shown_title.text.strip()
     current = Section((title,), 1, "")
     result = [current]
     h2 = ""
-    shown_title = content_title(page)
     for block in page.blocks:
         if block.kind == "heading":
             # An explicit id is used as written and, as in Docusaurus, never enters the slugger.
