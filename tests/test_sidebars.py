@@ -197,6 +197,19 @@ def test_a_site_roots_versions_each_get_their_sidebar(tmp_path: Path) -> None:
     plan = plan_source(root)
     assert next(s for s in plan.sources if s.edition.version == "current").sidebar is None
     assert any("sidebarPath could not be read" in w for w in plan.warnings)
+    # React Native's site: require.resolve('./sidebars') finds sidebars.ts, as Node and jiti do; a
+    # path that names no file at all says so rather than leave the outline alphabetical unasked.
+    (root / "sidebars.ts").write_text("export default " + (root / "sidebars.json").read_text() + ";\n")
+    (root / "sidebars.json").rename(root / "sidebars.json.bak")
+    (root / "docusaurus.config.mjs").write_text(
+        SITE_CONFIG.replace("'./sidebars.json'", "require.resolve('./sidebars')"))
+    plan = plan_source(root)
+    assert next(s for s in plan.sources if s.edition.version == "current").sidebar == (root / "sidebars.ts").resolve()
+    assert not any("sidebarPath" in w for w in plan.warnings)
+    (root / "sidebars.ts").unlink()
+    plan = plan_source(root)
+    assert next(s for s in plan.sources if s.edition.version == "current").sidebar is None
+    assert any("'./sidebars' names no file" in w for w in plan.warnings)
 
 
 def test_only_a_file_beside_the_config_is_read_from_a_node_path_idiom() -> None:
