@@ -38,7 +38,9 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # style={{…}}); neither ends the tag.
 _TAG = re.compile(r"""</?[A-Za-z][\w.:-]*(?:\s(?:[^<>"'{}]|"[^"]*"|'[^']*'|\{(?:[^{}]|\{[^{}]*\})*\})*?)?/?>"""
                   r"|</?[A-Za-z][\w.:-]*(?:\s+[^<>]*?)?/?>")  # else as before: up to the first ">"
-_MDX_ESM = re.compile(r"^(import|export)\s")
+# MDX reads a line that opens on `import` or `export` and a space, and the lines after it up to a
+# blank one, as JavaScript (micromark-extension-mdxjs-esm's syntax.js: the keyword, then code 32).
+ESM_START = re.compile(r"^(?:import|export) ")
 
 # Front matter is a few lines of metadata; these bounds stop YAML being used as a bomb
 # (a 393-byte alias chain expands to millions of nodes) while leaving real pages untouched.
@@ -649,7 +651,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             continue
         if t == "inline":
             content = _inline_text(tok, mdx)
-            if mdx and tok.level == 1 and not prefixes and _MDX_ESM.match(tok.content):
+            if mdx and tok.level == 1 and not prefixes and ESM_START.match(tok.content):
                 content = ""  # MDX import/export statement, not prose
             if content:
                 # Outer list markers become indentation; only the innermost item shows "- ",

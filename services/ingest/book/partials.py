@@ -27,6 +27,7 @@ from pathlib import Path
 from services.ingest.book.fences import with_code
 from services.ingest.book.parser import (
     DEFAULT_MARKDOWN,
+    ESM_START,
     Block,
     PageError,
     ParsedPage,
@@ -41,9 +42,6 @@ from services.ingest.book.slugs import Slugger
 
 MAX_DEPTH = 5
 MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
-# MDX reads a line that opens on `import` or `export`, and the lines after it up to a blank one,
-# as JavaScript (micromark-extension-mdxjs-esm).
-_ESM_START = re.compile(r"^(?:import|export)(?=[\s{*])")
 _SHOWN = re.compile(r"^<([A-Za-z_$][\w$]*)\s*/>\s*$")
 # Stands for a partial in the text the parser reads; a paragraph of its own, replaced by the
 # partial's blocks afterwards.
@@ -122,7 +120,7 @@ def _esm_blocks(lines: list[str]) -> list[str]:
         if open_block and line.strip() and not code:
             blocks[-1].append(line)
             continue
-        open_block = not code and bool(_ESM_START.match(line))
+        open_block = not code and bool(ESM_START.match(line))
         if open_block:
             blocks.append([line])
     return ["\n".join(block) for block in blocks]

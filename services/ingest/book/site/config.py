@@ -610,17 +610,22 @@ def _note_unfollowed_plugins(out: _Collector, where: str, options: JsObject) -> 
 
 def _plugin_name(value: JsValue) -> str:
     if isinstance(value, Computed):
-        required = _REQUIRE.fullmatch(value.expression.strip())
-        return value.module or (_quoted(required) if required else f"`{value.expression}`")
+        return _default_export_of(value) or f"`{value.expression}`"
     return _show(value)
+
+
+def _default_export_of(value: JsValue) -> str:
+    """The module ``value`` is the default export of: its default import's, or its require's ("")."""
+    if not isinstance(value, Computed):
+        return ""
+    required = _REQUIRE.fullmatch(value.expression.strip())
+    return value.module or (_quoted(required) if required is not None else "")
 
 
 def _is_module(value: JsValue, module: str) -> bool:
     """Whether ``value`` is what ``module`` exports by default: its default import, or its require."""
-    if not isinstance(value, Computed):
-        return False
-    required = _REQUIRE.fullmatch(value.expression.strip())
-    return value.module == module or (required is not None and _quoted(required) == module)
+    found = _default_export_of(value)
+    return bool(found) and found == module
 
 
 # A string literal in a call's arguments, single- or double-quoted, without escapes.
