@@ -55,6 +55,10 @@ def test_imports_are_read_as_javascript_reads_them(tmp_path: Path) -> None:
     assert notes == []
     assert sorted(p.name for p in partial_files(tmp_path / "guide.md", tmp_path)) == [
         "_android.md", "_banner.mdx", "_ios.md"]  # what `lectern push` sends
+    # MDX's ESM opens on the keyword and a space only (micromark-extension-mdxjs-esm): after a
+    # tab the line is text, and imports nothing.
+    _page(tmp_path, "tabbed.md", "import\tIOS from './_ios.md';\n\n# T\n\n<IOS />\n")
+    assert _texts(tmp_path, "tabbed.md")[0] == ["import IOS from './_ios.md';", "T"]
 
 
 def test_a_partials_headings_take_ids_from_their_own_slugger(tmp_path: Path) -> None:
