@@ -228,6 +228,21 @@ THUNKS = Evidence(1, "t1", "usage/thunks.md", ("Thunks", "Injecting a service"),
                   "```js\nmakeStore({ thunk: { extraArgument: fakeApi } })\n```")
 
 
+FACETS = Evidence(1, "f1", "api/store.md", ("Store", "What the store sets up"), "/docs/api/store#setup", 0.9,
+                  "The store adds the thunk middleware.\n\nIt connects the DevTools extension.\n\n"
+                  "It checks for mutations in development.\n\nIt checks that actions are serializable.\n\n"
+                  "It batches notifications of subscribers.")
+
+
+async def test_an_answer_quotes_the_best_sentence_and_three_more_places_near_it() -> None:
+    """A question often asks for several facts that the book states in separate paragraphs
+    ("what does the store set up?"); the four best are quoted, each once, the fifth is not."""
+    scorer = Scripted({"thunk": 5.0, "DevTools": 4.8, "mutations": 4.6, "serializable": 4.4, "batches": 4.2})
+    answer = await ExtractiveAnswerer(scorer).answer("What does the store set up?", [FACETS])
+    assert all(answer.count(fact) == 1 for fact in ("thunk", "DevTools", "mutations", "serializable"))
+    assert "batches" not in answer
+
+
 async def test_a_code_block_near_the_best_sentence_is_shown_after_the_sentence_leading_into_it() -> None:
     scorer = Scripted({"extraArgument: api": 4.0, "need an API client": 6.0})
     answer = await ExtractiveAnswerer(scorer).answer("Which option hands every thunk an API client?", [THUNKS])
