@@ -16,7 +16,7 @@ from embedding.tokens import count_tokens
 from records.chunk import Chunk
 from services.ingest.book.chunker import Budget, chunk_id
 from services.ingest.book.discovery import discover
-from services.ingest.book.outline import read_category
+from services.ingest.book.outline import describe, read_category
 from services.ingest.book.pages import PageResult, read_page
 from services.ingest.book.parser import parse_page
 from services.ingest.book.slugs import (
@@ -95,6 +95,16 @@ def test_mdx_admonitions_code_and_tables_survive(book: dict[str, PageResult]) ->
     assert "TODO" not in " ".join(c.content for c in fusion)  # {/* */} removed
     parts = " ".join(c.content for c in chunks_of(book, "getting-started/01-parts-list.md"))
     assert "| DRV8833 motor driver | 1 | Drives both wheels, up to 1.5 A per channel |" in parts
+
+
+def test_ordered_lists_keep_the_numbers_the_built_list_shows() -> None:
+    """An <ol> counts from its first item's number whatever the later ones say (CommonMark's
+    start); nested items are indented under their item's marker, bullets stay "- "."""
+    page = parse_page("3. Install it.\n1. Configure it:\n\n   - nested\n\n   More of step four.\n"
+                      "9. Run:\n   1. first\n   1. second\n")
+    assert [b.text for b in page.blocks] == ["3. Install it.", "4. Configure it:", "   - nested",
+                                             "   More of step four.", "5. Run:", "   1. first", "   2. second"]
+    assert describe(["1. Install it.\n\nRover drives itself."]) == "Rover drives itself."
 
 
 def test_tricky_fixture_duplicates_and_anchors() -> None:

@@ -48,3 +48,13 @@ def test_what_opens_a_fence() -> None:
     # Backticks in a backtick fence's info string make it inline code, as in CommonMark.
     assert opening_fence("```x``` is inline") is None
     assert opening_fence("`" * 100_000 + "x`") is None  # read in one pass, however long the run
+
+
+def test_an_ordered_list_s_numbers_are_no_sentences() -> None:
+    """A quoted step keeps its number ("2. Raise Ki [1]."): the number is no uncited sentence,
+    while a number that ends a sentence inside a line still ends it."""
+    steps = blocks("Tune it in order:\n\n1. Set Ki to zero.\n2. Raise Ki until it settles.")[1]
+    answer = f"Tune it in order [1]:\n\n{steps.quoted(1)}"
+    assert answer.endswith("1. Set Ki to zero [1].\n2. Raise Ki until it settles [1].")
+    assert verify_citations(answer, SOURCES) == (answer, True)
+    assert not verify_citations("Use version 2. It is faster [1].", SOURCES)[1]

@@ -198,6 +198,45 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
         assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
 
 
+class OrderedItems(HTMLParser):
+    """A built page's ordered-list items as the browser numbers them: each <ol>'s start, counted on."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.items: list[tuple[int, str]] = []
+        self._lists: list[int | None] = []  # each open list's next number (None: a <ul>)
+        self._item: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("ol", "ul"):
+            self._lists.append(int(dict(attrs).get("start") or 1) if tag == "ol" else None)
+        elif tag == "li" and self._lists and self._lists[-1] is not None:
+            self._item = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("ol", "ul") and self._lists:
+            self._lists.pop()
+        elif tag == "li" and self._item is not None and self._lists and (number := self._lists[-1]) is not None:
+            self.items.append((number, " ".join("".join(self._item).split())))
+            self._lists[-1], self._item = number + 1, None
+
+    def handle_data(self, data: str) -> None:
+        if self._item is not None:
+            self._item.append(data)
+
+
+def test_ordered_list_items_keep_the_numbers_the_built_page_shows(build: Path) -> None:
+    """pid-tuning's tuning procedure is an <ol>: the stored chunk keeps each step's number as the
+    built page shows it, so "what is step 2?" can be answered and answers quote numbered steps."""
+    file = next(f for f in discover(SITE / "docs") if f.rel == "motion/pid-tuning.md")
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False).chunks
+    ours = [(int(m.group(1)), m.group(2)) for c in chunks
+            for m in re.finditer(r"^(\d+)\. (.*)$", c.content, re.M)]
+    built = OrderedItems((build / "docs" / "motion" / "pid-tuning.html").read_text(encoding="utf-8")).items
+    assert len(built) == 3 and ours == built
+
+
 class TabButtons(HTMLParser):
     """The labels of a built page's tab buttons (li role="tab"), in page order."""
 

@@ -15,11 +15,14 @@ from services.ingest.book.fences import closes, opening_fence
 from services.ingest.book.site_code import quoted_info, shown_lines
 
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_NUMBER = re.compile(r"^\s*(\d+)[.)]\s")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
 # Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
 # what can start the next one (a capital, a digit, code, a quote, a bracket, emphasis or a list
-# dash). Answers are cited and their grounding checked by this one rule (services.chat.citations).
-SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)\s+(?=[A-Z0-9`\"'(\[*_-])")
+# dash); an ordered list's "2." at a line's start is the item's number, not a sentence. Answers
+# are cited and their grounding checked by this one rule (services.chat.citations).
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!^\d\.)(?<!^\d\d\.)"
+                          r"\s+(?=[A-Z0-9`\"'(\[*_-])", re.M)
 # Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
 # tables (read as rows, below), HTML/JSX and images.
 _NOT_PROSE = ("#", ":::", "import ", "export ", "|", "<", "![")
@@ -99,8 +102,17 @@ class Block:
         if self.kind is Kind.TABLE:
             return table_rows(self.lines)
         if self.kind is Kind.LIST:
-            return [" ".join(_ITEM.sub("", item).split()) for item in _ITEM_START.split("\n".join(self.lines))]
+            return [" ".join(_ITEM.sub("", item).split()) for item in self._items()]
         return [" ".join(s.split()) for s in SENTENCE_END.split(" ".join(line.strip() for line in self.lines))]
+
+    def _items(self) -> list[str]:
+        return _ITEM_START.split("\n".join(self.lines))
+
+    def markers(self) -> list[str]:
+        """Each piece's marker as an answer quotes it: an ordered list's number ("2."), else "-"."""
+        if self.kind is not Kind.LIST:
+            return ["-"] * len(self.pieces())
+        return [f"{number.group(1)}." if (number := _NUMBER.match(item)) else "-" for item in self._items()]
 
     def quoted(self, n: int, focus: int = 0) -> str:
         """The block as an answer quotes it from source n: a list's first items or a table's first
@@ -108,7 +120,8 @@ class Block:
         whose line ``focus`` (what the question asks about) lies past those lines is quoted from
         the blank line before it, where a statement starts, or from that line itself."""
         if self.kind in (Kind.LIST, Kind.TABLE):
-            return "\n".join(f"- {cited(item, n)}" for item in self.pieces()[:MAX_LIST_ITEMS])
+            shown = zip(self.markers(), self.pieces(), strict=True)
+            return "\n".join(f"{marker} {cited(item, n)}" for marker, item in list(shown)[:MAX_LIST_ITEMS])
         fence, info = self.opening
         lines = self.text.split("\n")
         body = _shown_code(lines)

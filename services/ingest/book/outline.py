@@ -57,6 +57,7 @@ _MARKS = re.compile(r"(\*\*|__|`|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # Paragraphs that are not prose: tables, code, lists, quotes, admonitions, raw HTML/JSX, headings.
 _NOT_PROSE = ("|", "```", "~~~", "- ", "* ", "> ", ":::", "<", "#", "import ", "export ")
+_NUMBERED_ITEM = re.compile(r"\d+\. ")  # an ordered list's item, as the parser stores it
 
 
 def _plain(text: str) -> str:
@@ -77,7 +78,8 @@ def describe(texts: Iterable[str], limit: int = DESCRIPTION_CHARS, sentences: in
     for text in texts:
         for paragraph in text.split("\n\n"):
             paragraph = paragraph.strip()
-            if not paragraph or paragraph.startswith(_NOT_PROSE) or ADMONITION_LABEL.match(paragraph):
+            if not paragraph or paragraph.startswith(_NOT_PROSE) or _NUMBERED_ITEM.match(paragraph) \
+                    or ADMONITION_LABEL.match(paragraph):
                 continue
             plain = _plain(paragraph)
             if plain:

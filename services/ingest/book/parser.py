@@ -622,6 +622,7 @@ class SiteMarkdown:
 
 
 DEFAULT_MARKDOWN = SiteMarkdown()  # Docusaurus's defaults: every page MDX, no remark plugin followed
+_QUOTE = "> "  # a blockquote's marker; every other marker in a block's prefixes is a list item's
 
 
 def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOWN) -> ParsedPage:
@@ -637,6 +638,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     labels = _values_labels(source) if mdx else {}
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
+    numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -654,14 +656,14 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             if mdx and tok.level == 1 and not prefixes and ESM_START.match(tok.content):
                 content = ""  # MDX import/export statement, not prose
             if content:
-                # Outer list markers become indentation; only the innermost item shows "- ",
-                # and only on its first paragraph.
-                outer = "".join("  " if p == "- " else p for p in prefixes[:-1])
+                # Outer list markers become indentation; only the innermost item shows its
+                # marker ("- ", or "3. " as the built <ol> numbers it), and only on its first paragraph.
+                outer = "".join(p if p == _QUOTE else " " * len(p) for p in prefixes[:-1])
                 lead = outer + (prefixes[-1] if prefixes else "")
                 if item_first and item_first[-1]:
                     item_first[-1] = False
-                elif prefixes and prefixes[-1] == "- ":
-                    lead = outer + "  "
+                elif prefixes and prefixes[-1] != _QUOTE:
+                    lead = outer + " " * len(prefixes[-1])
                 page.blocks.append(Block("text", lead + content.replace("\n", "\n" + " " * len(lead))))
         elif t in {"fence", "code_block"}:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
@@ -692,16 +694,24 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             if mdx and _opens_details_without_summary(tok.content, tokens[i + 1] if i + 1 < len(tokens) else None):
                 # theme-common's Details: `<summary>{summary ?? 'Details'}</summary>`
                 page.blocks.append(Block("text", "Details:", label=True))
-        elif t in {"bullet_list_open", "ordered_list_open"}:
-            pass
+        elif t == "bullet_list_open":
+            numbers.append(None)
+        elif t == "ordered_list_open":
+            # An <ol> counts from its first item's number, whatever the later items say.
+            numbers.append(int(tok.attrGet("start") or 1))
+        elif t in {"bullet_list_close", "ordered_list_close"}:
+            numbers.pop()
         elif t == "list_item_open":
-            prefixes.append("- ")
+            number = numbers[-1] if numbers else None
+            prefixes.append("- " if number is None else f"{number}. ")
+            if number is not None:
+                numbers[-1] = number + 1
             item_first.append(True)
         elif t == "list_item_close":
             prefixes.pop()
             item_first.pop()
         elif t == "blockquote_open":
-            prefixes.append("> ")
+            prefixes.append(_QUOTE)
             item_first.append(False)
         elif t == "blockquote_close":
             prefixes.pop()
