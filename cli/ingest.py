@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -78,7 +79,8 @@ def describe_error(exc: LecternError, request: ipb.IngestRequest) -> str:
 
 def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, reindex: bool,
                    include_drafts: bool, route_base_path: str = "", trailing_slash: str = "",
-                   manifest: str = "", last_version: str = "") -> int:
+                   manifest: str = "", last_version: str = "",
+                   only_include_versions: Sequence[str] = ()) -> int:
     """``base_url``, ``route_base_path``, ``trailing_slash`` and ``manifest`` are "" when not given.
     Paths are sent resolved: the service may run in another working directory."""
     target = peer_addresses(os.environ)["ingest"]
@@ -86,7 +88,7 @@ def ingest_command(directory: str, book: str, base_url: str, dry_run: bool, rein
                                 dry_run=dry_run, reindex=reindex, include_drafts=include_drafts,
                                 route_base_path=route_base_path, trailing_slash=trailing_slash,
                                 manifest=str(Path(manifest).resolve()) if manifest else "",
-                                last_version=last_version)
+                                last_version=last_version, only_include_versions=only_include_versions)
     try:
         summary = asyncio.run(run_ingest(target, request))
     except LecternError as exc:

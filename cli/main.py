@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--book", default="default", help="the book's name (default: %(default)s)")
     ingest.add_argument("--last-version", default="", help="site root only: the docs plugin's lastVersion "
                         "(current or a versions.json name), for a config that computes it")
+    ingest.add_argument("--only-include-versions", default="", help="site root only: the docs plugin's "
+                        "onlyIncludeVersions, comma-separated (current or versions.json names), for a config that "
+                        "computes it")
     ingest.add_argument("--manifest", default="", help="the site's build folder (or its lectern-manifest.json, "
                         "from docusaurus-plugin-lectern): routes and anchors as Docusaurus built them")
     ingest.add_argument("--dry-run", action="store_true",
@@ -183,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     from cli.ingest import ingest_command
 
     return ingest_command(args.dir, args.book, args.base_url, args.dry_run, args.reindex, args.include_drafts,
-                          args.route_base_path, args.trailing_slash, args.manifest, args.last_version)
+                          args.route_base_path, args.trailing_slash, args.manifest, args.last_version,
+                          [v.strip() for v in args.only_include_versions.split(",") if v.strip()])
 
 
 if __name__ == "__main__":

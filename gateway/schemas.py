@@ -145,6 +145,10 @@ class IngestBody(Strict):
         None, description="Site root only: the site's trailingSlash (default: its config's).")
     last_version: Text | None = Field(None, min_length=1, max_length=limits.VERSION_CHARS, description=(
         "Site root only: the docs plugin's lastVersion, for a config that computes it."))
+    only_include_versions: list[Annotated[Text, Field(min_length=1, max_length=limits.VERSION_CHARS)]] | None = Field(
+        None, min_length=1, max_length=limits.GIVEN_VERSIONS, description=(
+            "Site root only: the docs plugin's onlyIncludeVersions (\"current\" or versions.json names), "
+            "for a config that computes it."))
     manifest: Text | None = Field(None, min_length=1, max_length=limits.SOURCE_PATH_CHARS, description=(
         "The site's build folder or its lectern-manifest.json: routes and anchors as Docusaurus built them."))
     dry_run: bool = False

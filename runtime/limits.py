@@ -23,6 +23,9 @@ BOOK_CHARS = 200
 VERSION_CHARS = 200
 """A docs version label ('current', '1.0', 'next')."""
 
+GIVEN_VERSIONS = 1000
+"""Versions an ingest may name (``only_include_versions``): far more than any site publishes."""
+
 LOCALE_CHARS = 50
 """A locale tag ('en', 'pt-BR'): BCP 47 tags in use are far shorter."""
 

@@ -287,6 +287,42 @@ def test_a_computed_last_version_alone_is_given_with_last_version(tmp_path: Path
     assert by_version == {"current": "next", "1.0": "v1"}
     assert {s.routes.version_path for s in current.sources if s.edition.version == "current"} == {""}
 
+def test_computed_only_include_versions_are_given_with_only_include_versions(tmp_path: Path) -> None:
+    """React Native's site shape: a deploy preview publishes three versions, production all of
+    them, decided by the deploy's environment; and the last version's options sit under a computed
+    key. --only-include-versions names the versions; the computed key sets no route, so it is no
+    obstacle, while one that sets a path still is."""
+    import shutil
+
+    from services.ingest.book.editions import plan_site
+
+    shutil.copytree(SITES / "esm-versions", tmp_path / "site")
+    config = tmp_path / "site" / "docusaurus.config.mjs"
+    source = config.read_text().replace(
+        "numberPrefixParser: false,",
+        "numberPrefixParser: false,\n"
+        "          onlyIncludeVersions: process.env.PREVIEW ? ['current'] : undefined,")
+    config.write_text(source.replace("'1.0': {label: 'v1', path: 'v1'},",
+                                     "'1.0': {label: 'v1', path: 'v1'},\n            [lastVersion]: {badge: false},"))
+    site = read_site(tmp_path / "site")
+    assert [u.key for u in site.unreadable if u.affects_routes] == ["docs.onlyIncludeVersions"]
+    with pytest.raises(InvalidArgument) as exc:
+        plan_site(site, SiteOverrides())
+    assert "--only-include-versions" in violations(exc)["route_base_path"]
+    with pytest.raises(InvalidArgument) as exc:
+        plan_site(site, SiteOverrides(only_include_versions=("current", "0.9")))
+    assert "'0.9'" in violations(exc)["only_include_versions"]
+    both = plan_site(site, SiteOverrides(only_include_versions=("current", "1.0")))
+    assert {s.edition.version: s.routes.version_path for s in both.sources if s.edition.locale in ("", "en")} \
+        == {"current": "next", "1.0": "v1"}
+    released = plan_site(site, SiteOverrides(only_include_versions=("1.0",)))
+    assert {s.edition.version for s in released.sources} == {"1.0"}
+
+    config.write_text(source.replace("'1.0': {label: 'v1', path: 'v1'},",
+                                     "'1.0': {label: 'v1', path: 'v1'},\n            [lastVersion]: {path: 'latest'},"))
+    assert "docs.versions" in [u.key for u in read_site(tmp_path / "site").unreadable if u.affects_routes]
+
+
 # --- Real-world shapes ------------------------------------------------------------------------
 
 def test_redux_docs_beside_the_site() -> None:

@@ -5,6 +5,7 @@ chat answering from the reader's version and locale or falling back."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import httpx
@@ -156,11 +157,30 @@ async def test_values_the_config_computes_are_refused_naming_the_flag(stack: Sta
     ({"source_dir": str(SITE), "trailing_slash": "maybe"}, "trailing_slash"),
     ({"source_dir": str(SITE / "docs"), "route_base_path": "docs"}, "route_base_path"),
     ({"source_dir": str(SITE), "base_url": "https://books.example.org/robotics/"}, "base_url"),
+    ({"source_dir": str(SITE), "only_include_versions": ["current", " "]}, "only_include_versions[1]"),
+    ({"source_dir": str(SITE), "only_include_versions": ["current", "2.0"]}, "only_include_versions"),
+    ({"source_dir": str(SITE), "only_include_versions": ["current"] * 1001}, "only_include_versions"),
 ])
-async def test_bad_route_options_are_field_violations(stack: Stack, fields: dict[str, str], field: str) -> None:
+async def test_bad_route_options_are_field_violations(stack: Stack, fields: dict[str, Any], field: str) -> None:
     with pytest.raises(errors.InvalidArgument) as exc:
         await ingest_events(stack, book="bad", dry_run=True, **fields)
     assert [v.field for v in exc.value.violations] == [field]
+
+
+async def test_http_ingest_of_the_versions_given(gateway: str) -> None:
+    """only_include_versions publishes the versions named, as the docs plugin's option does; an
+    empty name is a 400 naming the field."""
+    admin = {"Authorization": f"Bearer {ADMIN}", "Accept": "application/json"}
+    async with httpx.AsyncClient(base_url=gateway, timeout=120) as client:
+        bad = await client.post("/v1/ingest", headers=admin, json={
+            "source_dir": str(SITE), "book": "given", "only_include_versions": ["1.0", ""]})
+        assert bad.status_code == 400 and "only_include_versions" in bad.text, bad.text
+        reply = await client.post("/v1/ingest", headers=admin, json={
+            "source_dir": str(SITE), "book": "given", "only_include_versions": ["1.0"]})
+        assert reply.status_code == 200, reply.text
+        found = await client.post("/v1/search", json={"query": "gyroscope calibration", "book": "given", "top_k": 40})
+        urls = [h["url"] for h in found.json()["results"]]
+        assert urls and all("/manual/v1/" in u for u in urls)
 
 
 async def test_http_ingest_of_a_site_root_then_search_and_chat_by_version(gateway: str) -> None:

@@ -43,6 +43,7 @@ async def ingest(body: IngestBody, request: Request, up: Upstream = Depends(upst
         source_dir=body.source_dir, book=body.book, base_url=body.base_url or "",
         route_base_path=body.route_base_path or "", trailing_slash=body.trailing_slash or "",
         manifest=body.manifest or "", last_version=body.last_version or "",
+        only_include_versions=body.only_include_versions or (),
         dry_run=body.dry_run, reindex=body.reindex), timeout=3600)
     return await ingest_events_response(call, request, refused)
 

@@ -50,6 +50,13 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                 v.add(field, f"must be at most {most} characters")
         if not request.source_dir.strip():
             v.add("source_dir", "must not be empty")
+        versions = list(request.only_include_versions)
+        if len(versions) > limits.GIVEN_VERSIONS:
+            v.add("only_include_versions", f"must name at most {limits.GIVEN_VERSIONS} versions")
+        for i, name in enumerate(versions[:limits.GIVEN_VERSIONS]):
+            if not name.strip() or len(name) > limits.VERSION_CHARS:
+                v.add(f"only_include_versions[{i}]", f"must be 1 to {limits.VERSION_CHARS} characters")
+            check_storable(v, f"only_include_versions[{i}]", name)
         for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir),
                              ("route_base_path", request.route_base_path), ("manifest", request.manifest),
                              ("last_version", request.last_version)):
@@ -61,7 +68,8 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             v.items += exc.violations
         v.raise_if_any()
         overrides = SiteOverrides(route_base_path=request.route_base_path or None, trailing_slash=trailing_slash,
-                                  last_version=request.last_version or None)
+                                  last_version=request.last_version or None,
+                                  only_include_versions=tuple(versions) or None)
         job = await plan_job(request.source_dir, self.roots, book, base_url or None, overrides, request.dry_run,
                              request.reindex, request.include_drafts, request.manifest)
         async for event in self.ingestor.run(job):

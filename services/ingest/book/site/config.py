@@ -69,7 +69,8 @@ _HINTS: dict[str, str] = {
                  "--route-base-path (IngestRequest fields base_url, route_base_path)",
     "docs.lastVersion": "give the version served at the docs' root with --last-version (IngestRequest field "
                         "last_version), e.g. current or a versions.json name, or " + _WHOLE_ROUTE,
-    "docs.onlyIncludeVersions": "give " + _WHOLE_ROUTE,
+    "docs.onlyIncludeVersions": "give the versions the site publishes with --only-include-versions "
+                                "(IngestRequest field only_include_versions), e.g. current,1.0, or " + _WHOLE_ROUTE,
     "docs.disableVersioning": "give " + _WHOLE_ROUTE,
     "docs.includeCurrentVersion": "give " + _WHOLE_ROUTE,
     "docs.versions": "give " + _WHOLE_ROUTE,
@@ -199,20 +200,34 @@ class SiteOverrides:
     route_base_path: str | None = None
     trailing_slash: TrailingSlash | None = None  # "unset": as the docs plugin makes routes
     last_version: str | None = None  # the docs plugin's lastVersion, e.g. when the config computes it
+    # The docs plugin's onlyIncludeVersions, e.g. when the config computes it from its deploy's
+    # environment (React Native's site: a preview's three versions, else all).
+    only_include_versions: tuple[str, ...] | None = None
 
 
 def with_given(site: SiteConfig, overrides: SiteOverrides) -> SiteConfig:
     """``site`` with the values the caller gives for docs plugin options; a given value replaces
     what the config holds or could not be read (Prettier's site computes ``lastVersion`` from
-    an environment variable of its CI)."""
-    if overrides.last_version is None or site.docs is None:
+    an environment variable of its CI). Each given version must be one the site has, as the docs
+    plugin's own checks require."""
+    if site.docs is None:
         return site
-    last = overrides.last_version
-    if last != CURRENT and last not in site.versions:
-        raise InvalidArgument.of("last_version", f"{last!r} is neither {CURRENT!r} nor a version in versions.json "
-                                 f"({', '.join(site.versions) or 'none'})")
-    return replace(site, docs=replace(site.docs, last_version=last),
-                   unreadable=tuple(u for u in site.unreadable if u.key != "docs.lastVersion"))
+    docs, unreadable, violations = site.docs, site.unreadable, Violations()
+    for field_name, key, names in (
+            ("last_version", "docs.lastVersion", (overrides.last_version,) if overrides.last_version else None),
+            ("only_include_versions", "docs.onlyIncludeVersions", overrides.only_include_versions)):
+        if names is None:
+            continue
+        if unknown := [n for n in names if n != CURRENT and n not in site.versions]:
+            violations.add(field_name, f"{', '.join(map(repr, unknown))}: neither {CURRENT!r} nor a version in "
+                           f"versions.json ({', '.join(site.versions) or 'none'})")
+        unreadable = tuple(u for u in unreadable if u.key != key)
+    violations.raise_if_any()
+    if overrides.last_version is not None:
+        docs = replace(docs, last_version=overrides.last_version)
+    if overrides.only_include_versions is not None:
+        docs = replace(docs, only_include_versions=overrides.only_include_versions)
+    return replace(site, docs=docs, unreadable=unreadable)
 
 
 @dataclass(frozen=True)
@@ -705,7 +720,10 @@ def _version_options(out: _Collector, key: str, value: JsValue) -> tuple[Version
     versions = out.object(key, value)
     if versions is None:
         return ()
-    if versions.opaque is not None:
+    # A version's options under a computed key name no route when they set no path (a badge, a
+    # banner): whichever version the key names, its route is the default one.
+    if versions.opaque is not None and not all(isinstance(options, JsObject) and options.opaque is None
+                                               and "path" not in options.entries for options in versions.unkeyed):
         out.miss(key, versions.opaque)
     found: list[VersionOption] = []
     for name, item in versions.entries.items():

@@ -75,6 +75,10 @@ class JsObject:
 
     entries: dict[str, JsValue] = field(default_factory=dict)
     opaque: Computed | None = None
+    unkeyed: tuple[JsValue, ...] = ()
+    """What the unreadable parts hold: a computed key's value, or the unreadable spread itself
+    (which may hold anything). React Native's `versions: {[lastVersion]: {badge: false}}` sets
+    options of some version, none of them a route."""
 
     def get(self, key: str) -> JsValue:
         if key in self.entries:
@@ -363,16 +367,18 @@ class _Reader:
     def _object(self, node: tree_sitter.Node, scope: _Scope, depth: int) -> JsValue:
         entries: dict[str, JsValue] = {}
         opaque: Computed | None = None
+        unkeyed: list[JsValue] = []
         for child in _named(node):
             if child.type == "pair":
                 key_node = child.child_by_field_name("key")
                 value_node = child.child_by_field_name("value")
+                value = self.value(value_node, scope, depth + 1) if value_node is not None else _computed(child)
                 key = self._key(key_node, scope, depth) if key_node is not None else None
                 if key is None:
                     opaque = _computed(child, "a computed key")
+                    unkeyed.append(value)
                     continue
-                entries[key] = self.value(value_node, scope, depth + 1) if value_node is not None \
-                    else _computed(child)
+                entries[key] = value
             elif child.type == "shorthand_property_identifier":
                 entries[_text(child)] = self._identifier(child, scope, depth + 1)
             elif child.type == "method_definition":
@@ -386,13 +392,16 @@ class _Reader:
                 if isinstance(spread, JsObject):
                     entries.update(spread.entries)
                     opaque = spread.opaque or opaque
+                    unkeyed += spread.unkeyed
                 elif not isinstance(spread, (_Undefined, type(None))):
                     # An unreadable spread may override any key written before it.
                     opaque = _computed(child, "an object spread that could not be read")
                     entries = {k: opaque for k in entries}
+                    unkeyed.append(opaque)
             else:
                 opaque = _computed(child)
-        return JsObject(entries, opaque)
+                unkeyed.append(opaque)
+        return JsObject(entries, opaque, tuple(unkeyed))
 
     def _key(self, node: tree_sitter.Node, scope: _Scope, depth: int) -> str | None:
         if node.type in {"property_identifier", "identifier"}:
