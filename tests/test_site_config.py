@@ -259,20 +259,26 @@ def test_last_version_options_do_not_matter_without_versions(tmp_path: Path) -> 
 
 
 
+def _versions_site(tmp_path: Path, docs_option: str, version_option: str = "") -> Path:
+    """The esm-versions site with one more docs option, and one more entry in its versions map."""
+    import shutil
+
+    shutil.copytree(SITES / "esm-versions", tmp_path / "site", dirs_exist_ok=True)
+    config = tmp_path / "site" / "docusaurus.config.mjs"
+    v1 = "'1.0': {label: 'v1', path: 'v1'},"
+    config.write_text((SITES / "esm-versions" / "docusaurus.config.mjs").read_text()
+                      .replace("numberPrefixParser: false,", f"numberPrefixParser: false,\n          {docs_option}")
+                      .replace(v1, f"{v1} {version_option}"))
+    return tmp_path / "site"
+
+
 def test_a_computed_last_version_alone_is_given_with_last_version(tmp_path: Path) -> None:
     """Prettier's site shape: lastVersion depends on its CI's environment. --last-version gives
     it without giving up the site's other versions (a route override would keep only one)."""
-    import shutil
-
     from services.ingest.book.editions import plan_site
 
-    shutil.copytree(SITES / "esm-versions", tmp_path / "site")
-    config = tmp_path / "site" / "docusaurus.config.mjs"
-    config.write_text(config.read_text().replace(
-        "numberPrefixParser: false,",
-        "numberPrefixParser: false,\n"
-        "          lastVersion: process.env.PULL_REQUEST === 'true' ? 'current' : undefined,"))
-    site = read_site(tmp_path / "site")
+    site = read_site(_versions_site(
+        tmp_path, "lastVersion: process.env.PULL_REQUEST === 'true' ? 'current' : undefined,"))
     assert [u.key for u in site.unreadable if u.affects_routes] == ["docs.lastVersion"]
     with pytest.raises(InvalidArgument) as exc:
         plan_site(site, SiteOverrides())
@@ -292,18 +298,10 @@ def test_computed_only_include_versions_are_given_with_only_include_versions(tmp
     them, decided by the deploy's environment; and the last version's options sit under a computed
     key. --only-include-versions names the versions; the computed key sets no route, so it is no
     obstacle, while one that sets a path still is."""
-    import shutil
-
     from services.ingest.book.editions import plan_site
 
-    shutil.copytree(SITES / "esm-versions", tmp_path / "site")
-    config = tmp_path / "site" / "docusaurus.config.mjs"
-    source = config.read_text().replace(
-        "numberPrefixParser: false,",
-        "numberPrefixParser: false,\n"
-        "          onlyIncludeVersions: process.env.PREVIEW ? ['current'] : undefined,")
-    config.write_text(source.replace("'1.0': {label: 'v1', path: 'v1'},",
-                                     "'1.0': {label: 'v1', path: 'v1'},\n            [lastVersion]: {badge: false},"))
+    computed = "onlyIncludeVersions: process.env.PREVIEW ? ['current'] : undefined,"
+    _versions_site(tmp_path, computed, "[lastVersion]: {badge: false},")
     site = read_site(tmp_path / "site")
     assert [u.key for u in site.unreadable if u.affects_routes] == ["docs.onlyIncludeVersions"]
     with pytest.raises(InvalidArgument) as exc:
@@ -318,9 +316,8 @@ def test_computed_only_include_versions_are_given_with_only_include_versions(tmp
     released = plan_site(site, SiteOverrides(only_include_versions=("1.0",)))
     assert {s.edition.version for s in released.sources} == {"1.0"}
 
-    config.write_text(source.replace("'1.0': {label: 'v1', path: 'v1'},",
-                                     "'1.0': {label: 'v1', path: 'v1'},\n            [lastVersion]: {path: 'latest'},"))
-    assert "docs.versions" in [u.key for u in read_site(tmp_path / "site").unreadable if u.affects_routes]
+    routed = read_site(_versions_site(tmp_path, computed, "[lastVersion]: {path: 'latest'},"))
+    assert "docs.versions" in [u.key for u in routed.unreadable if u.affects_routes]
 
 
 # --- Real-world shapes ------------------------------------------------------------------------
