@@ -56,6 +56,11 @@ def _resolved(value: str) -> str:
     return str(Path(value).resolve()) if value else ""
 
 
+def _names(listed: str) -> list[str]:
+    """A comma-separated flag's names."""
+    return [name.strip() for name in listed.split(",") if name.strip()]
+
+
 def _site_options() -> argparse.ArgumentParser:
     """How a site's pages map to URLs: shared by ingest and push, which read a site alike."""
     site = argparse.ArgumentParser(add_help=False)
@@ -67,6 +72,11 @@ def _site_options() -> argparse.ArgumentParser:
                       help="the site's trailingSlash (default: a site root's config's)")
     site.add_argument("--include-drafts", action="store_true",
                       help="also ingest pages whose front matter says draft: true")
+    site.add_argument("--last-version", default="", help="site root only: the docs plugin's lastVersion "
+                      "(current or a versions.json name), for a config that computes it")
+    site.add_argument("--only-include-versions", default="", help="site root only: the docs plugin's "
+                      "onlyIncludeVersions, comma-separated (current or versions.json names), for a config that "
+                      "computes it")
     return site
 
 
@@ -93,11 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                                     "routes, versions and locales are read from it); sent as an absolute path, "
                                     "which the ingest service must be able to read")
     ingest.add_argument("--book", default="default", help="the book's name (default: %(default)s)")
-    ingest.add_argument("--last-version", default="", help="site root only: the docs plugin's lastVersion "
-                        "(current or a versions.json name), for a config that computes it")
-    ingest.add_argument("--only-include-versions", default="", help="site root only: the docs plugin's "
-                        "onlyIncludeVersions, comma-separated (current or versions.json names), for a config that "
-                        "computes it")
     ingest.add_argument("--manifest", default="", help="the site's build folder (or its lectern-manifest.json, "
                         "from docusaurus-plugin-lectern): routes and anchors as Docusaurus built them")
     ingest.add_argument("--dry-run", action="store_true",
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return push_command(args.site_dir, args.url, args.book, args.dry_run, args.json, args.yes, {
             "base_url": args.base_url, "route_base_path": args.route_base_path,
-            "trailing_slash": args.trailing_slash, "include_drafts": args.include_drafts})
+            "trailing_slash": args.trailing_slash, "include_drafts": args.include_drafts,
+            "last_version": args.last_version, "only_include_versions": _names(args.only_include_versions)})
     if args.command == "run":
         from cli.supervisor import run_stack
 
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return ingest_command(args.dir, args.book, args.base_url, args.dry_run, args.reindex, args.include_drafts,
                           args.route_base_path, args.trailing_slash, args.manifest, args.last_version,
-                          [v.strip() for v in args.only_include_versions.split(",") if v.strip()])
+                          _names(args.only_include_versions))
 
 
 if __name__ == "__main__":

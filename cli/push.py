@@ -28,9 +28,9 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from gateway.settings import ADMIN_TOKEN
 from runtime.errors import InvalidArgument
-from services.ingest.book.site import SiteOverrides, parse_trailing_slash
 from services.ingest.push.archive import END_OF_ARCHIVE, entry_header, padding
 from services.ingest.push.files import LocalFile, file_digest, site_files
+from services.ingest.push.store import PushOptions
 
 OK, FAILED, USAGE = 0, 1, 2
 TOKEN_VARIABLE = ADMIN_TOKEN.name
@@ -116,9 +116,7 @@ def run_push(site_dir: Path, url: str, book: str, token: str, *, dry_run: bool =
     report = report or Report(book)
     options = options or {}
     try:
-        overrides = SiteOverrides(route_base_path=options.get("route_base_path") or None,
-                                  trailing_slash=parse_trailing_slash(options.get("trailing_slash", "")))
-        files = site_files(site_dir, options.get("base_url") or None, overrides)
+        files = site_files(site_dir, options.get("base_url") or None, PushOptions.from_json(options).site_overrides())
     except InvalidArgument as exc:
         raise PushError(USAGE, exc.message) from None
     if not files:

@@ -423,3 +423,23 @@ async def test_a_pushed_site_is_read_as_the_same_site_ingested_in_place(pushed: 
     assert (await chunks(pushed.stack, "pushed-whole")).values() and \
         sorted((await chunks(pushed.stack, "pushed-whole")).values()) == \
         sorted((await chunks(pushed.stack, "local-whole")).values())
+
+
+async def test_the_versions_given_are_the_versions_pushed(pushed: PushStack, tmp_path: Path) -> None:
+    """--only-include-versions reads the site as ingest's flag does: only the versions named are
+    pushed and served; a name the site lacks stops the push before anything is sent (exit 2), and
+    an empty name in a plan is a 400 naming the field."""
+    site = copy_site(tmp_path)
+    code, report = await lectern(str(site), "--url", pushed.url, "--book", "only-v1", "--yes",
+                                 "--only-include-versions", "1.0", cwd=tmp_path)
+    assert code == 0, report
+    async with httpx.AsyncClient(base_url=pushed.url, timeout=60) as client:
+        found = await client.post("/v1/search", json={"query": "gyroscope", "book": "only-v1", "top_k": 40})
+    assert found.status_code == 200 and {h["version"] for h in found.json()["results"]} == {"1.0"}, found.text
+    code, report = await lectern(str(site), "--url", pushed.url, "--book", "only-v9", "--yes",
+                                 "--only-include-versions", "9.9", cwd=tmp_path)
+    assert code == 2 and "only_include_versions" in json.dumps(report), report
+    async with httpx.AsyncClient(base_url=pushed.url, headers=AUTH, timeout=30) as client:
+        reply = await client.post("/v1/books/only-empty/sync", json={
+            "files": [{"path": "docs/a.md", "sha256": sha(b"x"), "size": 1}], "only_include_versions": [""]})
+    assert reply.status_code == 400 and "only_include_versions" in reply.text, reply.text

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
 from fastapi import APIRouter, Depends, Path, Request
@@ -74,6 +74,9 @@ class SyncBody(Strict):
     route_base_path: Text = Field("", max_length=limits.URL_CHARS)
     trailing_slash: Text = Field("", max_length=10)
     include_drafts: bool = False
+    last_version: Text = Field("", max_length=limits.VERSION_CHARS)
+    only_include_versions: list[Annotated[Text, Field(min_length=1, max_length=limits.VERSION_CHARS)]] = Field(
+        [], max_length=limits.GIVEN_VERSIONS)
 
 
 def _too_large_is_413(error: LecternError) -> JSONResponse:
@@ -89,7 +92,8 @@ async def plan(body: SyncBody, book: str = Book, up: Upstream = Depends(upstream
         book=book, dry_run=body.dry_run, holder=body.holder,
         files=[ipb.PushFile(path=f.path, sha256=f.sha256, size=f.size) for f in body.files],
         options=ipb.PushOptions(base_url=body.base_url, route_base_path=body.route_base_path,
-                                trailing_slash=body.trailing_slash, include_drafts=body.include_drafts))
+                                trailing_slash=body.trailing_slash, include_drafts=body.include_drafts,
+                                last_version=body.last_version, only_include_versions=body.only_include_versions))
     try:
         reply = await up.ingest.PlanPush(request)
     except grpc.aio.AioRpcError as exc:

@@ -12,7 +12,7 @@ from lectern.ingest.v1 import ingest_service_pb2_grpc as pb_grpc
 from runtime import limits
 from runtime.errors import InvalidArgument, Violations
 from runtime.text import check_storable
-from services.ingest.book.site import SiteOverrides, parse_trailing_slash
+from services.ingest.book.site import SiteOverrides, check_given_versions, parse_trailing_slash
 from services.ingest.sync import EmbedEvent, FileEvent, Ingestor, Summary, plan_job
 
 STATUS = {"ingested": pb.FILE_STATUS_INGESTED, "skipped": pb.FILE_STATUS_SKIPPED, "failed": pb.FILE_STATUS_FAILED}
@@ -43,23 +43,16 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
             v.add("base_url", "must start with / or http(s)://")
         for field, value, most in (("route_base_path", request.route_base_path, limits.URL_CHARS),
                                    ("base_url", base_url, limits.URL_CHARS),
-                                   ("last_version", request.last_version, limits.VERSION_CHARS),
                                    ("source_dir", request.source_dir, limits.SOURCE_PATH_CHARS),
                                    ("manifest", request.manifest, limits.SOURCE_PATH_CHARS)):
             if len(value) > most:
                 v.add(field, f"must be at most {most} characters")
         if not request.source_dir.strip():
             v.add("source_dir", "must not be empty")
-        versions = list(request.only_include_versions)
-        if len(versions) > limits.GIVEN_VERSIONS:
-            v.add("only_include_versions", f"must name at most {limits.GIVEN_VERSIONS} versions")
-        for i, name in enumerate(versions[:limits.GIVEN_VERSIONS]):
-            if not name.strip() or len(name) > limits.VERSION_CHARS:
-                v.add(f"only_include_versions[{i}]", f"must be 1 to {limits.VERSION_CHARS} characters")
-            check_storable(v, f"only_include_versions[{i}]", name)
+        versions = tuple(request.only_include_versions)
+        check_given_versions(v, "", request.last_version, versions)
         for field, value in (("book", book), ("base_url", base_url), ("source_dir", request.source_dir),
-                             ("route_base_path", request.route_base_path), ("manifest", request.manifest),
-                             ("last_version", request.last_version)):
+                             ("route_base_path", request.route_base_path), ("manifest", request.manifest)):
             check_storable(v, field, value)
         trailing_slash = None
         try:
@@ -69,7 +62,7 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         v.raise_if_any()
         overrides = SiteOverrides(route_base_path=request.route_base_path or None, trailing_slash=trailing_slash,
                                   last_version=request.last_version or None,
-                                  only_include_versions=tuple(versions) or None)
+                                  only_include_versions=versions or None)
         job = await plan_job(request.source_dir, self.roots, book, base_url or None, overrides, request.dry_run,
                              request.reindex, request.include_drafts, request.manifest)
         async for event in self.ingestor.run(job):

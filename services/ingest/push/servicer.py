@@ -28,7 +28,8 @@ class PushingIngestServicer(IngestServicer):
         o = request.options
         plan = self.pushes.plan(PlanRequest(
             request.book or "default", files, request.dry_run, request.holder,
-            PushOptions(o.base_url, o.route_base_path, o.trailing_slash, o.include_drafts)))
+            PushOptions(o.base_url, o.route_base_path, o.trailing_slash, o.include_drafts, o.last_version,
+                        tuple(o.only_include_versions))))
         limits = self.pushes.limits
         return pb.PlanPushResponse(
             push_id=plan.push_id, added=plan.added, changed=plan.changed, deleted=plan.deleted,

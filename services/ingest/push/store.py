@@ -32,11 +32,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from runtime.errors import Aborted, FailedPrecondition, InvalidArgument, LecternError, NotFound, Violations
 from runtime.limits import BOOK_CHARS, URL_CHARS
 from runtime.text import check_storable
-from services.ingest.book.site import SiteOverrides, parse_trailing_slash
+from services.ingest.book.site import SiteOverrides, check_given_versions, parse_trailing_slash
 from services.ingest.push.archive import ArchiveError, Begin, Data, End, TarReader, TooLarge
 from services.ingest.push.limits import PushLimits
 from services.ingest.push.paths import ContentCheck, digest_problem, path_problem
@@ -64,6 +65,20 @@ class PushOptions:
     route_base_path: str = ""
     trailing_slash: str = ""
     include_drafts: bool = False
+    last_version: str = ""
+    only_include_versions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> PushOptions:
+        """As a mirror's JSON keeps them (a copy pushed before an option existed lacks it)."""
+        return cls(**{**stored, "only_include_versions": tuple(stored.get("only_include_versions", ()))})
+
+    def site_overrides(self) -> SiteOverrides:
+        """The values given for the site, as an ingest's flags of the same names give them."""
+        return SiteOverrides(route_base_path=self.route_base_path or None,
+                             trailing_slash=parse_trailing_slash(self.trailing_slash),
+                             last_version=self.last_version or None,
+                             only_include_versions=self.only_include_versions or None)
 
 
 @dataclass(frozen=True)
@@ -272,9 +287,7 @@ class PushStore:
             mirror = self._mirror(push.book)
             await asyncio.to_thread(_build_tree, tree, push, mirror)
             o = push.options
-            overrides = SiteOverrides(route_base_path=o.route_base_path or None,
-                                      trailing_slash=parse_trailing_slash(o.trailing_slash))
-            job = await plan_job(str(tree), (tree,), push.book, o.base_url or None, overrides,
+            job = await plan_job(str(tree), (tree,), push.book, o.base_url or None, o.site_overrides(),
                                  include_drafts=o.include_drafts)
             async for event in self.ingestor.run(job):
                 if isinstance(event, Summary):
@@ -340,7 +353,7 @@ class PushStore:
         except (OSError, ValueError):
             return _Mirror()
         files = {p: FileDigest(sha, size) for p, (sha, size) in meta["files"].items()}
-        return _Mirror(tree, files, PushOptions(**meta["options"]))
+        return _Mirror(tree, files, PushOptions.from_json(meta["options"]))
 
     def sweep(self) -> None:
         """Removes what no open push needs: pushes unfinished for ``keep_seconds``, and copies
@@ -410,6 +423,7 @@ def _check_plan(request: PlanRequest, limits: PushLimits) -> None:
         if len(value) > URL_CHARS:
             v.add(name, f"must be at most {URL_CHARS} characters")
         check_storable(v, name, value)
+    check_given_versions(v, "options.", o.last_version, o.only_include_versions)
     try:
         parse_trailing_slash(o.trailing_slash)
     except InvalidArgument as exc:

@@ -10,6 +10,7 @@ from services.ingest.book.site.config import (
     SiteRoutes,
     Unreadable,
     VersionOption,
+    check_given_versions,
     find_config,
     is_site_root,
     parse_trailing_slash,
@@ -23,6 +24,6 @@ from services.ingest.book.site.config import (
 
 __all__ = [
     "CURRENT", "ContentDir", "DocsPlugin", "I18n", "SiteConfig", "SiteOverrides", "SiteRoutes", "Unreadable",
-    "VersionOption", "find_config", "is_site_root", "parse_trailing_slash", "read_site", "site_routes",
-    "version_names", "version_path", "versions_known", "with_given",
+    "VersionOption", "check_given_versions", "find_config", "is_site_root", "parse_trailing_slash", "read_site",
+    "site_routes", "version_names", "version_path", "versions_known", "with_given",
 ]

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Literal
 
 from runtime.errors import InvalidArgument, Violations
+from runtime.limits import GIVEN_VERSIONS, VERSION_CHARS
+from runtime.text import check_storable
 from services.ingest.book import npm2yarn
 from services.ingest.book.parser import MARKDOWN_FORMATS
 from services.ingest.book.site.literal import (
@@ -260,6 +262,21 @@ def parse_trailing_slash(text: str) -> TrailingSlash | None:
     if value == "unset":
         return "unset"
     raise InvalidArgument.of("trailing_slash", f"must be true, false or unset, not {text!r}")
+
+
+def check_given_versions(v: Violations, field_name: str, last_version: str, only_include: Sequence[str]) -> None:
+    """The version names a request gives (``last_version``, ``only_include_versions``), as text: each
+    1 to VERSION_CHARS characters, at most GIVEN_VERSIONS of them (whether the site has them is
+    checked when it is read, by ``with_given``). ``field_name`` prefixes the fields ("options.")."""
+    if len(last_version) > VERSION_CHARS:
+        v.add(f"{field_name}last_version", f"must be at most {VERSION_CHARS} characters")
+    check_storable(v, f"{field_name}last_version", last_version)
+    if len(only_include) > GIVEN_VERSIONS:
+        v.add(f"{field_name}only_include_versions", f"must name at most {GIVEN_VERSIONS} versions")
+    for i, name in enumerate(only_include[:GIVEN_VERSIONS]):
+        if not name.strip() or len(name) > VERSION_CHARS:
+            v.add(f"{field_name}only_include_versions[{i}]", f"must be 1 to {VERSION_CHARS} characters")
+        check_storable(v, f"{field_name}only_include_versions[{i}]", name)
 
 
 # --- Reading ------------------------------------------------------------------------------------
