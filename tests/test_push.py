@@ -443,3 +443,17 @@ async def test_the_versions_given_are_the_versions_pushed(pushed: PushStack, tmp
         reply = await client.post("/v1/books/only-empty/sync", json={
             "files": [{"path": "docs/a.md", "sha256": sha(b"x"), "size": 1}], "only_include_versions": [""]})
     assert reply.status_code == 400 and "only_include_versions" in reply.text, reply.text
+
+
+def test_options_read_back_from_a_mirror_equal_those_pushed() -> None:
+    """A push whose files and options equal the mirror's is up to date: options kept as JSON (a
+    list for the versions) read back equal, and a copy pushed before an option existed reads as
+    its default."""
+    from dataclasses import asdict
+
+    from services.ingest.push.store import PushOptions
+
+    given = PushOptions(route_base_path="docs", last_version="1.0", only_include_versions=("current", "1.0"))
+    assert PushOptions.from_json(json.loads(json.dumps(asdict(given)))) == given
+    older = {"base_url": "", "route_base_path": "", "trailing_slash": "", "include_drafts": False}
+    assert PushOptions.from_json(older) == PushOptions()
