@@ -16,6 +16,7 @@ import signal
 import sys
 import tarfile
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from evaluation.stack import free_port
 from runtime.server import start_service
 from services.ingest.push.archive import END_OF_ARCHIVE, entry_header, padding
 from services.ingest.push.limits import PushLimits
-from services.ingest.push.store import book_folder
+from services.ingest.push.store import PushOptions, book_folder
 from tests.conftest import ADMIN, FIXTURES, ROOT, Stack, ingest, server_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -449,10 +450,6 @@ def test_options_read_back_from_a_mirror_equal_those_pushed() -> None:
     """A push whose files and options equal the mirror's is up to date: options kept as JSON (a
     list for the versions) read back equal, and a copy pushed before an option existed reads as
     its default."""
-    from dataclasses import asdict
-
-    from services.ingest.push.store import PushOptions
-
     given = PushOptions(route_base_path="docs", last_version="1.0", only_include_versions=("current", "1.0"))
     assert PushOptions.from_json(json.loads(json.dumps(asdict(given)))) == given
     older = {"base_url": "", "route_base_path": "", "trailing_slash": "", "include_drafts": False}
