@@ -328,7 +328,8 @@ async def test_the_widget_sends_the_pages_version_and_locale(browser: Browser, g
 
 # An answer in the Markdown the answerers write, with hostile bits a book could carry.
 MARKDOWN_ANSWER = ("Run `calibrate.py` first [1].\n\n- Keep **Rover** still [1].\n- Then open "
-                   "[the guide](/robot/docs/sensors/imu) or [this](javascript:alert(1)) <img src=x onerror=alert(1)>.")
+                   "[the guide](/robot/docs/sensors/imu) or [this](javascript:alert(1)) <img src=x onerror=alert(1)>."
+                   "\n\nThe last steps [1]:\n\n3. Raise Ki [1].\n4. Add Kd [1].")
 
 
 def sse(answer: str) -> str:
@@ -354,11 +355,13 @@ async def test_answers_render_markdown_safely(browser: Browser, gateway: str, in
     text = p.locator(".msg.bot").last.locator(".text")
     await text.locator("li").nth(1).wait_for(timeout=10_000)
     await p.wait_for_function(f"() => {SHADOW}.querySelector('.msg.bot:last-child .text')"
-                              ".textContent.includes('onerror')")
+                              ".textContent.includes('Add Kd')")
     shown = await text.inner_text()
     assert "`" not in shown and "**" not in shown
     assert await text.locator("code").first.inner_text() == "calibrate.py"
-    assert await text.locator("li").count() == 2 and await text.locator("strong").inner_text() == "Rover"
+    assert await text.locator("ul li").count() == 2 and await text.locator("strong").inner_text() == "Rover"
+    # A quoted ordered list keeps the book's numbers: steps 3 and 4 show as 3. and 4.
+    assert await text.locator("ol").get_attribute("start") == "3" and await text.locator("ol li").count() == 2
     links = [await a.get_attribute("href") for a in await text.locator("a").all()]
     assert links == ["/robot/docs/sensors/imu"]  # the javascript: link stays text
     assert await text.locator("img").count() == 0 and "<img" in shown  # HTML is shown, never run

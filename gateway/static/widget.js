@@ -182,6 +182,7 @@
       var item = LIST.exec(line);
       if (item) {
         var list = document.createElement(item[1] ? "ul" : "ol");
+        if (!item[1] && Number(item[2]) !== 1) list.start = Number(item[2]);  // a quote from step 3 on
         for (; i < lines.length && (item = LIST.exec(lines[i])); i++) {
           var li = document.createElement("li"); inline(li, item[3]); list.appendChild(li);
         }
