@@ -199,31 +199,41 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
 
 
 class OrderedItems(HTMLParser):
-    """A built page's ordered-list items as the browser numbers them: each <ol>'s start, counted on."""
+    """A built page's ordered-list items as the browser numbers them, in reading order: each
+    <ol>'s start, counted on; a nested list's items come after their item's own text."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
-        self.items: list[tuple[int, str]] = []
+        self._found: list[tuple[int, list[str]]] = []
         self._lists: list[int | None] = []  # each open list's next number (None: a <ul>)
-        self._item: list[str] | None = None
+        self._open: list[list[str] | None] = []  # the text of each open <li> (None: a <ul>'s)
         self.feed(text)
+
+    @property
+    def items(self) -> list[tuple[int, str]]:
+        return [(number, " ".join("".join(text).split())) for number, text in self._found]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("ol", "ul"):
             self._lists.append(int(dict(attrs).get("start") or 1) if tag == "ol" else None)
-        elif tag == "li" and self._lists and self._lists[-1] is not None:
-            self._item = []
+        elif tag == "li" and self._lists:
+            number = self._lists[-1]
+            text: list[str] | None = None
+            if number is not None:
+                text = []
+                self._found.append((number, text))
+                self._lists[-1] = number + 1
+            self._open.append(text)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("ol", "ul") and self._lists:
             self._lists.pop()
-        elif tag == "li" and self._item is not None and self._lists and (number := self._lists[-1]) is not None:
-            self.items.append((number, " ".join("".join(self._item).split())))
-            self._lists[-1], self._item = number + 1, None
+        elif tag == "li" and self._open:
+            self._open.pop()
 
     def handle_data(self, data: str) -> None:
-        if self._item is not None:
-            self._item.append(data)
+        if self._open and (text := self._open[-1]) is not None and (len(self._lists) == len(self._open)):
+            text.append(data)
 
 
 def test_ordered_list_items_keep_the_numbers_the_built_page_shows(build: Path) -> None:
