@@ -11,6 +11,7 @@ from embedding.tokens import count_tokens
 from services.ingest.book.chunker import Budget
 from services.ingest.book.discovery import SourceFile
 from services.ingest.book.pages import read_page
+from services.ingest.book.parser import SiteMarkdown
 from services.ingest.book.partials import MAX_DEPTH, parse_with_partials, partial_files
 
 NOTE = ":::info\n\nImport the APIs explicitly:\n\n```ts\nimport {expect} from '@jest/globals';\n```\n\n:::\n"
@@ -100,3 +101,48 @@ def test_what_cannot_be_shown_is_reported_and_left_out(tmp_path: Path) -> None:
     # `lectern push` sends what ingest read: the partials shown, never one outside or one not shown.
     assert [f.name for f in partial_files(docs / "page.md", docs)] == [
         "_self.md", "_binary.md", *(f"_p{k}.md" for k in range(1, MAX_DEPTH + 1))]
+
+
+TAB_SETS = ("import ExecutionEnvironment from '@docusaurus/ExecutionEnvironment';\n"
+            "const isMac = ExecutionEnvironment.canUseDOM ? navigator.platform.startsWith('Mac') : false;\n"
+            "const androidLanguages = [\n  {label: 'Java', value: 'java'},\n  {label: 'Kotlin', value: 'kotlin'},\n];\n"
+            "const pick = (tabs) => tabs.map((t) => ({label: t, value: t}));\n"
+            "export default {androidLanguages, defaultPlatform: isMac ? 'ios' : 'android', pick};\n")
+TABBED = ("import Tabs from '@theme/Tabs'; import TabItem from '@theme/TabItem'; {import_line}\n\n"
+          "# Setup\n\n<Tabs groupId=\"language\" values={{constants.{member}}}>\n<TabItem value=\"kotlin\">\n\n"
+          "```kotlin\nval x = 1\n```\n\n</TabItem>\n</Tabs>\n")
+
+
+def _tab_label(tmp_path: Path, import_line: str, member: str = "androidLanguages") -> tuple[str, list[Path]]:
+    """The label the page's tab gets, and the files a push sends for the page, on a site whose
+    tab sets live in src/core/TabsConstants.ts (React Native's site's shape)."""
+    site = tmp_path / "site"
+    _page(site, "src/core/TabsConstants.ts", TAB_SETS)
+    page = _page(site, "docs/setup.mdx", TABBED.format(import_line=import_line, member=member))
+    markdown = SiteMarkdown(site_dir=str(site))
+    parsed, _ = parse_with_partials(page.read_text(), page, site / "docs", markdown)
+    label = next(b.text for b in parsed.blocks if b.label)
+    return label, partial_files(page, site / "docs", markdown)
+
+
+def test_tab_labels_come_from_the_module_the_page_imports(tmp_path: Path) -> None:
+    """`values={constants.androidLanguages}` names its labels in an imported module; the built
+    page's button reads "Kotlin", and a push sends the module with the page."""
+    constants = tmp_path / "site" / "src" / "core" / "TabsConstants.ts"
+    assert _tab_label(tmp_path, "import constants from '@site/src/core/TabsConstants';") == ("Kotlin:", [constants])
+    assert _tab_label(tmp_path, "import constants from '../src/core/TabsConstants.ts';")[0] == "Kotlin:"
+
+
+def test_tab_labels_the_module_cannot_give_leave_the_value(tmp_path: Path) -> None:
+    """A member that is computed, a module that is missing, outside the site or a package, and a
+    docs folder read without its site: the button shows the value, as before, and nothing fails."""
+    line = "import constants from '@site/src/core/TabsConstants';"
+    assert _tab_label(tmp_path, line, "pick")[0] == "kotlin:"
+    assert _tab_label(tmp_path, "import constants from '@site/src/core/Missing';")[0] == "kotlin:"
+    outside = tmp_path / "elsewhere.js"
+    outside.write_text(TAB_SETS.replace("Kotlin", "Stolen"))
+    assert _tab_label(tmp_path, f"import constants from '../../{outside.name}';") == ("kotlin:", [])
+    assert _tab_label(tmp_path, "import constants from 'tab-constants';")[0] == "kotlin:"
+    page = tmp_path / "site" / "docs" / "setup.mdx"
+    parsed, _ = parse_with_partials(page.read_text(), page, page.parent)  # no site: no module read
+    assert next(b.text for b in parsed.blocks if b.label) == "kotlin:"

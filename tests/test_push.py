@@ -32,6 +32,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 from evaluation.stack import free_port
 from runtime.server import start_service
 from services.ingest.push.archive import END_OF_ARCHIVE, entry_header, padding
+from services.ingest.push.files import site_files
 from services.ingest.push.limits import PushLimits
 from services.ingest.push.store import PushOptions, book_folder
 from tests.conftest import ADMIN, FIXTURES, ROOT, Stack, ingest, server_settings
@@ -454,3 +455,18 @@ def test_options_read_back_from_a_mirror_equal_those_pushed() -> None:
     assert PushOptions.from_json(json.loads(json.dumps(asdict(given)))) == given
     older = {"base_url": "", "route_base_path": "", "trailing_slash": "", "include_drafts": False}
     assert PushOptions.from_json(older) == PushOptions()
+
+
+def test_a_push_sends_the_modules_tab_labels_come_from(tmp_path: Path) -> None:
+    """A page's tab labels may come from a module outside the docs folder (React Native's
+    src/core/TabsConstants): the push sends it, so the server reads the page's buttons alike."""
+    (tmp_path / "docusaurus.config.js").write_text("module.exports = {presets: [['classic', {docs: {}}]]};")
+    (tmp_path / "src" / "core").mkdir(parents=True)
+    (tmp_path / "src" / "core" / "TabsConstants.js").write_text(
+        "export default {langs: [{label: 'Kotlin', value: 'kotlin'}]};")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "setup.mdx").write_text(
+        "import constants from '@site/src/core/TabsConstants';\n\n# Setup\n\n"
+        "<Tabs values={constants.langs}>\n<TabItem value=\"kotlin\">\n\nText.\n\n</TabItem>\n</Tabs>\n")
+    assert [f.path for f in site_files(tmp_path)] == ["docs/setup.mdx", "docusaurus.config.js",
+                                                      "src/core/TabsConstants.js"]

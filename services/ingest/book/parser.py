@@ -10,6 +10,7 @@ their title. Headings carry the text github-slugger sees and any explicit id
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -614,6 +615,7 @@ class SiteMarkdown:
     magic_comments: tuple[str, ...] = DIRECTIVES  # code lines holding only one of these are not shown
     docusaurus_major: int = 3  # the Docusaurus that builds the site (2 parses with remark-parse 8)
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions: ":::note Its title" is titled
+    site_dir: str = ""  # the site root, where `@site/` imports point ("" when only a docs folder is read)
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -625,10 +627,12 @@ DEFAULT_MARKDOWN = SiteMarkdown()  # Docusaurus's defaults: every page MDX, no r
 _QUOTE = "> "  # a blockquote's marker; every other marker in a block's prefixes is a list item's
 
 
-def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOWN) -> ParsedPage:
+def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOWN,
+               tab_labels: Mapping[str, str] | None = None) -> ParsedPage:
     """The page as the site shows it; ``mdx`` False reads it as CommonMark (a site's
     ``markdown.format``), where tags open HTML blocks, indentation makes code and braces are text.
-    ``site`` gives the plugins and magic comments that change what the site shows."""
+    ``site`` gives the plugins and magic comments that change what the site shows; ``tab_labels``
+    the labels of tab values that the page's imported modules give (services.ingest.book.tab_labels)."""
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
@@ -636,6 +640,8 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
+    for value, label in (tab_labels or {}).items():
+        labels.setdefault(value, label)
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)

@@ -39,6 +39,7 @@ from services.ingest.book.parser import (
 )
 from services.ingest.book.site.literal import SourceError, default_imports
 from services.ingest.book.slugs import Slugger
+from services.ingest.book.tab_labels import imported_labels
 
 MAX_DEPTH = 5
 MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
@@ -70,8 +71,9 @@ def parse_with_partials(text: str, path: Path, root: Path,
 
 
 def partial_files(page: Path, root: Path, markdown: SiteMarkdown = DEFAULT_MARKDOWN) -> list[Path]:
-    """The partials a page shows and those they show, read as ingest reads them: what `lectern
-    push` must send beside the page. A page that cannot be read is left to ingest to report."""
+    """The partials a page shows and those they show, and the site modules its tab labels come
+    from, read as ingest reads them: what `lectern push` must send beside the page. A page that
+    cannot be read is left to ingest to report."""
     try:
         if page.stat().st_size > MAX_SHOWN_BYTES:
             return []
@@ -84,31 +86,34 @@ def _read(text: str, path: Path, root: Path, markdown: SiteMarkdown) -> tuple[Pa
     reading = Reading(root.resolve(), markdown)
     if not markdown.reads_as_mdx(path.name):
         return parse_page(text, mdx=False, site=markdown), reading
-    marked, shown = _marked(text, path, reading)
-    page = parse_page(marked, site=markdown)
+    marked, shown, labels = _marked(text, path, reading)
+    page = parse_page(marked, site=markdown, tab_labels=labels)
     page.blocks = _spliced(page.blocks, shown, reading, (path.resolve(),))
     return page, reading
 
 
-def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None]]:
-    """The text with each line that shows an imported partial replaced by a mark, and the
-    partials in the order they are marked (None for one that cannot be read: shown as nothing)."""
+def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None], dict[str, str]]:
+    """The text with each line that shows an imported partial replaced by a mark, the partials
+    in the order they are marked (None for one that cannot be read: shown as nothing), and the
+    tab labels its imported modules give (tab_labels)."""
     lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
     for block in _esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
         try:
-            found = default_imports(block.encode())
+            imports.update(default_imports(block.encode()))
         except SourceError:  # MDX would refuse the page; what can be read of it is shown
             continue
-        imports.update((name, spec) for name, spec in found.items() if spec.endswith((".md", ".mdx")))
+    labels, modules = imported_labels(text, imports, path, reading.markdown.site_dir)
+    reading.files += [m for m in modules if m not in reading.files]
     shown: list[Path | None] = []
     for n, (line, code) in enumerate(with_code(lines)):
         match = None if code else _SHOWN.match(line)
-        if match and match.group(1) in imports:
-            shown.append(_resolve(imports[match.group(1)], path, reading))
+        spec = imports.get(match.group(1), "") if match else ""
+        if spec.endswith((".md", ".mdx")):
+            shown.append(_resolve(spec, path, reading))
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
     # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
-    return ("\n".join(lines) if shown else text), shown
+    return ("\n".join(lines) if shown else text), shown, labels
 
 
 def _esm_blocks(lines: list[str]) -> list[str]:
@@ -182,8 +187,8 @@ def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> li
             reading.files.append(path)
         body = split_frontmatter(decode(raw))[1]
         if reading.markdown.reads_as_mdx(path.name):
-            marked, shown = _marked(body, path, reading)
-            blocks = parse_page(marked, site=reading.markdown).blocks
+            marked, shown, labels = _marked(body, path, reading)
+            blocks = parse_page(marked, site=reading.markdown, tab_labels=labels).blocks
         else:  # a CommonMark partial shows its text and imports nothing
             shown, blocks = [], parse_page(body, mdx=False, site=reading.markdown).blocks
     except PageError as exc:

@@ -64,7 +64,10 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
             for page in discover(folder, source.include, source.exclude):
                 add(page.path, _relative(root, folder, page.rel))
                 for partial in partial_files(page.path, folder, source.markdown):  # shown in the page
-                    add(partial, _relative(root, folder, partial.relative_to(folder.resolve()).as_posix()))
+                    if partial.is_relative_to(folder.resolve()):
+                        add(partial, _relative(root, folder, partial.relative_to(folder.resolve()).as_posix()))
+                    else:  # a module of the site the page takes tab labels from (tab_labels)
+                        add(partial)
     return [LocalFile(p, found[p]) for p in sorted(found)]
 
 
