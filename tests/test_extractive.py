@@ -392,3 +392,22 @@ async def test_the_readme_question_states_the_calibration_step(gateway: str, ing
     assert "`" not in body["answer"] or body["answer"].count("`") % 2 == 0
     out = refused.json()
     assert out["out_of_scope"] and out["sources"] == [] and "closest sections" not in out["answer"]
+
+
+TABBED = Evidence(1, "r1", "android/packages.md", ("Native modules", "Register the package"),
+                  "/docs/android/packages#register-the-package", 0.9,
+                  "Add the package to the list the application returns.\n\nJava:\n\n"
+                  "```java\nprotected List<ReactPackage> getPackages() {\n  return packages;\n}\n```\n\nKotlin:\n\n"
+                  "```kotlin\noverride fun getPackages(): List<ReactPackage> = packages\n```")
+
+
+async def test_code_in_tabs_is_read_with_its_tab_and_named_by_it() -> None:
+    """A book shows one example per language in tabs ("Java:", "Kotlin:" before each block): the
+    model reads each block with its tab, so a question about Kotlin can get the Kotlin block, and
+    the answer says which tab it quotes."""
+    scorer = Scripted({"Kotlin:\noverride fun": 5.0, "the list the application returns": 4.0})
+    answer = await ExtractiveAnswerer(scorer).answer("How do I register the package in Kotlin?", [TABBED])
+    assert "Register the package, Kotlin [1]:\n\n```kotlin\noverride fun getPackages()" in answer
+    assert "```java" not in answer
+    found = read("How do I register the package in Kotlin?", [TABBED]).code
+    assert [(c.tab, c.lexical) for c in found] == [("Java", 1), ("Kotlin", 2)]  # the tab's name is matched too

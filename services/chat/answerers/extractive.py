@@ -27,7 +27,7 @@ from typing import Protocol
 
 from embedding.models import ModelUnavailable
 from services.chat.answerers.base import TextAnswerer, Usage
-from services.chat.answerers.passages import Block, Kind, blocks, cited, sentences
+from services.chat.answerers.passages import MIN_SENTENCE, SENTENCE_END, Block, Kind, blocks, cited, sentences
 from services.chat.evidence import OUTLINE, Evidence, content_words, stem
 from services.chat.overview import compose
 from services.chat.ports import PastTurn
@@ -97,6 +97,9 @@ class Code:
     focus: int = 0
     """The line the cross-encoder starts reading at: near the first line sharing the most words
     with the question, so that it reads the part that matches rather than a long block's imports."""
+    tab: str = ""
+    """The tab the block stands in ("Kotlin", "pnpm"): what tells a question's variant of the code
+    from the others, read and matched with it."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,16 @@ def _focus(code: str, wanted: set[str]) -> int:
     return line - FOCUS_CONTEXT if line > FOCUS_CONTEXT else 0
 
 
+def _tab_of(own: Sequence[Block], b: int) -> str:
+    """The tab a code block stands in: the label line ingest writes just before a tab's content
+    ("Kotlin:"), or "" when the paragraph before it is prose."""
+    before = own[b - 1] if b > 0 else None
+    if before is None or before.kind is not Kind.PROSE or len(before.lines) != 1:
+        return ""
+    line = before.lines[0].strip()
+    return line[:-1] if line.endswith(":") and len(line) < MIN_SENTENCE * 3 and not SENTENCE_END.search(line) else ""
+
+
 def _under(heading_path: tuple[str, ...], block: Block) -> tuple[str, ...]:
     """A candidate's headings: its section's, then the sub-heading inside it that the block
     stands under (what the cross-encoder reads the candidate with)."""
@@ -185,8 +198,9 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
         own = tuple(blocks(source.content))
         read_blocks.append(own)
         code.extend(Code(rank, b, source.n, _under(source.heading_path, block), block,
-                         len(wanted & code_words(block.text)), _focus(block.text, wanted))
-                    for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code)
+                         len(wanted & code_words(f"{tab}\n{block.text}")), _focus(block.text, wanted), tab)
+                    for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code
+                    for tab in (_tab_of(own, b),))
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)
@@ -223,8 +237,9 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
         else:  # what the colon introduces is not in the source (the section's next chunk): none promised
             parts.append(f"{text[:-1]}." if text.endswith("]:") else text)
     if shown is not None and lead is None:
-        heading = next((h for h in reversed(shown.heading_path) if h.strip()), "")
-        lead_in = cited(f"{heading.rstrip('.!?:; ')}:", shown.n) if heading else f"[{shown.n}]:"
+        heading = next((h for h in reversed(shown.heading_path) if h.strip()), "").rstrip(".!?:; ")
+        named = ", ".join(part for part in (heading, shown.tab) if part)  # "Register the package, Kotlin"
+        lead_in = cited(f"{named}:", shown.n) if named else f"[{shown.n}]:"
         parts.append(f"{lead_in}\n\n{shown.body.quoted(shown.n, shown.focus)}")
     return "\n\n".join(parts)
 
@@ -253,7 +268,10 @@ def extract(question: str, sources: Sequence[Evidence]) -> str:
 
 def _passage(c: Candidate | Code) -> str:
     headings = " > ".join(h for h in c.heading_path if h.strip())
-    text = "\n".join(c.body.text.split("\n")[c.focus:]) if isinstance(c, Code) else c.text.replace("`", "")
+    if isinstance(c, Code):
+        text = "\n".join([*([f"{c.tab}:"] if c.tab else []), *c.body.text.split("\n")[c.focus:]])
+    else:
+        text = c.text.replace("`", "")
     return f"{headings}\n{text}" if headings else text
 
 
