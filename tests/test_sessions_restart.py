@@ -3,6 +3,10 @@ without restarting the service (its own embedded server, so other tests are unto
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+from typing import Any
+
 import asyncpg
 import pytest
 
@@ -39,3 +43,28 @@ async def test_the_store_survives_a_database_restart(tmp_path_factory: pytest.Te
     server.cleanup()
 
 
+
+
+def test_a_start_that_outlasts_pg_ctls_timeout_joins_the_server(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """pgserver gives `pg_ctl start` 10 s. On a loaded machine the server comes up later, after
+    pg_ctl was killed: the start waits for it and joins it instead of failing (a CI run failed so)."""
+    import pgserver.postgres_server as pg
+
+    real = pg.pg_ctl  # type: ignore[attr-defined]  # pgserver's own import of it, which the start calls
+    starts: list[list[str]] = []
+
+    def slow_pg_ctl(args: list[str], **kwargs: Any) -> Any:
+        result = real(args, **kwargs)
+        if args[-1] == "start" and not starts:  # the server starts, but pg_ctl "timed out"
+            starts.append(args)
+            raise subprocess.TimeoutExpired(args, 10)
+        return result
+
+    monkeypatch.setattr(pg, "pg_ctl", slow_pg_ctl)
+    server, _ = start_embedded(tmp_path)
+    try:
+        assert starts and "1 row" in server.psql("SELECT 1;")
+        assert pg.PostgresServer._instances[(tmp_path / "postgres").resolve()] is server
+    finally:
+        server.cleanup()

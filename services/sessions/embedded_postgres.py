@@ -10,11 +10,14 @@ data directory and socket, so DATABASE_URL stays valid across restarts.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import signal
 import stat
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,15 +57,52 @@ def release_stale_handles(data: Path) -> list[int]:
     return live
 
 
+START_ATTEMPTS = 3
+READY_SECONDS = 60.0  # how long a server pg_ctl gave up on may take to be ready
+
+
+def _joined(data: Path, cleanup_mode: str | None) -> Any:
+    """pgserver's handle on the server of ``data``. pgserver gives `pg_ctl start` 10 s; on a loaded
+    machine the server can take longer, and pg_ctl is killed while the server goes on starting.
+    Then the server is waited for and joined rather than the start failing."""
+    from pgserver.postgres_server import PostgresServer, get_server
+
+    for attempt in range(START_ATTEMPTS):
+        try:
+            return get_server(data, cleanup_mode=cleanup_mode)
+        except subprocess.TimeoutExpired:
+            if attempt == START_ATTEMPTS - 1:
+                raise
+            with PostgresServer._lock:  # pgserver keeps the failed handle; it must not be the next one
+                stale = PostgresServer._instances.pop(data.resolve(), None)
+            if stale is not None:
+                atexit.unregister(stale._cleanup)
+            _wait_until_ready(data, READY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+def _wait_until_ready(data: Path, seconds: float) -> None:
+    """Until the postmaster of ``data`` says it is ready, or it is gone (then the next start
+    starts it again), or ``seconds`` pass."""
+    from pgserver.utils import PostmasterInfo
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        info = PostmasterInfo.read_from_pgdata(data.resolve())
+        if info is None or not info.is_running() or info.status == "ready":
+            return
+        time.sleep(0.2)
+
+
 def start_embedded(home: Path, stop_on_exit: bool = True) -> tuple[Any, str]:
     """Starts (or joins) the embedded server; returns its handle and a URL to the lectern database."""
-    from pgserver.postgres_server import PostgresServer, get_server
+    from pgserver.postgres_server import PostgresServer
 
     data = home / "postgres"
     data.mkdir(parents=True, exist_ok=True)
     with PostgresServer._lock:
         release_stale_handles(data.resolve())
-    server = get_server(data, cleanup_mode="stop" if stop_on_exit else None)
+    server = _joined(data, "stop" if stop_on_exit else None)
     # DATABASE is a constant of ours, not input.
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")  # noqa: S608
     if "1 row" not in exists:
