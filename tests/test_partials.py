@@ -146,3 +146,15 @@ def test_tab_labels_the_module_cannot_give_leave_the_value(tmp_path: Path) -> No
     page = tmp_path / "site" / "docs" / "setup.mdx"
     parsed, _ = parse_with_partials(page.read_text(), page, page.parent)  # no site: no module read
     assert next(b.text for b in parsed.blocks if b.label) == "kotlin:"
+
+
+def test_a_tsx_module_with_jsx_gives_its_labels(tmp_path: Path) -> None:
+    """A .tsx module is read with the TSX grammar, JSX and all, as webpack resolves it without an
+    extension."""
+    site = tmp_path / "site"
+    _page(site, "src/tabs.tsx", "const hint = <b>pick one</b>;\n"
+          "export default {langs: [{label: 'Kotlin', value: 'kotlin'}], hint};\n")
+    page = _page(site, "docs/setup.mdx", TABBED.format(import_line="import constants from '@site/src/tabs';",
+                                                       member="langs"))
+    parsed, _ = parse_with_partials(page.read_text(), page, site / "docs", SiteMarkdown(site_dir=str(site)))
+    assert next(b.text for b in parsed.blocks if b.label) == "Kotlin:"

@@ -22,13 +22,21 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from services.ingest.book.site.literal import JsArray, JsObject, JsValue, SourceError, read_module
+from services.ingest.book.site.literal import (
+    TYPESCRIPT_SUFFIXES,
+    JsArray,
+    JsObject,
+    JsValue,
+    SourceError,
+    read_module,
+    resolved_module,
+)
 
 MAX_MODULE_BYTES = 1024 * 1024
 _VALUES_MEMBER = re.compile(r"\bvalues=\{\s*([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*)\s*\}")
-# What Docusaurus's webpack resolves an import without an extension to, in its order.
-_EXTENSIONS = ("", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs")
-_TYPESCRIPT = (".ts", ".tsx", ".mts", ".cts")
+# What Docusaurus's webpack resolves an import without an extension to, in its order
+# (@docusaurus/core 3.10's lib/webpack/base.js, resolve.extensions, less .wasm).
+_WEBPACK_EXTENSIONS = (".mjs", ".js", ".jsx", ".ts", ".tsx", ".json")
 _SITE_ALIAS = "@site/"
 
 
@@ -67,15 +75,13 @@ def _resolve(spec: str, page: Path, site: Path) -> Path | None:
         base = page.parent / spec
     else:
         return None  # a package, or an alias Lectern does not know
-    root = site.resolve()
-    for candidate in (base.with_name(base.name + ext) for ext in _EXTENSIONS):
-        try:
-            found = candidate.resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue
-        if found.is_file() and found.is_relative_to(root) and found.stat().st_size <= MAX_MODULE_BYTES:
-            return found
-    return None
+    try:
+        named = resolved_module(base, _WEBPACK_EXTENSIONS)
+        found = named.resolve(strict=True) if named is not None else None
+        small = found is not None and found.stat().st_size <= MAX_MODULE_BYTES
+    except (OSError, RuntimeError):  # unreadable, or a symlink loop
+        return None
+    return found if found is not None and small and found.is_relative_to(site.resolve()) else None
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -89,6 +95,6 @@ def _exported(path: str, mtime_ns: int, size: int) -> JsValue | None:
     constants for every page)."""
     try:
         source = Path(path).read_bytes()[:MAX_MODULE_BYTES]
-        return read_module(source, path.endswith(_TYPESCRIPT)).exported
+        return read_module(source, path.endswith(TYPESCRIPT_SUFFIXES)).exported
     except (OSError, SourceError, ValueError):  # unreadable, or not JavaScript: no labels
         return None

@@ -38,6 +38,7 @@ from services.ingest.book import npm2yarn
 from services.ingest.book.parser import MARKDOWN_FORMATS
 from services.ingest.book.site.literal import (
     MAX_SOURCE_BYTES,
+    TYPESCRIPT_SUFFIXES,
     UNDEFINED,
     Computed,
     JsArray,
@@ -51,7 +52,6 @@ from services.ingest.book.slugs import RouteOptions
 
 CONFIG_NAME = "docusaurus.config"
 CONFIG_EXTENSIONS = (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs")  # Docusaurus's search order
-_TYPESCRIPT = {".ts", ".mts", ".cts"}
 CURRENT = "current"  # Docusaurus's name for the docs folder's version
 _DEFAULT_ID = "default"
 _UNKNOWN_ID = "?"  # a docs plugin instance whose options (id included) cannot be read
@@ -351,7 +351,7 @@ def read_site(root: Path) -> SiteConfig:
     try:
         with config_file.open("rb") as handle:
             source = handle.read(MAX_SOURCE_BYTES + 1)
-        module = read_module(source, config_file.suffix in _TYPESCRIPT)
+        module = read_module(source, config_file.suffix in TYPESCRIPT_SUFFIXES)
     except SourceError as exc:
         raise InvalidArgument.of("source_dir", f"{config_file.name} {exc}") from None
     except OSError as exc:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from pathlib import Path
 from typing import Union
 
 import tree_sitter
@@ -84,6 +85,19 @@ class JsObject:
         if key in self.entries:
             return self.entries[key]
         return self.opaque if self.opaque is not None else UNDEFINED
+
+
+# Files read with the TypeScript grammar; any other module (.js, .jsx, .mjs, .cjs, .tsx) with the
+# TSX grammar, which reads JavaScript, JSX and TypeScript's types alike (parse's ``typescript``).
+TYPESCRIPT_SUFFIXES = (".ts", ".mts", ".cts")
+
+
+def resolved_module(path: Path, extensions: Sequence[str]) -> Path | None:
+    """The file an import or require of ``path`` names: ``path`` itself, else the first of
+    ``extensions`` (the resolver's own list, in its order) that gives a file."""
+    if path.is_file():
+        return path
+    return next((c for ext in extensions if (c := path.with_name(path.name + ext)).is_file()), None)
 
 
 @dataclass(frozen=True)
