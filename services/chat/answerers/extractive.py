@@ -197,10 +197,11 @@ def read(question: str, sources: Sequence[Evidence]) -> Read:
         heading_words = {stem(w) for w in content_words(" ".join(source.heading_path))}
         own = tuple(blocks(source.content))
         read_blocks.append(own)
-        code.extend(Code(rank, b, source.n, _under(source.heading_path, block), block,
-                         len(wanted & code_words(f"{tab}\n{block.text}")), _focus(block.text, wanted), tab)
-                    for b, block in enumerate(own) if block.kind is Kind.CODE and block.shows_code
-                    for tab in (_tab_of(own, b),))
+        for b, block in enumerate(own):
+            if block.kind is Kind.CODE and block.shows_code:
+                tab = _tab_of(own, b)
+                code.append(Code(rank, b, source.n, _under(source.heading_path, block), block,
+                                 len(wanted & code_words(f"{tab}\n{block.text}")), _focus(block.text, wanted), tab))
         for order, s in enumerate(sentences(list(own))):
             stems = {stem(w) for w in content_words(s.text)}
             overlap = len(wanted & stems) + 0.5 * len(wanted & heading_words)

@@ -108,20 +108,18 @@ class Block:
     def _items(self) -> list[str]:
         return _ITEM_START.split("\n".join(self.lines))
 
-    def markers(self) -> list[str]:
-        """Each piece's marker as an answer quotes it: an ordered list's number ("2."), else "-"."""
-        if self.kind is not Kind.LIST:
-            return ["-"] * len(self.pieces())
-        return [f"{number.group(1)}." if (number := _NUMBER.match(item)) else "-" for item in self._items()]
-
     def quoted(self, n: int, focus: int = 0) -> str:
         """The block as an answer quotes it from source n: a list's first items or a table's first
         rows, each cited, or a code block's first lines (code is never cited inside). A code block
         whose line ``focus`` (what the question asks about) lies past those lines is quoted from
         the blank line before it, where a statement starts, or from that line itself."""
         if self.kind in (Kind.LIST, Kind.TABLE):
-            shown = zip(self.markers(), self.pieces(), strict=True)
-            return "\n".join(f"{marker} {cited(item, n)}" for marker, item in list(shown)[:MAX_LIST_ITEMS])
+            pieces = self.pieces()[:MAX_LIST_ITEMS]
+            # An ordered list's items keep their numbers ("2."); other items and table rows are "-".
+            markers = [f"{number.group(1)}." if (number := _NUMBER.match(item)) else "-" for item in self._items()] \
+                if self.kind is Kind.LIST else ["-"] * len(pieces)
+            return "\n".join(f"{marker} {cited(item, n)}" for marker, item in zip(markers[:len(pieces)], pieces,
+                                                                                   strict=True))
         fence, info = self.opening
         lines = self.text.split("\n")
         body = _shown_code(lines)
