@@ -243,6 +243,21 @@ async def test_an_answer_quotes_the_best_sentence_and_three_more_places_near_it(
     assert "batches" not in answer
 
 
+async def test_a_sentence_that_names_code_counts_a_little_more() -> None:
+    """A how-to answer names what to use; the cross-encoder reads `immutableCheck` as a plain word,
+    so a sentence naming code gets NAMES_CODE logits more: here it passes a sentence the model put
+    a little above it, but not one it put far above."""
+    named = Evidence(1, "f1", "api/store.md", ("Store", "What the store sets up"), "/docs/api/store#setup", 0.9,
+                     "The store adds the thunk middleware.\n\nIt connects the DevTools extension.\n\n"
+                     "It checks for mutations in development.\n\nIt checks that actions are serializable.\n\n"
+                     "Turn a check off with `immutableCheck: false`.")
+    scores = {"thunk": 6.0, "DevTools": 5.8, "mutations": 5.6, "serializable": 4.5, "immutableCheck": 4.0}
+    answer = await ExtractiveAnswerer(Scripted(scores)).answer("What does the store set up?", [named])
+    assert "`immutableCheck: false`" in answer and "serializable" not in answer
+    far = await ExtractiveAnswerer(Scripted({**scores, "immutableCheck": 2.0})).answer("What does the store set up?", [named])
+    assert "immutableCheck" not in far and "serializable" in far
+
+
 async def test_a_code_block_near_the_best_sentence_is_shown_after_the_sentence_leading_into_it() -> None:
     scorer = Scripted({"extraArgument: api": 4.0, "need an API client": 6.0})
     answer = await ExtractiveAnswerer(scorer).answer("Which option hands every thunk an API client?", [THUNKS])
