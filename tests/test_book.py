@@ -504,6 +504,25 @@ def test_a_piece_of_a_long_section_links_to_the_sub_heading_it_starts_under() ->
     assert sections(page, "Config")[-1].sub_anchors[-1] == ("#### `option3`", "option3-1")
 
 
+def test_a_piece_never_ends_in_a_sub_headings_opening_lines() -> None:
+    """Metro's options are an H4, a "Type:" line and a description. A piece that ended after an
+    option's "Type:" line left its description to a piece that never names the option; the
+    sub-heading and its opening lines now open the next piece with the rest."""
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    options = "\n\n".join(f"#### `option{i}`\n\nType: `Array<string>`\n\n"
+                          + " ".join(f"Option {i} sets part {j} of the bundle." for j in range(6 + i % 5))
+                          for i in range(16))
+    page = parse_page(f"# Config\n\n## Options\n\nEvery project has these.\n\n{options}\n")
+    chunks = chunk_page(page, PageInfo("b", "c.md", "", "Config", (), "/docs/c"), Budget(count_tokens, 256))
+    assert len(chunks) > 3
+    for chunk in chunks[1:]:
+        first = chunk.content.split("\n")[0]
+        assert first.startswith("#### `option") and chunk.url == f"/docs/c#{first[6:-1].lower()}"
+    for chunk in chunks:
+        assert not re.search(r"(####[^\n]*|Type: [^\n]*)\s*$", chunk.content)
+
+
 def test_text_that_leaves_a_chunk_no_room_never_crashes_ingest(tmp_path: Path) -> None:
     """Headings longer than a chunk fail their page with the reason; a table header, a fence title
     or a run of sub-headings that fill a chunk are split without them instead of recursing."""

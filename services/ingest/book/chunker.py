@@ -298,6 +298,17 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
             carried.insert(0, current.pop())
         return carried
 
+    def last_heading_on() -> list[str]:
+        """The piece's last sub-heading and what follows it: a break just after a sub-heading's
+        first lines (Metro's "#### `blockList`" and its "Type:" line) left the option's description
+        to a piece that never names it. Taken only when at least MIN_TOKENS stay behind."""
+        at = next((i for i in range(len(current) - 1, 0, -1) if _HEADING_PART.match(current[i])), None)
+        if at is None or at == len(current) - 1 or budget.cost(joiner.join(current[:at]))[0] < MIN_TOKENS:
+            return []
+        carried = current[at:]
+        del current[at:]
+        return carried
+
     for part in parts:
         part_t, part_m = budget.cost(part)
         if not budget.within(base_t + part_t, base_m + part_m):
@@ -311,11 +322,14 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
             pieces.extend([head + joiner + split_pieces[0], *split_pieces[1:]] if head else split_pieces)
             continue
         if current and not budget.within(used_t + part_t + 1, used_m + part_m):
-            carried = trailing_headings()
-            costs = [budget.cost(c) for c in carried]
-            if carried and not budget.within(base_t + sum(t + 1 for t, _ in costs) + part_t,
+            carried, costs = [], []
+            for carry in (last_heading_on, trailing_headings):
+                carried = carry()
+                costs = [budget.cost(c) for c in carried]
+                if carried and budget.within(base_t + sum(t + 1 for t, _ in costs) + part_t,
                                              base_m + sum(m for _, m in costs) + part_m):
-                current += carried  # together they do not fit: the headings stay where they were
+                    break
+                current += carried  # none, or together they do not fit: they stay where they were
                 carried, costs = [], []
             flush()
             current = carried
