@@ -254,8 +254,25 @@ async def test_a_sentence_that_names_code_counts_a_little_more() -> None:
     scores = {"thunk": 6.0, "DevTools": 5.8, "mutations": 5.6, "serializable": 4.5, "immutableCheck": 4.0}
     answer = await ExtractiveAnswerer(Scripted(scores)).answer("What does the store set up?", [named])
     assert "`immutableCheck: false`" in answer and "serializable" not in answer
-    far = await ExtractiveAnswerer(Scripted({**scores, "immutableCheck": 2.0})).answer("What does the store set up?", [named])
+    far = await ExtractiveAnswerer(Scripted({**scores, "immutableCheck": 2.0})).answer(
+        "What does the store set up?", [named])
     assert "immutableCheck" not in far and "serializable" in far
+
+
+async def test_a_quote_under_an_option_heading_is_led_by_the_option_it_does_not_name() -> None:
+    """An option reference describes each option under its own heading without naming it again;
+    quoted alone, "Files whose paths match are hidden" would not say which option does it."""
+    options = Evidence(1, "m1", "configuration.md", ("Configuring Metro", "Resolver Options"),
+                       "/docs/configuration#blocklist", 0.9,
+                       "#### `blockList`\n\nType: `RegExp`\n\nFiles whose paths match are hidden from Metro. "
+                       "They cannot be imported.\n\n#### `assetExts`\n\nType: `Array<string>`\n\n"
+                       "Set `assetExts` to bundle more kinds of files.")
+    answer = await ExtractiveAnswerer(Scripted({"hidden": 5.0, "bundle more": 3.0})).answer(
+        "How do I hide folders from Metro?", [options])
+    assert answer.startswith(
+        "`blockList`: Files whose paths match are hidden from Metro [1]. They cannot be imported [1].")
+    assert "\n\nSet `assetExts` to bundle more kinds of files [1]." in answer  # it names its option itself
+    assert verify_citations(answer, [options]) == (answer, True)
 
 
 async def test_a_code_block_near_the_best_sentence_is_shown_after_the_sentence_leading_into_it() -> None:

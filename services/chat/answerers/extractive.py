@@ -7,14 +7,15 @@ No language model, no network. Each of the top MAX_SOURCES sources is read as bl
 the question with each. The best opens the answer with the sentence after it in its paragraph
 (facts are often stated over two sentences); a window that ends its paragraph on a colon brings the
 list, table or code the colon introduces ("three principles:" keeps its principles). Up to EXTRA more
-sentences within SCORE_MARGIN of the best follow (a sentence naming code counts NAMES_CODE more). The sources' code blocks are read too (the best
-MAX_CODE_CANDIDATES by shared words, identifiers split at their capitals): the best one within
-SCORE_MARGIN of the best sentence is shown after the sentence that leads into it, since a how-to
-answer's fact is often the option or call in the book's example. All are written in the book's
-reading order, each sentence ending with [n]. When the cross-encoder cannot run, sentences are chosen by the question's
-content words (and their stems) they hold, earlier sources and sentences first. Outline evidence
-(a question about the book itself) is written as a cited list of its entries. Instructions inside
-documents are quoted like any other text, never acted on.
+sentences within SCORE_MARGIN of the best follow (a sentence naming code counts NAMES_CODE more).
+The sources' code blocks are read too (the best MAX_CODE_CANDIDATES by shared words, identifiers
+split at their capitals): the best one within SCORE_MARGIN of the best sentence is shown after the
+sentence that leads into it, since a how-to answer's fact is often the option or call in the book's
+example. All are written in the book's reading order, each sentence ending with [n]; a quote under
+an option's heading that does not name the option is led by it. When the cross-encoder cannot run,
+sentences are chosen by the question's content words (and their stems) they hold, earlier sources
+and sentences first. Outline evidence (a question about the book itself) is written as a cited list
+of its entries. Instructions inside documents are quoted like any other text, never acted on.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ NO_ANSWER = -9.0
 # A sentence opening on one of these refers back: to the sentence before it inside a paragraph, to
 # its heading at a paragraph's start ("It does not require a build system" under "Counter Vanilla").
 _ANAPHOR = re.compile(r"(?:It|It's|Its|This|These|They|Their)\b")
+_CODE_NAME = re.compile(r"`[^`]+`")  # a heading that is only a name in code: an option, a call, a file
 
 
 class SentenceScorer(Protocol):
@@ -252,16 +254,20 @@ def _write(source: Read, chosen: Sequence[Sequence[Candidate]], shown: Code | No
 
 def _labelled(first: Candidate, before: Candidate | None, text: str) -> str:
     """The quote led by the heading it stands under when it opens a paragraph on a pronoun:
-    "Counter Vanilla: It does not require a build system". Not when the paragraph before it is
-    quoted just before (the pronoun may name what it says), nor under a heading that is a question
+    "Counter Vanilla: It does not require a build system", or when that heading is a name in code
+    the quote does not say (an option reference's "`blockList`: Files whose paths match…"). Not
+    when the same heading's text was quoted just before, nor under a heading that is a question
     (an FAQ's) or that the sentence already names."""
-    if first.position > 0 or not _ANAPHOR.match(first.text):  # inside a paragraph it names the sentence before
-        return text
-    if before is not None and (before.source_rank, before.block + 1) == (first.source_rank, first.block):
-        return text
     heading = next((h for h in reversed(first.heading_path) if h.strip()), "").strip()
-    if not heading or heading.endswith("?") or heading.lower() in first.text.lower():
+    if not heading or heading.endswith("?") or heading.replace("`", "").lower() in text.replace("`", "").lower():
         return text
+    if _CODE_NAME.fullmatch(heading):
+        if before is not None and before.heading_path == first.heading_path:
+            return text
+    elif first.position > 0 or not _ANAPHOR.match(first.text):  # inside a paragraph it names the sentence before
+        return text
+    elif before is not None and (before.source_rank, before.block + 1) == (first.source_rank, first.block):
+        return text  # the paragraph before, quoted just before, may name what the pronoun means
     return f"{heading.rstrip('.!:;')}: {text}"
 
 
