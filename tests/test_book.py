@@ -770,6 +770,18 @@ def test_mdx_head_is_no_page_text_and_a_tabs_values_prop_labels_its_items() -> N
     assert "Still the page." in [b.text for b in unclosed.blocks]
 
 
+def test_a_tabs_values_prop_as_prettier_writes_it_labels_its_items() -> None:
+    """Stencil's Angular page: Prettier puts the prop's "]" and "}>" on lines of their own, and a
+    label holds the other quotes; the built buttons say 'outputType: "scam"'."""
+    page = parse_page("## Output\n\n<Tabs\n  values={[\n"
+                      "    { label: 'outputType: \"component\"', value: 'component' },\n"
+                      "    { label: 'outputType: \"scam\"', value: 'scam' },\n  ]\n}>\n"
+                      "<TabItem value=\"scam\">\n\nA.\n\n</TabItem>\n"
+                      "<TabItem value=\"component\">\n\nB.\n\n</TabItem>\n</Tabs>\n")
+    assert [b.text for b in page.blocks if b.kind != "heading"] == [
+        'outputType: "scam":', "A.", 'outputType: "component":', "B."]
+
+
 def test_tabs_values_props_are_read_in_linear_time() -> None:
     from services.ingest.book.parser import _values_labels
 

@@ -518,10 +518,12 @@ def _tab_label(html: str, labels: dict[str, str]) -> str:
 
 # <Tabs values={[{value: 'angular', label: 'Angular'}, …]}>: the labels a Tabs gives its items'
 # values (theme-common's useTabValues takes the prop before the items' own props).
-_VALUES_PROP = "values={["
+_VALUES_PROP = re.compile(r"\bvalues=\{\s*\[")
+_VALUES_END = re.compile(r"\]\s*\}")  # Prettier writes a long prop's "]" and "}" on lines of their own
 _VALUES_SPAN = 4096  # characters a values prop may span
 _VALUE_OBJECT = re.compile(r"\{([^{}]*)\}")
-_OBJECT_STRING = re.compile(r"""\b(value|label)\s*:\s*(["'`])([^"'`\n]*)\2""")
+# A label may hold the other quotes ('outputType: "scam"', as Stencil's Angular page has it).
+_OBJECT_STRING = re.compile(r"""\b(value|label)\s*:\s*(["'`])((?:(?!\2)[^\n])*)\2""")
 
 
 def _values_labels(text: str) -> dict[str, str]:
@@ -529,16 +531,16 @@ def _values_labels(text: str) -> dict[str, str]:
     of unclosed props costs linear time."""
     labels: dict[str, str] = {}
     at = 0
-    while (start := text.find(_VALUES_PROP, at)) >= 0:
-        end = text.find("]}", start, start + _VALUES_SPAN)
-        if end < 0:
-            at = start + _VALUES_SPAN
+    while (prop := _VALUES_PROP.search(text, at)) is not None:
+        close = _VALUES_END.search(text, prop.end(), prop.start() + _VALUES_SPAN)
+        if close is None:
+            at = prop.start() + _VALUES_SPAN
             continue
-        for item in _VALUE_OBJECT.finditer(text, start + len(_VALUES_PROP), end):
+        for item in _VALUE_OBJECT.finditer(text, prop.end(), close.start()):
             props = {m[1]: m[3] for m in _OBJECT_STRING.finditer(item[1])}
             if props.get("value") and props.get("label"):
                 labels.setdefault(props["value"], props["label"])
-        at = end
+        at = close.end()
     return labels
 
 
