@@ -5,6 +5,7 @@ sample site's node_modules are at hand."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,8 @@ def test_an_unconvertible_command_shows_what_the_plugin_shows() -> None:
 
 @pytest.mark.parametrize(("plugins", "converters", "note"), [
     ("", None, ""),
-    ("remarkPlugins: [npm2yarn],", npm2yarn.DEFAULT_CONVERTERS, ""),
-    ("remarkPlugins: [[npm2yarn, {sync: true}], other],", npm2yarn.DEFAULT_CONVERTERS, ""),
+    ("remarkPlugins: [npm2yarn],", ("yarn", "pnpm"), ""),  # no package.json: Docusaurus 3.0's defaults
+    ("remarkPlugins: [[npm2yarn, {sync: true}], other],", ("yarn", "pnpm"), ""),
     ("remarkPlugins: [[require('@docusaurus/remark-plugin-npm2yarn'), {converters: ['pnpm', 'yarn']}]],",
      ("pnpm", "yarn"), ""),
     ("remarkPlugins: [[npm2yarn, {converters: ['yarn', ['turbo', (code) => code]]}]],", ("yarn",),
@@ -76,6 +77,21 @@ def test_the_plugin_and_its_converters_are_read_from_the_docs_options(
     assert site.docs is not None and site.docs.npm2yarn == converters
     assert {s.markdown.npm2yarn for s in plan_source(root).sources} == {converters}  # what pages are read with
     assert any(note in n for n in site.notes) if note else not [n for n in site.notes if "npm2yarn" in n]
+
+
+@pytest.mark.parametrize(("dependencies", "converters"), [
+    ({"@docusaurus/core": "3.10.2"}, ("yarn", "pnpm", "bun")),  # Bun is a default since 3.8
+    ({"@docusaurus/core": "~3.7.0", "@docusaurus/remark-plugin-npm2yarn": "3.10.0"}, ("yarn", "pnpm")),
+    # Stencil installs core through Ionic's preset and names only the plugin; its build shows no Bun tab.
+    ({"@ionic-docs/preset-classic": "1.0.0", "@docusaurus/remark-plugin-npm2yarn": "~3.5.0"}, ("yarn", "pnpm")),
+    ({"@docusaurus/core": "2.4.3"}, ("yarn",)),  # pnpm came with 3.0
+])
+def test_the_default_converters_are_those_of_the_sites_docusaurus(
+        tmp_path: Path, dependencies: dict[str, str], converters: tuple[str, ...]) -> None:
+    root = write_site(tmp_path, "import npm2yarn from '@docusaurus/remark-plugin-npm2yarn';\n"
+                                "export default {presets: [['classic', {docs: {remarkPlugins: [npm2yarn]}}]]};")
+    (root / "package.json").write_text(json.dumps({"dependencies": dependencies}), encoding="utf-8")
+    assert {s.markdown.npm2yarn for s in plan_source(root).sources} == {converters}
 
 
 def test_a_named_import_of_the_package_is_not_the_plugin(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 the command converted by the npm package `npm-to-yarn`.
 
 The plugin's rules are @docusaurus/remark-plugin-npm2yarn 3.10's (`src/index.ts`): the first tab
-is the block itself, valued "npm"; the default converters are yarn, pnpm and bun, labelled
-"Yarn", "pnpm" and "Bun"; the tabs' code keeps the block's language and drops its meta. The
+is the block itself, valued "npm"; the converters are labelled "Yarn", "pnpm" and "Bun"; the
+tabs' code keeps the block's language and drops its meta. The default converters are those of
+the site's version (default_converters). Before 3.6 the plugin converted with npm-to-yarn 2, whose
+few differences (it keeps `@latest`) are not followed. The
 conversions are npm-to-yarn 3.2.0's (`dist/npm-to-yarn.mjs`), quirks included: every "npm" in
 the block is converted with what follows it up to a `&` or the line's end, so "pnpm" and "my-npm-app"
 are read too. tests/test_npm2yarn.py compares this port with the npm package itself.
@@ -17,11 +19,19 @@ from collections.abc import Callable
 
 PLUGIN = "@docusaurus/remark-plugin-npm2yarn"
 META = "npm2yarn"  # the plugin converts a block whose meta is exactly this
-DEFAULT_CONVERTERS = ("yarn", "pnpm", "bun")
+DEFAULT_CONVERTERS = ("yarn", "pnpm", "bun")  # since Docusaurus 3.8
 KNOWN_CONVERTERS = frozenset(DEFAULT_CONVERTERS)
 _LABELS = {"yarn": "Yarn", "bun": "Bun"}  # the others show their value (getLabelForConverter)
 _NOT_CONVERTED = "\n# couldn't auto-convert command"
 _UNDEFINED = "undefined"  # what JavaScript prints for a command the pattern did not capture
+
+
+def default_converters(docusaurus: tuple[int, int]) -> tuple[str, ...]:
+    """The plugin's converters when its options name none, by the site's (major, minor): Bun since
+    3.8 (#10953), pnpm since 3.0 (#8690); Docusaurus 2 shows a Yarn tab only."""
+    if docusaurus < (3, 0):
+        return ("yarn",)
+    return DEFAULT_CONVERTERS if docusaurus >= (3, 8) else ("yarn", "pnpm")
 
 _UNCHANGED = ("test", "login", "logout", "link", "unlink", "publish", "cache", "start", "stop")
 _YARN_COMMANDS = (

@@ -380,7 +380,7 @@ def read_site(root: Path) -> SiteConfig:
     version = _docusaurus_version(root)
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
                    legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version))
-    plugins = _docs_plugins(out, config)
+    plugins = _docs_plugins(out, config, version)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
         out.notes.append("several docs plugin instances have the id 'default' (Docusaurus refuses that); "
@@ -486,7 +486,7 @@ def _i18n(out: _Collector, value: JsValue) -> I18n:
     return I18n(default, locales, out.site_file("i18n.path", i18n.get("path"), "i18n") or "i18n", tuple(paths))
 
 
-def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
+def _docs_plugins(out: _Collector, config: JsObject, version: tuple[int, int]) -> list[DocsPlugin]:
     """Every docs plugin instance, presets first (Docusaurus loads presets' plugins before
     ``plugins``, which does not matter for which one is 'default')."""
     found: list[DocsPlugin] = []
@@ -504,10 +504,10 @@ def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
             continue
         docs = preset.get("docs")
         if docs is not False:
-            found.append(_docs_plugin(out, docs, f"presets[{index}] {name} › docs"))
+            found.append(_docs_plugin(out, docs, f"presets[{index}] {name} › docs", version))
     for index, name, options in _entries(out, "plugins", config.get("plugins")):
         if name in _DOCS_PLUGINS:
-            found.append(_docs_plugin(out, options, f"plugins[{index}] {name}"))
+            found.append(_docs_plugin(out, options, f"plugins[{index}] {name}", version))
     unknown = [p for p in found if p.id == _UNKNOWN_ID]
     if unknown and not any(p.id == _DEFAULT_ID for p in found):
         # Options that cannot be read may belong to the default instance: then its folder and
@@ -518,9 +518,9 @@ def _docs_plugins(out: _Collector, config: JsObject) -> list[DocsPlugin]:
     return found
 
 
-def _docs_plugin(out: _Collector, options: JsValue, where: str) -> DocsPlugin:
+def _docs_plugin(out: _Collector, options: JsValue, where: str, version: tuple[int, int]) -> DocsPlugin:
     if isinstance(options, JsObject):
-        return _docs_options(out, options, where)
+        return _docs_options(out, options, where, version)
     if options is UNDEFINED:
         return DocsPlugin(declared_in=where)
     out.notes.append(f"the options of {where} could not be read ({_show_computed(options)})")
@@ -567,7 +567,7 @@ def _show_computed(value: JsValue) -> str:
     return _show(value)
 
 
-def _docs_options(out: _Collector, options: JsObject, where: str) -> DocsPlugin:
+def _docs_options(out: _Collector, options: JsObject, where: str, version: tuple[int, int]) -> DocsPlugin:
     plugin_id = out.string(f"{where}.id", options.get("id"), _DEFAULT_ID) or _DEFAULT_ID
     # Only the default instance's values decide routes; another instance's are informative.
     prefix = "docs." if plugin_id == _DEFAULT_ID else f"{where}."
@@ -594,14 +594,15 @@ def _docs_options(out: _Collector, options: JsObject, where: str) -> DocsPlugin:
         disable_versioning=out.boolean(prefix + "disableVersioning", options.get("disableVersioning"), False),
         versions=_version_options(out, prefix + "versions", options.get("versions")),
         sidebar_path=_sidebar_path(out, where, options.get("sidebarPath")),
-        npm2yarn=_npm2yarn(out, where, options.get("remarkPlugins")),
+        npm2yarn=_npm2yarn(out, where, options.get("remarkPlugins"), version),
     )
 
 
-def _npm2yarn(out: _Collector, where: str, plugins: JsValue) -> tuple[str, ...] | None:
+def _npm2yarn(out: _Collector, where: str, plugins: JsValue, version: tuple[int, int]) -> tuple[str, ...] | None:
     """The converters of the npm2yarn plugin among the docs' ``remarkPlugins`` (an item is the
     plugin, or ``[plugin, options]``; the plugin is a default import or a ``require`` of its
-    package), or None when it is not among them."""
+    package), or None when it is not among them; without options, the defaults of the site's
+    Docusaurus version."""
     if not isinstance(plugins, JsArray):
         return None
     for item in plugins.items:
@@ -611,14 +612,14 @@ def _npm2yarn(out: _Collector, where: str, plugins: JsValue) -> tuple[str, ...] 
             continue
         given = options.get("converters") if isinstance(options, JsObject) else UNDEFINED
         if given is UNDEFINED:
-            return npm2yarn.DEFAULT_CONVERTERS
+            return npm2yarn.default_converters(version)
         if not isinstance(given, JsArray):
             out.notes.append(f"{where}: the npm2yarn plugin's converters could not be read "
                              f"({_show_computed(given)}); its blocks show the npm command only")
             return ()
         known = tuple(c for c in given.items if isinstance(c, str) and c in npm2yarn.KNOWN_CONVERTERS)
         if len(known) < len(given.items):
-            out.notes.append(f"{where}: npm2yarn converters other than {', '.join(npm2yarn.DEFAULT_CONVERTERS)} "
+            out.notes.append(f"{where}: npm2yarn converters other than {', '.join(sorted(npm2yarn.KNOWN_CONVERTERS))} "
                              "are not followed; their tabs are not read")
         return known
     return None
@@ -784,14 +785,21 @@ _VERSION = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.(\d+)")
 
 def _docusaurus_version(root: Path) -> tuple[int, int]:
     """(major, minor) of the lowest ``@docusaurus/core`` the site's ``package.json`` admits
-    ("^3.10.1" is 3.10): 2 or 3, then the minor. Ingest follows Docusaurus 3, and where 2 builds
-    pages differently it follows 2 (heading ids, admonition labels), and where 3.10 does, 3.10
-    (admonition titles under future.v4). A spec it cannot read ("latest", no package.json) is 3.0."""
+    ("^3.10.1" is 3.10): 2 or 3, then the minor. A site that installs core through another package
+    (Ionic's preset) is read by its ``@docusaurus/*`` packages, which are released together
+    (Stencil names only ``@docusaurus/remark-plugin-npm2yarn ~3.5.0``). Ingest follows Docusaurus
+    3, and where 2 builds pages differently it follows 2 (heading ids, admonition labels), and
+    where later 3.x do, those (admonition titles under future.v4, npm2yarn's tabs). A spec it
+    cannot read ("latest", no package.json) is 3.0."""
     package = _json_file(root / "package.json")
+    specs: dict[str, str] = {}
     for key in ("dependencies", "devDependencies"):
         deps = package.get(key) if isinstance(package, dict) else None
-        spec = deps.get("@docusaurus/core") if isinstance(deps, dict) else None
-        if isinstance(spec, str) and (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
+        if isinstance(deps, dict):
+            specs.update({k: v for k, v in deps.items() if k.startswith("@docusaurus/") and isinstance(v, str)})
+    core = specs.get("@docusaurus/core")
+    for spec in [core] if core is not None else sorted(specs.values()):
+        if (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
             return int(found.group(1)), int(found.group(2))
     return 3, 0
 
