@@ -247,6 +247,21 @@ def test_ordered_list_items_keep_the_numbers_the_built_page_shows(build: Path) -
     assert len(built) == 3 and ours == built
 
 
+def test_footnotes_show_where_the_built_page_shows_them(build: Path) -> None:
+    """The appendix cites a GFM footnote: Docusaurus 3 shows a superscript number where it is
+    cited and the definition in a list under a "Footnotes" heading (id footnote-label) at the end
+    of the page; ingest keeps the definition there, linked to that heading, and drops the raw marker."""
+    file = next(f for f in discover(SITE / "docs") if f.rel == "appendix.md")
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False).chunks
+    html = (build / "docs" / "appendix.html").read_text(encoding="utf-8")
+    assert 'id="footnote-label"' in html and "2% of the distance" in html
+    assert not any("[^" in c.content for c in chunks)
+    notes = [c for c in chunks if c.heading_path[-1] == "Footnotes"]
+    assert [c.url for c in notes] == ["/docs/appendix#footnote-label"]
+    assert notes[0].content == "1. Odometry alone drifts by about 2% of the distance driven on a smooth floor."
+    assert notes[0] == chunks[-1]
+
+
 class TabButtons(HTMLParser):
     """The labels of a built page's tab buttons (li role="tab"), in page order."""
 

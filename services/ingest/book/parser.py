@@ -20,6 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
+from mdit_py_plugins.footnote import footnote_plugin
 
 from services.ingest.book import npm2yarn as npm2yarn_plugin
 from services.ingest.book.fences import with_code
@@ -81,8 +82,10 @@ class ParsedPage:
     blocks: list[Block] = field(default_factory=list)
 
 
-def _markdown(legacy_titles: bool = True) -> MarkdownIt:
+def _markdown(legacy_titles: bool = True, footnotes: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    if footnotes:  # GFM's, which Docusaurus 3 shows (remark-gfm); Docusaurus 2's MDX 1 did not
+        md.use(footnote_plugin)
     # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
     # line is text (a <TabItem> indented inside <Tabs>).
     md.disable("code")
@@ -141,12 +144,12 @@ _MD = _markdown()
 
 
 @cache
-def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
+@cache
+def _tokenizer(mdx: bool, legacy_titles: bool, footnotes: bool) -> MarkdownIt:
     """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)
     reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports."""
-    if mdx:
-        return _MD if legacy_titles else _markdown(legacy_titles)
-    return _markdown(legacy_titles).enable("code")
+    md = _markdown(legacy_titles, footnotes)
+    return md if mdx else md.enable("code")
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -639,7 +642,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
     source = _tag_lines_apart(_without_head(body)) if mdx else body
-    tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
+    tokens = _tokenizer(mdx, site.legacy_admonition_titles, site.docusaurus_major >= 3).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
     for value, label in (tab_labels or {}).items():
@@ -707,15 +710,22 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
         elif t == "ordered_list_open":
             # An <ol> counts from its first item's number, whatever the later items say.
             numbers.append(int(tok.attrGet("start") or 1))
-        elif t in {"bullet_list_close", "ordered_list_close"}:
+        elif t in {"bullet_list_close", "ordered_list_close", "footnote_block_close"}:
             numbers.pop()
-        elif t == "list_item_open":
+        elif t == "footnote_block_open":
+            # Where the definitions show: the end of the page, under a heading remark-rehype adds
+            # (<h2 id="footnote-label">Footnotes</h2>, outside the table of contents and the slugger),
+            # as a list numbered in the order the page first cites them; the citations themselves
+            # are superscript numbers, left out of the text.
+            page.blocks.append(Block("heading", "Footnotes", level=2, anchor="footnote-label"))
+            numbers.append(1)
+        elif t in {"list_item_open", "footnote_open"}:
             number = numbers[-1] if numbers else None
             prefixes.append("- " if number is None else f"{number}. ")
             if number is not None:
                 numbers[-1] = number + 1
             item_first.append(True)
-        elif t == "list_item_close":
+        elif t in {"list_item_close", "footnote_close"}:
             prefixes.pop()
             item_first.pop()
         elif t == "blockquote_open":
