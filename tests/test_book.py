@@ -782,6 +782,20 @@ def test_a_tabs_values_prop_as_prettier_writes_it_labels_its_items() -> None:
         'outputType: "scam":', "A.", 'outputType: "component":', "B."]
 
 
+def test_footnotes_go_to_the_end_of_the_page_under_the_heading_each_docusaurus_gives_them() -> None:
+    """Docusaurus 3 (remark-gfm) lists them under an added "Footnotes" h2 (#footnote-label, checked
+    in tests/test_docusaurus_build.py); Docusaurus 2's MDX 1 lists them after an <hr>, under none."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    text = "# T\n\nWheels slip.[^slip] Encoders drift.[^1]\n\n[^1]: By 1%.\n\n[^slip]: On dust.\n\n## Next\n\nHi.\n"
+    three = [(b.kind, b.text, b.anchor) for b in parse_page(text).blocks]
+    assert three == [("heading", "T", ""), ("text", "Wheels slip. Encoders drift.", ""), ("heading", "Next", ""),
+                     ("text", "Hi.", ""), ("heading", "Footnotes", "footnote-label"),
+                     ("text", "1. On dust.", ""), ("text", "2. By 1%.", "")]  # numbered as first cited
+    two = [b.text for b in parse_page(text, site=SiteMarkdown(docusaurus_major=2)).blocks]
+    assert two == ["T", "Wheels slip. Encoders drift.", "Next", "Hi.", "1. On dust.", "2. By 1%."]
+
+
 def test_tabs_values_props_are_read_in_linear_time() -> None:
     from services.ingest.book.parser import _values_labels
 

@@ -82,10 +82,9 @@ class ParsedPage:
     blocks: list[Block] = field(default_factory=list)
 
 
-def _markdown(legacy_titles: bool = True, footnotes: bool = True) -> MarkdownIt:
+def _markdown(legacy_titles: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
-    if footnotes:  # GFM's, which Docusaurus 3 shows (remark-gfm); Docusaurus 2's MDX 1 did not
-        md.use(footnote_plugin)
+    md.use(footnote_plugin)  # GFM's in Docusaurus 3 (remark-gfm), MDX 1's own in Docusaurus 2
     # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
     # line is text (a <TabItem> indented inside <Tabs>).
     md.disable("code")
@@ -145,10 +144,10 @@ _MD = _markdown()
 
 @cache
 @cache
-def _tokenizer(mdx: bool, legacy_titles: bool, footnotes: bool) -> MarkdownIt:
+def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
     """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)
     reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports."""
-    md = _markdown(legacy_titles, footnotes)
+    md = _markdown(legacy_titles)
     return md if mdx else md.enable("code")
 
 
@@ -642,7 +641,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
     source = _tag_lines_apart(_without_head(body)) if mdx else body
-    tokens = _tokenizer(mdx, site.legacy_admonition_titles, site.docusaurus_major >= 3).parse(source)
+    tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
     for value, label in (tab_labels or {}).items():
@@ -713,11 +712,12 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
         elif t in {"bullet_list_close", "ordered_list_close", "footnote_block_close"}:
             numbers.pop()
         elif t == "footnote_block_open":
-            # Where the definitions show: the end of the page, under a heading remark-rehype adds
-            # (<h2 id="footnote-label">Footnotes</h2>, outside the table of contents and the slugger),
-            # as a list numbered in the order the page first cites them; the citations themselves
-            # are superscript numbers, left out of the text.
-            page.blocks.append(Block("heading", "Footnotes", level=2, anchor="footnote-label"))
+            # Where the definitions show: the end of the page, as a list numbered in the order the
+            # page first cites them, under the heading Docusaurus 3's remark-rehype adds (<h2
+            # id="footnote-label">Footnotes</h2>, outside the table of contents and the slugger);
+            # Docusaurus 2's MDX 1 adds none. The citations are superscripts, left out of the text.
+            if site.docusaurus_major >= 3:
+                page.blocks.append(Block("heading", "Footnotes", level=2, anchor="footnote-label"))
             numbers.append(1)
         elif t in {"list_item_open", "footnote_open"}:
             number = numbers[-1] if numbers else None
