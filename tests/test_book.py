@@ -523,6 +523,25 @@ def test_a_piece_never_ends_in_a_sub_headings_opening_lines() -> None:
         assert not re.search(r"(####[^\n]*|Type: [^\n]*)\s*$", chunk.content)
 
 
+def test_stacked_sub_headings_and_a_description_longer_than_a_piece_open_the_next_piece() -> None:
+    """"#### Resolver" right over "##### `blockList`" goes with it; and an option whose description
+    needs pieces of its own still starts the first of them with its heading and "Type:" line."""
+    from services.ingest.book.chunker import PageInfo, chunk_page
+
+    filler = " ".join(f"Filler sentence number {i} about the bundler." for i in range(20))
+    described = " ".join(f"Sentence {i} says what the blocked paths do." for i in range(12))
+    long = " ".join(f"Part {i} of a description longer than any piece." for i in range(60))
+    page = parse_page(f"# Config\n\n## Options\n\n{filler}\n\n#### Resolver\n\n##### `blockList`\n\n"
+                      f"Type: `RegExp`\n\n{described}\n\n#### `assetExts`\n\nType: `Array<string>`\n\n{long}\n")
+    chunks = chunk_page(page, PageInfo("b", "c.md", "", "Config", (), "/docs/c"), Budget(count_tokens, 256))
+    firsts = [c.content.split("\n")[0] for c in chunks]
+    assert firsts[1] == "#### Resolver" and chunks[1].url == "/docs/c#resolver"
+    assert firsts[2] == "#### `assetExts`" and chunks[2].url == "/docs/c#assetexts"
+    assert len(chunks) > 3 and all(c.url == "/docs/c#assetexts" for c in chunks[3:])
+    for chunk in chunks:
+        assert not re.search(r"(#{4,5}[^\n]*|Type: [^\n]*)\s*$", chunk.content)
+
+
 def test_text_that_leaves_a_chunk_no_room_never_crashes_ingest(tmp_path: Path) -> None:
     """Headings longer than a chunk fail their page with the reason; a table header, a fence title
     or a run of sub-headings that fill a chunk are split without them instead of recursing."""
@@ -794,6 +813,9 @@ def test_footnotes_go_to_the_end_of_the_page_under_the_heading_each_docusaurus_g
                      ("text", "1. On dust.", ""), ("text", "2. By 1%.", "")]  # numbered as first cited
     two = [b.text for b in parse_page(text, site=SiteMarkdown(docusaurus_major=2)).blocks]
     assert two == ["T", "Wheels slip. Encoders drift.", "Next", "Hi.", "1. On dust.", "2. By 1%."]
+    # Neither has pandoc's inline notes, nor a note for a marker nothing defines: both stay text.
+    assert [b.text for b in parse_page("See ^[an inline note] and [^nope] here.\n").blocks] == [
+        "See ^[an inline note] and [^nope] here."]
 
 
 def test_tabs_values_props_are_read_in_linear_time() -> None:

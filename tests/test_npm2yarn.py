@@ -84,7 +84,10 @@ def test_the_plugin_and_its_converters_are_read_from_the_docs_options(
     ({"@docusaurus/core": "~3.7.0", "@docusaurus/remark-plugin-npm2yarn": "3.10.0"}, ("yarn", "pnpm")),
     # Stencil installs core through Ionic's preset and names only the plugin; its build shows no Bun tab.
     ({"@ionic-docs/preset-classic": "1.0.0", "@docusaurus/remark-plugin-npm2yarn": "~3.5.0"}, ("yarn", "pnpm")),
-    ({"@docusaurus/core": "2.4.3"}, ("yarn",)),  # pnpm came with 3.0
+    ({"@docusaurus/core": "2.4.3"}, ("yarn", "pnpm")),  # pnpm came with 2.4
+    ({"@docusaurus/core": "2.3.1"}, ("yarn",)),
+    # The lowest of the other packages, not the first in text order ("3.8.1" < "~3.5.0" as strings).
+    ({"@docusaurus/preset-classic": "~3.5.0", "@docusaurus/module-type-aliases": "3.8.1"}, ("yarn", "pnpm")),
 ])
 def test_the_default_converters_are_those_of_the_sites_docusaurus(
         tmp_path: Path, dependencies: dict[str, str], converters: tuple[str, ...]) -> None:

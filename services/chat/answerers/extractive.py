@@ -67,7 +67,8 @@ NO_ANSWER = -9.0
 # A sentence opening on one of these refers back: to the sentence before it inside a paragraph, to
 # its heading at a paragraph's start ("It does not require a build system" under "Counter Vanilla").
 _ANAPHOR = re.compile(r"(?:It|It's|Its|This|These|They|Their)\b")
-_CODE_NAME = re.compile(r"`[^`]+`")  # a heading that is only a name in code: an option, a call, a file
+# A name in code (`blockList`): a heading that is only one names an option, a call or a file.
+_CODE_NAME = re.compile(r"`[^`]+`")
 
 
 class SentenceScorer(Protocol):
@@ -322,11 +323,12 @@ async def extract_scored(question: str, sources: Sequence[Evidence], scorer: Sen
     if max([*scores, *code_scores]) < NO_ANSWER:
         return ""
     best = max(scores) if scores else max(code_scores)
-    weighed = [s + (NAMES_CODE if "`" in c.text else 0.0) for s, c in zip(scores, found, strict=True)]
     # The question's own words break the model's near-ties: on the Redux dev set they carried key
-    # facts the model alone ranked a little lower.
-    kept = [(s + LEXICAL_WEIGHT * c.lexical, c) for s, c in zip(weighed, found, strict=True)
-            if s >= max(best - SCORE_MARGIN, NO_ANSWER)]
+    # facts the model alone ranked a little lower. A sentence naming code counts a little more, but
+    # not past NO_ANSWER: a sentence that relates to nothing stays out whatever it names.
+    weighed = [(s + (NAMES_CODE if _CODE_NAME.search(c.text) else 0.0), s, c)
+               for s, c in zip(scores, found, strict=True)]
+    kept = [(w + LEXICAL_WEIGHT * c.lexical, c) for w, s, c in weighed if w >= best - SCORE_MARGIN and s >= NO_ANSWER]
     chosen = choose(source, [c for _, c in sorted(kept, key=lambda p: -p[0])])
     return _write(source, chosen, _code_to_show(source, chosen, code, code_scores, best))
 

@@ -301,9 +301,14 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
     def last_heading_on() -> list[str]:
         """The piece's last sub-heading and what follows it: a break just after a sub-heading's
         first lines (Metro's "#### `blockList`" and its "Type:" line) left the option's description
-        to a piece that never names it. Taken only when at least MIN_TOKENS stay behind."""
+        to a piece that never names it. Sub-headings stacked right before it go with it; taken only
+        when at least MIN_TOKENS stay behind."""
         at = next((i for i in range(len(current) - 1, 0, -1) if _HEADING_PART.match(current[i])), None)
-        if at is None or at == len(current) - 1 or budget.cost(joiner.join(current[:at]))[0] < MIN_TOKENS:
+        if at is None or at == len(current) - 1:
+            return []
+        while at > 1 and _HEADING_PART.match(current[at - 1]):
+            at -= 1
+        if budget.cost(joiner.join(current[:at]))[0] < MIN_TOKENS:
             return []
         carried = current[at:]
         del current[at:]
@@ -312,9 +317,10 @@ def _pack(parts: Sequence[str], budget: Budget, prefix: str, joiner: str) -> lis
     for part in parts:
         part_t, part_m = budget.cost(part)
         if not budget.within(base_t + part_t, base_m + part_m):
-            head = joiner.join(trailing_headings())
+            carried = last_heading_on() or trailing_headings()
+            head = joiner.join(carried)
             if head and not _room(budget, prefix + head + joiner):
-                current.append(head)  # no room to carry them: they stay where they were
+                current += carried  # no room to carry them: they stay where they were
                 head = ""
             flush()
             split = _split_code if part.startswith("```") else _split_table if part.startswith("|") else _split_text

@@ -28,8 +28,8 @@ _UNDEFINED = "undefined"  # what JavaScript prints for a command the pattern did
 
 def default_converters(docusaurus: tuple[int, int]) -> tuple[str, ...]:
     """The plugin's converters when its options name none, by the site's (major, minor): Bun since
-    3.8 (#10953), pnpm since 3.0 (#8690); Docusaurus 2 shows a Yarn tab only."""
-    if docusaurus < (3, 0):
+    3.8 (#10953), pnpm since 2.4 (#8690); before, a Yarn tab only."""
+    if docusaurus < (2, 4):
         return ("yarn",)
     return DEFAULT_CONVERTERS if docusaurus >= (3, 8) else ("yarn", "pnpm")
 

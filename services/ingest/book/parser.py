@@ -84,7 +84,8 @@ class ParsedPage:
 
 def _markdown(legacy_titles: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
-    md.use(footnote_plugin)  # GFM's in Docusaurus 3 (remark-gfm), MDX 1's own in Docusaurus 2
+    # GFM's in Docusaurus 3 (remark-gfm), MDX 1's own in Docusaurus 2; GFM has no inline "^[note]".
+    md.use(footnote_plugin, inline=False)
     # MDX, which Docusaurus 3 reads .md and .mdx files as, has no indented code: an indented
     # line is text (a <TabItem> indented inside <Tabs>).
     md.disable("code")
@@ -142,7 +143,6 @@ def _admonition_validator(name: str, legacy_titles: bool = True) -> Any:
 _MD = _markdown()
 
 
-@cache
 @cache
 def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
     """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)

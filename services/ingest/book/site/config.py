@@ -792,16 +792,15 @@ def _docusaurus_version(root: Path) -> tuple[int, int]:
     where later 3.x do, those (admonition titles under future.v4, npm2yarn's tabs). A spec it
     cannot read ("latest", no package.json) is 3.0."""
     package = _json_file(root / "package.json")
-    specs: dict[str, str] = {}
+    core: list[tuple[int, int]] = []
+    others: list[tuple[int, int]] = []
     for key in ("dependencies", "devDependencies"):
         deps = package.get(key) if isinstance(package, dict) else None
-        if isinstance(deps, dict):
-            specs.update({k: v for k, v in deps.items() if k.startswith("@docusaurus/") and isinstance(v, str)})
-    core = specs.get("@docusaurus/core")
-    for spec in [core] if core is not None else sorted(specs.values()):
-        if (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
-            return int(found.group(1)), int(found.group(2))
-    return 3, 0
+        for name, spec in deps.items() if isinstance(deps, dict) else ():
+            if name.startswith("@docusaurus/") and isinstance(spec, str) \
+                    and (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
+                (core if name == "@docusaurus/core" else others).append((int(found.group(1)), int(found.group(2))))
+    return core[0] if core else min(others, default=(3, 0))
 
 
 def _version_dirs(root: Path, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
