@@ -279,6 +279,11 @@ async def test_a_quote_under_an_option_heading_is_led_by_the_option_it_does_not_
     assert answer.startswith(
         "`blockList`: Files whose paths match are hidden from Metro [1]. They cannot be imported [1].")
     assert "\n\nSet `assetExts` to bundle more kinds of files [1]." in answer  # it names its option itself
+    component = Evidence(1, "c1", "api.md", ("API", "Components"), "/docs/api#browseronly", 0.9,
+                         "#### `<BrowserOnly/>`\n\n"
+                         "The `<BrowserOnly>` component renders its children in the browser only.")
+    said = await ExtractiveAnswerer(Scripted({"browser only": 5.0})).answer("How do I skip the server?", [component])
+    assert said.startswith("The `<BrowserOnly>` component")  # it names its heading's words already
     assert verify_citations(answer, [options]) == (answer, True)
 
 

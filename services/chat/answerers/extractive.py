@@ -69,6 +69,7 @@ NO_ANSWER = -9.0
 _ANAPHOR = re.compile(r"(?:It|It's|Its|This|These|They|Their)\b")
 # A name in code (`blockList`): a heading that is only one names an option, a call or a file.
 _CODE_NAME = re.compile(r"`[^`]+`")
+_NAME_WORD = re.compile(r"\w{2,}")
 
 
 class SentenceScorer(Protocol):
@@ -263,7 +264,10 @@ def _labelled(first: Candidate, before: Candidate | None, text: str) -> str:
     if not heading or heading.endswith("?") or heading.replace("`", "").lower() in text.replace("`", "").lower():
         return text
     if _CODE_NAME.fullmatch(heading):
-        if before is not None and before.heading_path == first.heading_path:
+        # Named when every word of the name is ("`<BrowserOnly/>`" in "The `<BrowserOnly>` component").
+        words = {w.lower() for w in _NAME_WORD.findall(heading)}
+        if (before is not None and before.heading_path == first.heading_path) \
+                or words <= {w.lower() for w in _NAME_WORD.findall(text)}:
             return text
     elif first.position > 0 or not _ANAPHOR.match(first.text):  # inside a paragraph it names the sentence before
         return text
