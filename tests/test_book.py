@@ -818,6 +818,31 @@ def test_footnotes_go_to_the_end_of_the_page_under_the_heading_each_docusaurus_g
         "See ^[an inline note] and [^nope] here."]
 
 
+def test_what_home_assistants_developer_docs_show_in_place_of_their_source() -> None:
+    """From the built site: a <br /> or list tag in a table cell breaks the line ("ID of the
+    pipeline" and "`language`" are not one word), an empty expression shows nothing
+    ("vol.Schema()"), a JSX fragment shows its children, and with `markdown.mermaid` a ```mermaid
+    block is a diagram the browser draws (mdx-loader's remark/mermaid), not code."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    text = ("| Event | Data |\n|---|---|\n| start | ID of the pipeline<br />`language` |\n\n"
+            "Return vol.Schema({}) here.\n\n<>\nInside a fragment.\n</>\n\n```mermaid\ngraph TD\n  A --> B\n```\n")
+    shown = [b.text for b in parse_page(text, site=SiteMarkdown(mermaid=True)).blocks]
+    assert shown == ["| Event | Data |\n| start | ID of the pipeline `language` |", "Return vol.Schema() here.",
+                     "Inside a fragment."]
+    assert [b.text for b in parse_page(text).blocks if b.kind == "code"] == ["graph TD\n  A --> B"]  # no mermaid
+
+
+@pytest.mark.parametrize(("markdown", "mermaid"), [("", False), ("markdown: {mermaid: true},", True),
+                                                    ("markdown: {mermaid: false, format: 'mdx'},", False)])
+def test_markdown_mermaid_is_read_from_the_site_config(tmp_path: Path, markdown: str, mermaid: bool) -> None:
+    from services.ingest.book.editions import plan_source
+    from tests.test_site_config import write_site
+
+    root = write_site(tmp_path, f"export default {{title: 'T', {markdown} presets: [['classic', {{}}]]}};")
+    assert {s.markdown.mermaid for s in plan_source(root).sources} == {mermaid}
+
+
 def test_tabs_values_props_are_read_in_linear_time() -> None:
     from services.ingest.book.parser import _values_labels
 

@@ -106,7 +106,7 @@ def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequenc
     default_locale = site.i18n.default_locale
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
     markdown = SiteMarkdown(site.markdown_format, docs.npm2yarn, site.magic_comments, site.docusaurus_major,
-                            site.legacy_admonition_titles, str(site.root))
+                            site.legacy_admonition_titles, str(site.root), site.mermaid)
     try:  # refused here, before any page is read, rather than mid-ingest
         PageGlobs(found.docs_dir or site.root, docs.include, docs.exclude)
     except GlobError as exc:

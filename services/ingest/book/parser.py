@@ -280,17 +280,22 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
             parts.append(f"`{child.content}`")
         elif child.type == "image":
             parts.append(child.content or str(child.attrs.get("alt", "")))
-        elif child.type == "html_inline":
-            continue  # JSX/HTML tags go; the text between them stays
+        elif child.type == "html_inline" and _BREAKING_TAG.match(child.content):
+            parts.append(" ")  # "ID of the pipeline<br />`language`" shows on two lines, not as one word
     flush()
     return _clean("".join(parts)).translate(_SHOWN) if literal else _clean("".join(parts))
+
+
+# Tags that break a line where they stand (the rest go, and the text between them stays).
+_BREAKING_TAG = re.compile(r"</?(?:br|p|div|li|ul|ol|hr|tr|td|th|table|h[1-6]|blockquote|pre)\b", re.IGNORECASE)
 
 
 # MDX expressions in text (never in code): a string literal shows its text ({'The version placed
 # in the '}); a variable shows a value only the build knows ({MyComponentSource}, code a loader
 # read), so it shows nothing here rather than its name.
 _STRING_EXPRESSION = re.compile(r"""\{\s*(?P<q>['"])(?P<text>(?:(?!(?P=q))[^\\\n])*)(?P=q)\s*\}""")
-_VARIABLE_EXPRESSION = re.compile(r"\{\s*[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\s*\}")
+# An empty one ("vol.Schema({})" in prose) shows nothing too.
+_VARIABLE_EXPRESSION = re.compile(r"\{\s*(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\s*)?\}")
 
 
 # A JSX tag whose attributes hold an expression (<img style={{ width: '100%' }} />) or whose name
@@ -345,7 +350,11 @@ def _tag_end(text: str, start: int, limit: int) -> int | None:
 
 
 def _expressions(text: str) -> str:
-    return _VARIABLE_EXPRESSION.sub("", _STRING_EXPRESSION.sub(lambda m: m["text"], text))
+    shown = _VARIABLE_EXPRESSION.sub("", _STRING_EXPRESSION.sub(lambda m: m["text"], text))
+    return _FRAGMENT.sub("", shown)
+
+
+_FRAGMENT = re.compile(r"</?>")  # a JSX fragment shows its children only
 
 
 def _clean(text: str) -> str:
@@ -620,6 +629,7 @@ class SiteMarkdown:
     docusaurus_major: int = 3  # the Docusaurus that builds the site (2 parses with remark-parse 8)
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions: ":::note Its title" is titled
     site_dir: str = ""  # the site root, where `@site/` imports point ("" when only a docs folder is read)
+    mermaid: bool = False  # markdown.mermaid: ```mermaid blocks are diagrams, not code
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -683,7 +693,9 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             language_meta = raw_info.strip().split(None, 1)  # as mdast splits the info string
             # As the site shows it: without the lines that hold only a magic comment ("//
             # highlight-next-line"), which would otherwise be embedded and searched as words.
-            if site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
+            if site.mermaid and language_meta[:1] == ["mermaid"]:
+                pass  # a diagram the browser draws (mdx-loader's remark/mermaid): no text, no code
+            elif site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
                 # Tabs whose code keeps the language only.
                 language = language_meta[0]
                 for label, code in npm2yarn_plugin.tabs(body, site.npm2yarn):

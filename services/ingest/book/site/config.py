@@ -187,6 +187,7 @@ class SiteConfig:
     magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
     docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions, as the site's future flags leave it
+    mermaid: bool = False  # markdown.mermaid (with @docusaurus/theme-mermaid): ```mermaid blocks are diagrams
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
     version_dirs: tuple[ContentDir, ...] = ()  # versioned_docs/version-X
     locale_dirs: tuple[ContentDir, ...] = ()  # i18n/<locale>/docusaurus-plugin-content-docs/…
@@ -379,7 +380,8 @@ def read_site(root: Path) -> SiteConfig:
     markdown = out.object("markdown", config.get("markdown"))
     version = _docusaurus_version(root)
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
-                   legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version))
+                   legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version),
+                   mermaid=markdown is not None and out.boolean("markdown.mermaid", markdown.get("mermaid"), False))
     plugins = _docs_plugins(out, config, version)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
