@@ -257,13 +257,6 @@ async def test_a_sentence_that_names_code_counts_a_little_more() -> None:
     far = await ExtractiveAnswerer(Scripted({**scores, "immutableCheck": 2.0})).answer(
         "What does the store set up?", [named])
     assert "immutableCheck" not in far and "serializable" in far
-    # Not past NO_ANSWER: when only code answers, a sentence that relates to nothing stays out.
-    build = Evidence(1, "b1", "build.md", ("Build",), "/docs/build", 0.9,
-                     "Build it like this:\n\n```bash\nmetro build --out bundle.js\n```\n\n"
-                     "Released under the `MIT` license.")
-    only_code = await ExtractiveAnswerer(Scripted({"metro build": 5.0}, default=-9.5)).answer(
-        "How do I build?", [build])
-    assert "metro build --out bundle.js" in only_code and "MIT" not in only_code
 
 
 async def test_a_quote_under_an_option_heading_is_led_by_the_option_it_does_not_name() -> None:
