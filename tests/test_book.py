@@ -831,6 +831,12 @@ def test_what_home_assistants_developer_docs_show_in_place_of_their_source() -> 
     assert shown == ["| Event | Data |\n| start | ID of the pipeline `language` |", "Return vol.Schema() here.",
                      "Inside a fragment."]
     assert [b.text for b in parse_page(text).blocks if b.kind == "code"] == ["graph TD\n  A --> B"]  # no mermaid
+    # An <img>'s alt text is kept, as a Markdown image's is (a section holding only a figure is not empty).
+    figure = ("## Workflow\n\n<img class='invertDark' src='/img/mfa.png'\n"
+              "  alt='Multi Factor Authentication Workflow' />\n")
+    assert [b.text for b in parse_page(figure).blocks] == ["Workflow", "Multi Factor Authentication Workflow"]
+    assert [b.text for b in parse_page('See <img src="a.png" alt="the flow" /> and <img src="b.png"/>.\n').blocks] \
+        == ["See the flow and ."]
 
 
 @pytest.mark.parametrize(("markdown", "mermaid"), [("", False), ("markdown: {mermaid: true},", True),

@@ -282,6 +282,8 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
             parts.append(child.content or str(child.attrs.get("alt", "")))
         elif child.type == "html_inline" and _BREAKING_TAG.match(child.content):
             parts.append(" ")  # "ID of the pipeline<br />`language`" shows on two lines, not as one word
+        elif child.type == "html_inline":
+            parts.append(_image_alt(child.content))
     flush()
     return _clean("".join(parts)).translate(_SHOWN) if literal else _clean("".join(parts))
 
@@ -357,6 +359,15 @@ def _expressions(text: str) -> str:
 _FRAGMENT = re.compile(r"</?>")  # a JSX fragment shows its children only
 
 
+_IMG_ALT = re.compile(r"""<img\b[^>]*?\salt=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+
+
+def _image_alt(tag: str) -> str:
+    """An <img> tag's alt text, as a Markdown image's is kept; any other tag shows nothing."""
+    found = _IMG_ALT.match(tag)
+    return (found[1] if found[1] is not None else found[2] or "") if found else ""
+
+
 def _clean(text: str) -> str:
     text = _MDX_COMMENT.sub("", text)
     return re.sub(r"[ \t]+", " ", text).strip()
@@ -365,7 +376,7 @@ def _clean(text: str) -> str:
 def _html_text(content: str, mdx: bool = True) -> str:
     content = _HTML_COMMENT.sub("", content)
     content = _MDX_COMMENT.sub("", content)
-    content = _TAG.sub(" ", content)
+    content = _TAG.sub(lambda tag: f" {_image_alt(tag[0])} ", content)
     if mdx:  # MDX reads the text inside JSX as Markdown: "[JSDoc](https://…)" shows "JSDoc"
         lines = [_inline_text(_MD.parseInline(line)[0]) if line.strip() else "" for line in content.split("\n")]
     else:
