@@ -4,8 +4,9 @@ A chunk is one section (the intro before the first H2, an H2 before its first H3
 H3 with its H4+ content) or, when a section is too long, a run of whole blocks from it.
 Long paragraphs split at sentences, long code fences at lines with the fence re-opened, long
 tables at rows with the header row repeated. A sub-heading (H4 and deeper) never ends a chunk: it
-opens the next one, with its opening lines (an option's "Type:" line) when they fit there. A chunk links to its section's anchor, or to the anchor of the sub-heading it
-starts under (piece_anchors), so a citation of an API page's option lands on that option.
+opens the next one, with its opening lines (an option's "Type:" line) when they fit there. A
+chunk links to its section's anchor, or to the anchor of the sub-heading it starts under
+(piece_anchors), so a citation of an API page's option lands on that option.
 Both limits hold for the text that is embedded: tiktoken cl100k_base (``max_tokens``) and
 the embedder's own tokenizer (``model_max_tokens``), so nothing is truncated silently.
 """
