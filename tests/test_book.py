@@ -839,6 +839,22 @@ def test_what_home_assistants_developer_docs_show_in_place_of_their_source() -> 
         == ["See the flow and ."]
 
 
+def test_an_export_spanning_lines_is_javascript_up_to_its_blank_line() -> None:
+    """Home Assistant's "Set up development environment" exports a component whose body holds
+    `return <div>`: MDX reads the whole statement, up to the blank line, as ESM. The <div> line had
+    opened an HTML block, and its closing "}" became the page's description. A line opening on
+    "export" inside a paragraph is text, as in MDX."""
+    text = ("# T\n\nexport const Opener = () => {\n  const [v, setV] = useState('');\n  return <div>\n"
+            "    <input onInput={(ev) => setV(ev.target.value)} />\n  </div>\n}\n\n"
+            "export const Highlight = ({children}) => (\n  <span>{children}</span>\n);\n\n"
+            "You'll need a development environment. Then\nexport the data.\n\n```js\nimport x from 'y';\n```\n")
+    assert [b.text for b in parse_page(text).blocks] == [
+        "T", "You'll need a development environment. Then\nexport the data.", "import x from 'y';"]
+    # After a comment or a tag line an import still opens ESM (Redux's Fundamentals pages).
+    assert [b.text for b in parse_page("<!-- prettier-ignore -->\nimport W from './_w.mdx';\n\nText.\n").blocks] \
+        == ["Text."]
+
+
 @pytest.mark.parametrize(("markdown", "mermaid"), [("", False), ("markdown: {mermaid: true},", True),
                                                     ("markdown: {mermaid: false, format: 'mdx'},", False)])
 def test_markdown_mermaid_is_read_from_the_site_config(tmp_path: Path, markdown: str, mermaid: bool) -> None:

@@ -10,7 +10,7 @@ their title. Headings carry the text github-slugger sees and any explicit id
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -572,6 +572,40 @@ _HEAD_OPEN = re.compile(r"^\s*<head\b[^>]*>")
 _HEAD_CLOSE = re.compile(r"</head\s*>")
 
 
+def esm_blocks(lines: Sequence[str]) -> list[range]:
+    """The page's ESM, as MDX reads it (micromark-extension-mdxjs-esm): a line opening on
+    `import` or `export` where a block may start, outside code, and the lines after it up to the
+    next blank one. A block may start anywhere but inside a paragraph, whose lines run on ("Then\n
+    export the data." is text); after a comment or a tag line it may (Redux's
+    `<!-- prettier-ignore -->` right over an import)."""
+    blocks: list[range] = []
+    start: int | None = None
+    may_start = True
+    for n, (line, code) in enumerate(with_code(list(lines))):
+        if start is not None and (code or not line.strip()):
+            blocks.append(range(start, n))
+            start = None
+        if start is None and not code and may_start and ESM_START.match(line):
+            start = n
+        may_start = code or not line.strip() or line.lstrip().startswith(_NOT_PARAGRAPH)
+    if start is not None:
+        blocks.append(range(start, len(lines)))
+    return blocks
+
+
+_NOT_PARAGRAPH = ("<", "{", "#", ":::", "```", "~~~")  # a line that opens no paragraph to run on
+
+
+def _without_esm(text: str) -> str:
+    """The text with its ESM blanked, line for line: an `export const` component spanning lines
+    (`return <div>` on one of them) is JavaScript, not a paragraph and an HTML block."""
+    lines = text.split("\n")
+    for block in esm_blocks(lines):
+        for n in block:
+            lines[n] = ""
+    return "\n".join(lines)
+
+
 def _without_head(text: str) -> str:
     """The text with each <head>…</head> blanked, line for line (the tab-query pass maps lines)."""
     out: list[str] = []
@@ -661,7 +695,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     frontmatter, body = split_frontmatter(text)
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
-    source = _tag_lines_apart(_without_head(body)) if mdx else body
+    source = _tag_lines_apart(_without_esm(_without_head(body))) if mdx else body
     tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
@@ -684,8 +718,6 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             continue
         if t == "inline":
             content = _inline_text(tok, mdx)
-            if mdx and tok.level == 1 and not prefixes and ESM_START.match(tok.content):
-                content = ""  # MDX import/export statement, not prose
             if content:
                 # Outer list markers become indentation; only the innermost item shows its
                 # marker ("- ", or "3. " as the built <ol> numbers it), and only on its first paragraph.

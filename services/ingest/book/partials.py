@@ -27,12 +27,12 @@ from pathlib import Path
 from services.ingest.book.fences import with_code
 from services.ingest.book.parser import (
     DEFAULT_MARKDOWN,
-    ESM_START,
     Block,
     PageError,
     ParsedPage,
     SiteMarkdown,
     decode,
+    esm_blocks,
     parse_page,
     split_frontmatter,
     unwrap_mdx_code_blocks,
@@ -98,9 +98,9 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
     tab labels its imported modules give (tab_labels)."""
     lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
-    for block in _esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
+    for block in esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
         try:
-            imports.update(default_imports(block.encode()))
+            imports.update(default_imports("\n".join(lines[n] for n in block).encode()))
         except SourceError:  # MDX would refuse the page; what can be read of it is shown
             continue
     labels, modules = imported_labels(text, imports, path, reading.markdown.site_dir)
@@ -114,21 +114,6 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | N
             lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
     # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
     return ("\n".join(lines) if shown else text), shown, labels
-
-
-def _esm_blocks(lines: list[str]) -> list[str]:
-    """The page's ESM: each run of lines from one opening on import or export, outside code,
-    to the next blank line."""
-    blocks: list[list[str]] = []
-    open_block = False
-    for line, code in with_code(lines):
-        if open_block and line.strip() and not code:
-            blocks[-1].append(line)
-            continue
-        open_block = not code and bool(ESM_START.match(line))
-        if open_block:
-            blocks.append([line])
-    return ["\n".join(block) for block in blocks]
 
 
 def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:
