@@ -184,11 +184,13 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     """Where a newcomer starts: a page whose file says it is the way in (index, intro, getting
     started, installation; see START_NAMES), else the sidebar's first pages. A sidebar without
     positions is alphabetical, so its first page is rarely the introduction."""
-    pages = [p for node in top for p in node.pages()]
-    def rank(page: OutlineEntry) -> int:
+    pages = [(n, p) for n, node in enumerate(top) for p in node.pages()]
+    def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, int]:
+        # A way in of an earlier part first: of a book with a sidebar per area, the main one's.
+        n, page = entry
         stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
-        return START_NAMES.index(stem) if stem in START_NAMES else len(START_NAMES)
-    return sorted(pages, key=rank)[:START_PAGES]  # stable: the sidebar's order otherwise
+        return stem not in START_NAMES, n, START_NAMES.index(stem) if stem in START_NAMES else 0
+    return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
 
 
 def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
