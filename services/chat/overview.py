@@ -184,9 +184,11 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     """Where a newcomer starts: a page whose file says it is the way in (index, intro, getting
     started, installation; see START_NAMES), else the sidebar's first pages. A sidebar without
     positions is alphabetical, so its first page is rarely the introduction."""
-    pages = [(n, p) for n, node in enumerate(top) for p in node.pages()]
+    # A book made only of parts (a sidebar per area) is entered by its first, main part: a way in
+    # of an earlier part comes first ("index" names every area's overview page).
+    parts = all(node.category for node in top)
+    pages = [(n if parts else 0, p) for n, node in enumerate(top) for p in node.pages()]
     def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, int]:
-        # A way in of an earlier part first: of a book with a sidebar per area, the main one's.
         n, page = entry
         stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
         return stem not in START_NAMES, n, START_NAMES.index(stem) if stem in START_NAMES else 0
