@@ -184,8 +184,8 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     """Where a newcomer starts: a page whose file says it is the way in (index, intro, getting
     started, installation; see START_NAMES), else the sidebar's first pages. A sidebar without
     positions is alphabetical, so its first page is rarely the introduction."""
-    # A book made only of parts (a sidebar per area) is entered by its first, main part: a way in
-    # of an earlier part comes first ("index" names every area's overview page).
+    # A book whose top level is only parts (a sidebar per area, or categories) is entered by its
+    # first part: a way in of an earlier part comes first ("index" names every area's overview).
     parts = all(node.category for node in top)
     pages = [(n if parts else 0, p) for n, node in enumerate(top) for p in node.pages()]
     def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, int]:

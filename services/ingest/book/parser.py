@@ -147,8 +147,9 @@ _MD = _markdown()
 def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
     """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)
     reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports."""
-    md = _markdown(legacy_titles)
-    return md if mdx else md.enable("code")
+    if mdx:
+        return _MD if legacy_titles else _markdown(legacy_titles)
+    return _markdown(legacy_titles).enable("code")
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
