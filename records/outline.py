@@ -19,6 +19,7 @@ class OutlineEntry:
     file_path: str = ""  # a page's file; a category's folder
     description: str = ""
     items: tuple[OutlineEntry, ...] = ()  # a category's
+    part: bool = False  # a category that is one sidebar of several (a part of the book)
 
     def first_page(self) -> OutlineEntry | None:
         """What a citation of this entry leads to: its own page, else its first page."""

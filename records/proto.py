@@ -60,13 +60,13 @@ def chunk_from_proto(msg: common_pb2.Chunk) -> Chunk:
 def entry_to_proto(entry: OutlineEntry) -> rpb.OutlineEntry:
     return rpb.OutlineEntry(category=entry.category, label=entry.label, title=entry.title, url=entry.url,
                             file_path=entry.file_path, description=entry.description,
-                            items=[entry_to_proto(i) for i in entry.items])
+                            items=[entry_to_proto(i) for i in entry.items], part=entry.part)
 
 
 def entry_from_proto(msg: rpb.OutlineEntry) -> OutlineEntry:
     return OutlineEntry(category=msg.category, label=msg.label, title=msg.title, url=msg.url,
                         file_path=msg.file_path, description=msg.description,
-                        items=tuple(entry_from_proto(i) for i in msg.items))
+                        items=tuple(entry_from_proto(i) for i in msg.items), part=msg.part)
 
 
 def outline_to_proto(outline: EditionOutline) -> rpb.EditionOutline:

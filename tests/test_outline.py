@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -18,7 +19,7 @@ from records.outline import EditionOutline, OutlineEntry
 from runtime.errors import InvalidArgument
 from services.chat.citations import verify_citations
 from services.chat.evidence import OUTLINE, Evidence
-from services.chat.overview import compose, detect, fallback, start_pages
+from services.chat.overview import compose, detect, evidence, fallback, start_pages
 from services.chat.research import Findings, OutlineFirst, Request
 from services.ingest.book.outline import PageFacts, build_outline
 from services.retrieval.outlines import MAX_DEPTH, OutlineStore
@@ -245,6 +246,43 @@ def test_a_newcomer_starts_at_the_introduction_even_in_an_alphabetical_sidebar()
                   for name in ("api", "browser", "cli", "index", "install", "options"))
     assert [p.file_path for p in start_pages(pages)] == ["index.md", "install.md"]
     assert [p.file_path for p in start_pages(pages[:3])] == ["api.md", "browser.md"]  # else the sidebar's order
+
+
+def page(file_path: str, url: str = "") -> OutlineEntry:
+    stem = file_path.rsplit(".", 1)[0]
+    return OutlineEntry(False, stem, url=url or f"/docs/{stem}", file_path=file_path)
+
+
+def test_a_way_in_is_named_by_its_file_or_its_route_and_a_folders_own_is_not_the_books() -> None:
+    # Jest's "GettingStarted.md"; Redux Toolkit's "i18n-introduction.mdx" served at ".../introduction".
+    assert start_pages((page("api.md"), page("GettingStarted.md"))) == [page("GettingStarted.md"), page("api.md")]
+    assert start_pages((page("api.md"), page("i18n/i18n-introduction.mdx", "/docs/i18n/introduction")))[0].url == \
+        "/docs/i18n/introduction"
+    # Capacitor's "cordova/index.md" is its Cordova section's overview, not the book's way in.
+    book = (page("index.md", "/docs/"), page("cordova/index.md", "/docs/cordova"), page("main/installation.md"))
+    assert [p.file_path for p in start_pages(book)] == ["index.md", "main/installation.md"]
+    # A way in at the top of the docs before one in a folder (Docusaurus's two introductions).
+    both = (page("i18n/introduction.md"), page("introduction.md", "/docs/"), page("installation.md"))
+    assert [p.file_path for p in start_pages(both)] == ["introduction.md", "installation.md"]
+
+
+def test_a_description_that_repeats_the_label_is_left_out() -> None:
+    ask = detect("Where should I start?", ())
+    assert ask is not None
+    install = replace(page("installation.md"), label="Installing Capacitor", description="Installing Capacitor.")
+    assert [e.content for e in evidence(ask, (install,))] == ["Start with Installing Capacitor."]
+
+
+def test_a_book_of_parts_is_entered_by_its_first_part() -> None:
+    """Home Assistant's first part in its navbar, "Overview", names no page as a way in; a later
+    part's introduction ("Modbus in Home Assistant") is no place to start the book."""
+    overview = OutlineEntry(True, "Overview", items=(page("architecture_index.md"), page("setup_devcontainer.md")),
+                            part=True)
+    core = OutlineEntry(True, "Core", items=(page("development_index.md"), page("modbus/introduction.md")), part=True)
+    assert [p.file_path for p in start_pages((overview, core))] == ["architecture_index.md", "setup_devcontainer.md"]
+    # Categories, which may be in alphabetical order, are not parts: their ways in come first.
+    as_categories = tuple(replace(e, part=False) for e in (overview, core))
+    assert start_pages(as_categories)[0].file_path == "modbus/introduction.md"
 
 
 def test_a_page_without_a_description_is_described_by_its_first_statement() -> None:

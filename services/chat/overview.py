@@ -26,9 +26,14 @@ MAX_ENTRIES = 10
 # Pages named after a part's label in its evidence.
 PAGES_PER_PART = 6
 START_PAGES = 2
-# File names of the pages a newcomer starts with, in order of preference.
-START_NAMES = ("intro", "introduction", "index", "readme", "getting-started", "overview", "quick-start",
-               "quickstart", "tutorial", "install", "installation")
+# Names of the pages a newcomer starts with, in order of preference, as `_page_names` spells them
+# (file "GettingStarted.md" and route ".../getting-started" are both "gettingstarted").
+START_NAMES = ("intro", "introduction", "index", "readme", "gettingstarted", "overview", "quickstart",
+               "tutorial", "install", "installation")
+# These name the way into whatever folder holds them (Capacitor's "cordova/index.md" is its Cordova
+# section's overview, Redux's "introduction/README.md" a list of that section's pages): the book's
+# way in only at the top of its docs.
+FOLDER_WAYS_IN = frozenset({"index", "readme", "overview"})
 # Words a question about the book may hold besides those that say so ("completely", "really").
 MAX_UNKNOWN = 2
 
@@ -172,27 +177,45 @@ def _part(ask: Ask, top: Sequence[OutlineEntry]) -> OutlineEntry | None:
 def _entry(node: OutlineEntry, lead: str = "") -> tuple[str, OutlineEntry | None, str]:
     """(heading, the page it cites, text) of one node as evidence."""
     text = f"{lead}{node.label}"
-    if node.description:
-        text += f": {node.description.rstrip('.')}"
+    # A description that only repeats the label says nothing (Capacitor's "Installing Capacitor").
+    description = node.description.rstrip(".")
+    if description.casefold() == node.label.casefold():
+        description = ""
+    if description:
+        text += f": {description}"
     pages = [p.label for p in node.pages() if p is not node][:PAGES_PER_PART]
     if node.category and pages:
-        text += f" (pages: {', '.join(pages)})" if node.description else f": {', '.join(pages)}"
+        text += f" (pages: {', '.join(pages)})" if description else f": {', '.join(pages)}"
     return node.label, node.first_page(), text + "."
 
 
 def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
-    """Where a newcomer starts: a page whose file says it is the way in (index, intro, getting
+    """Where a newcomer starts: a page whose file or route says it is the way in (intro, getting
     started, installation; see START_NAMES), else the sidebar's first pages. A sidebar without
     positions is alphabetical, so its first page is rarely the introduction."""
-    # A book whose top level is only parts (a sidebar per area, or categories) is entered by its
-    # first part: a way in of an earlier part comes first ("index" names every area's overview).
-    parts = all(node.category for node in top)
-    pages = [(n if parts else 0, p) for n, node in enumerate(top) for p in node.pages()]
-    def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, int]:
+    # A book of several sidebars is entered by its first part, in the navbar's order, even
+    # when no page of it is named as a way in (Home Assistant's "Overview": its architecture and
+    # the development environment). In a book whose top level is only categories, a way in of
+    # an earlier category comes first; a way in at the top of the docs before one in a folder
+    # (Docusaurus's "introduction.mdx" before its "i18n/introduction").
+    sidebars = any(node.part for node in top)
+    categories = all(node.category for node in top)
+    pages = [(n if categories else 0, p) for n, node in enumerate(top) for p in node.pages()]
+    def rank(entry: tuple[int, OutlineEntry]) -> tuple[int, bool, int, int, int]:
         n, page = entry
-        stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
-        return stem not in START_NAMES, n, START_NAMES.index(stem) if stem in START_NAMES else 0
+        names = [START_NAMES.index(name) for name in _page_names(page) if name in START_NAMES]
+        named = not names, page.file_path.count("/") if names else 0, min(names, default=0)
+        return (n, *named, 0) if sidebars else (0, named[0], n, *named[1:])
     return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
+
+
+def _page_names(page: OutlineEntry) -> set[str]:
+    """A page's file stem and last route segment, lower case without separators; a folder's way
+    in (FOLDER_WAYS_IN) only for a page at the top of the docs."""
+    top = "/" not in page.file_path
+    stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    names = {re.sub(r"[-_.\s]", "", name.lower()) for name in (stem, page.url.rstrip("/").rsplit("/", 1)[-1])}
+    return {name for name in names if name and (top or name not in FOLDER_WAYS_IN)}
 
 
 def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:

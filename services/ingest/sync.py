@@ -332,7 +332,8 @@ class Ingestor:
         """Stores the book's sidebar outlines after its chunks; a failure costs the outline (readers
         fall back to file order), never the ingest."""
         outlines = [await asyncio.to_thread(build_outline, facts.get(i, []), s.edition, s.docs_dir,
-                                            s.routes.number_prefixes, s.sidebar, summary.warnings)
+                                            s.routes.number_prefixes, s.sidebar, summary.warnings, s.navbar,
+                                            s.routes)
                     for i, s in enumerate(sources)]
         try:
             await self.index.put_outlines(book, outlines)

@@ -53,6 +53,8 @@ def check(editions: Sequence[EditionOutline]) -> None:
                 raise InvalidArgument.of(name, f"is nested deeper than {MAX_DEPTH} categories")
             if not entry.category and entry.items:
                 raise InvalidArgument.of(f"{name}.items", "only a category has items")
+            if entry.part and not entry.category:
+                raise InvalidArgument.of(f"{name}.part", "only a category is a part")
             for attr in ("label", "title", "url", "file_path", "description"):
                 if len(getattr(entry, attr)) > MAX_TEXT_CHARS:
                     raise InvalidArgument.of(f"{name}.{attr}", f"must be at most {MAX_TEXT_CHARS} characters")
@@ -60,17 +62,17 @@ def check(editions: Sequence[EditionOutline]) -> None:
 
 
 # An outline as its file holds it: the one converter each way. Every key is always written, so
-# a missing one is an error, never a default.
+# a missing one is an error, never a default; but "part", which files written before it lack.
 def entry_to_json(entry: OutlineEntry) -> dict[str, Any]:
     return {"category": entry.category, "label": entry.label, "title": entry.title, "url": entry.url,
             "file_path": entry.file_path, "description": entry.description,
-            "items": [entry_to_json(e) for e in entry.items]}
+            "items": [entry_to_json(e) for e in entry.items], "part": entry.part}
 
 
 def entry_from_json(data: dict[str, Any]) -> OutlineEntry:
     return OutlineEntry(bool(data["category"]), str(data["label"]), str(data["title"]), str(data["url"]),
                         str(data["file_path"]), str(data["description"]),
-                        tuple(entry_from_json(e) for e in data["items"]))
+                        tuple(entry_from_json(e) for e in data["items"]), bool(data.get("part", False)))
 
 
 def outline_to_json(outline: EditionOutline) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from services.ingest.book.site.literal import (
     SourceError,
     read_module,
 )
+from services.ingest.book.site.navbar import NavbarLink, read_navbar
 from services.ingest.book.site_code import DIRECTIVES
 from services.ingest.book.slugs import RouteOptions
 
@@ -185,6 +186,7 @@ class SiteConfig:
     i18n: I18n = field(default_factory=I18n)
     markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
     magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
+    navbar: tuple[NavbarLink, ...] = ()  # themeConfig.navbar's labelled links into the site
     docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions, as the site's future flags leave it
     mermaid: bool = False  # markdown.mermaid (with @docusaurus/theme-mermaid): ```mermaid blocks are diagrams
@@ -377,6 +379,7 @@ def read_site(root: Path) -> SiteConfig:
         i18n=_i18n(out, config.get("i18n")),
         magic_comments=_magic_comments(out, config.get("themeConfig")),
     )
+    site = replace(site, navbar=read_navbar(config.get("themeConfig"), site.base_url))
     markdown = out.object("markdown", config.get("markdown"))
     version = _docusaurus_version(root)
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
