@@ -156,6 +156,9 @@ def test_a_table_is_read_as_rows_whose_cells_are_named_by_their_columns() -> Non
     assert read[1].pieces() == ["Default: `80`; CLI Override: `--print-width <int>`; API Override: `printWidth: <int>`",
                                 "CLI Override: `--end-of-line <lf|cr>`"]  # an empty cell is left out, a pipe kept
     assert blocks("| a | b |\n|  |  |\n| 1 | 2 |")[0].pieces() == ["a: 1; b: 2"]  # an empty row says nothing
+    # A cell's full stop before the next cell goes (Capacitor's "Not available on Android 15+.").
+    assert blocks("| Prop | Description | Default |\n| `color` | Hex. Not on Android 15+. | #000. |")[0].pieces() == [
+        "Prop: `color`; Description: Hex. Not on Android 15+; Default: #000."]
 
 
 async def test_a_table_row_is_a_statement_and_a_colon_brings_the_table() -> None:

@@ -152,12 +152,18 @@ def table_rows(lines: Sequence[str]) -> list[str]:
     rows = [[" ".join(c.replace("\\|", "|").split()) for c in _CELL_BORDER.split(line.strip())[1:-1]]
             for line in lines]
     if len(rows) < 2:
-        named = ["; ".join(c for c in row if c) for row in rows]
+        named = [_joined([c for c in row if c]) for row in rows]
     else:
         header, body = rows[0], rows[1:]
-        named = ["; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell)
+        named = [_joined([f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell])
                  for row in body]
     return [row for row in named if row]  # a row of empty cells says nothing
+
+
+def _joined(cells: Sequence[str]) -> str:
+    """Cells joined by "; ", a full stop that ends one before the next dropped ("Not available on
+    Android 15+; Default: #000000", not "15+.; Default")."""
+    return "; ".join([c[:-1] if c.endswith(".") and not c.endswith("..") else c for c in cells[:-1]] + list(cells[-1:]))
 
 
 def segments(text: str) -> list[tuple[bool, str]]:
