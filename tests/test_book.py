@@ -653,6 +653,14 @@ def test_a_jsx_tag_over_several_lines_shows_no_source() -> None:
     assert [b.text for b in page.blocks] == ["T", "Before.", "Inline text goes on."]
 
 
+def test_jsx_lines_keep_no_space_their_tags_left() -> None:
+    """Capacitor's VS Code page puts a button in a link on each of two lines: the text is
+    "Install" and "Docs", not " Docs"."""
+    page = parse_page("# T\n\n<a href=\"vscode:x\"><button style={{color: 'red'}}>Install</button></a>\n"
+                      "<a href=\"https://x.dev/\"><button style={{padding: 16}}>Docs</button></a>\n")
+    assert [b.text for b in page.blocks] == ["T", "Install\nDocs"]
+
+
 def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
     definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is

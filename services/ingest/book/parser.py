@@ -370,8 +370,10 @@ def _image_alt(tag: str) -> str:
 
 
 def _clean(text: str) -> str:
+    """Spaces as the page shows them: runs of one, none at a line's ends (a tag that stood there
+    leaves none either)."""
     text = _MDX_COMMENT.sub("", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return re.sub(r" ?\n ?", "\n", re.sub(r"[ \t]+", " ", text)).strip()
 
 
 def _html_text(content: str, mdx: bool = True) -> str:
