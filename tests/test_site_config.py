@@ -401,9 +401,19 @@ def test_a_site_that_publishes_only_released_versions(tmp_path: Path) -> None:
     assert [(s.edition.version, s.routes.version_path, s.label) for s in plan.sources] == [
         ("8.x", "8.x", "versioned_docs/version-8.x"), ("7.x", "", "versioned_docs/version-7.x")]
     assert any("6.x" in w and "does not exist" in w for w in plan.warnings)
-    (root / "versions.json").write_text('["6.x"]', encoding="utf-8")
-    with pytest.raises(InvalidArgument, match="none of the versions"):
+    # The version served by default without its folder: nothing readers search by default would be
+    # there (pnpm.io's build copies docs/ to versioned_docs/version-11.x first). Refused, naming
+    # the field that chose it.
+    with pytest.raises(InvalidArgument) as exc:
         plan_site(read_site(root), SiteOverrides(last_version="6.x"))
+    assert "serves by default" in violations(exc)["last_version"] and "make it first" in violations(exc)["last_version"]
+    (root / "docusaurus.config.js").write_text(
+        "module.exports = {presets: [['classic', {docs: {includeCurrentVersion: false, lastVersion: '9.x'}}]]};",
+        encoding="utf-8")
+    (root / "versions.json").write_text('["9.x", "8.x"]', encoding="utf-8")
+    with pytest.raises(InvalidArgument) as exc:
+        plan_site(read_site(root), SiteOverrides())
+    assert "version 9.x, which the site serves by default" in violations(exc)["source_dir"]
 
 
 @pytest.mark.parametrize(("config", "message"), [

@@ -141,6 +141,14 @@ def _plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequen
             continue
         label = f"versioned_docs/version-{name}"
         folder = site.root / label
+        if not folder.is_dir() and name == last:
+            # Its pages would be missing and every other version's are not the default: readers'
+            # searches would find nothing. pnpm.io's build copies docs/ there before building.
+            raise InvalidArgument.of(
+                "last_version" if overrides.last_version else "source_dir",
+                f"version {name}, which the site serves by default, is in versions.json but {label} does not "
+                "exist (Docusaurus refuses to build such a site): when the site's build makes that folder, "
+                "make it first, or give last_version to serve another version by default")
         if not folder.is_dir():
             warnings.append(f"version {name} is in versions.json but {label} does not exist (Docusaurus "
                             "refuses to build such a site); it is not ingested")
