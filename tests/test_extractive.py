@@ -159,6 +159,11 @@ def test_a_table_is_read_as_rows_whose_cells_are_named_by_their_columns() -> Non
     # A cell's full stop before the next cell goes (Capacitor's "Not available on Android 15+.").
     assert blocks("| Prop | Description | Default |\n| `color` | Hex. Not on Android 15+. | #000. |")[0].pieces() == [
         "Prop: `color`; Description: Hex. Not on Android 15+; Default: #000."]
+    # A pattern, a version or an abbreviation keeps its full stop.
+    assert blocks("| Pattern | Means | Note |\n| . | any one | etc. |\n| \\. | a dot | fast, slow, etc. |\n"
+                  "| 1.0. | e.g. | x |")[0].pieces() == [
+        "Pattern: .; Means: any one; Note: etc.", "Pattern: \\.; Means: a dot; Note: fast, slow, etc.",
+        "Pattern: 1.0.; Means: e.g.; Note: x"]
 
 
 async def test_a_table_row_is_a_statement_and_a_colon_brings_the_table() -> None:

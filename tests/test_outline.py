@@ -264,6 +264,14 @@ def test_a_way_in_is_named_by_its_file_or_its_route_and_a_folders_own_is_not_the
     # A way in at the top of the docs before one in a folder (Docusaurus's two introductions).
     both = (page("i18n/introduction.md"), page("introduction.md", "/docs/"), page("installation.md"))
     assert [p.file_path for p in start_pages(both)] == ["introduction.md", "installation.md"]
+    # A category linked to its folder's overview is that folder's way in, not the book's.
+    cordova = OutlineEntry(True, "Cordova", url="/docs/cordova/overview", file_path="cordova",
+                           items=(page("cordova/migrating.md"),))
+    assert [p.label for p in start_pages((page("welcome.md"), cordova, page("getting-started.md")))] == [
+        "getting-started", "welcome"]
+    # In a book whose pages all sit in folders, the top level is the shallowest they go.
+    folders = (page("introduction/overview.md"), page("reference/api.md"), page("deploy/installation.md"))
+    assert [p.file_path for p in start_pages(folders)] == ["introduction/overview.md", "deploy/installation.md"]
 
 
 def test_a_description_that_repeats_the_label_is_left_out() -> None:

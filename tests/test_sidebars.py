@@ -31,6 +31,7 @@ from services.ingest.book.sidebars import (
 from services.ingest.book.site import read_site
 from services.ingest.book.site.config import file_beside_config
 from services.ingest.book.site.navbar import NavbarLink
+from services.ingest.book.slugs import RouteOptions
 from tests.conftest import Stack, ingest
 from tests.test_outline import flatten
 
@@ -236,13 +237,13 @@ def test_the_navbar_names_and_orders_the_parts(tmp_path: Path) -> None:
     write(root / "docs", DOCS)
     write(root / "versioned_docs" / "version-1.0", DOCS)
     assert read_site(root).navbar == (
-        NavbarLink("System", path="/docs/reference/cli"), NavbarLink("Community", doc_id="guides/overview",
-                                                                     plugin_id="community"),
+        NavbarLink("System", to="docs/reference/cli?tab=1"), NavbarLink("", doc_id="intro"),
+        NavbarLink("Community", doc_id="guides/overview", plugin_id="community"),
         NavbarLink("Learn", doc_id="guides/overview"), NavbarLink("Questions", sidebar_id="Partly"))
     plan = plan_source(root)
     budget = Budget(len, 512, len, 512)
     for source in plan.sources:
-        assert [link.label for link in source.navbar] == ["System", "Learn", "Questions"]  # the default plugin's
+        assert [link.label for link in source.navbar] == ["System", "", "Learn", "Questions"]  # the default plugin's
         read = [(f, read_page(f, "b", "", budget, False, source.routes, source.edition))
                 for f in discover(source.docs_dir)]
         facts = [PageFacts(f.rel, r.frontmatter, r.chunks) for f, r in read]
@@ -252,10 +253,30 @@ def test_the_navbar_names_and_orders_the_parts(tmp_path: Path) -> None:
         assert outline.items[0].items[0].url == ("/docs/next/reference/cli" if source.edition.version == "current"
                                                  else "/docs/reference/cli")
     # Parts the navbar does not open keep their keys' names and come after, in the file's order.
-    facts = facts_of(write(tmp_path / "docs", DOCS))
-    outline = build_outline(facts, SOLE_EDITION, tmp_path / "docs", sidebar=root / "sidebars.json",
-                            navbar=(NavbarLink("Questions", sidebar_id="Partly"),))
-    assert [e.label for e in outline.items] == ["Questions", "Guides", "Operating System"]
+    docs = write(tmp_path / "docs", DOCS)
+    def parts(*navbar: NavbarLink, sidebars: dict[str, object] = NAVBAR_SIDEBARS,
+              routes: RouteOptions | None = None) -> list[str]:
+        sidebar = write(tmp_path, {"more.json": json.dumps(sidebars)}) / "more.json"
+        read = [(f, read_page(f, "b", "/docs/", budget, False, routes)) for f in discover(docs)]
+        facts = [PageFacts(f.rel, r.frontmatter, r.chunks) for f, r in read]
+        return [e.label for e in build_outline(facts, SOLE_EDITION, docs, sidebar=sidebar,
+                                               navbar=navbar, routes=routes).items]
+    assert parts(NavbarLink("Questions", sidebar_id="Partly")) == ["Questions", "Guides", "Operating System"]
+    # An unlabelled item places its part, which keeps its key's name.
+    assert parts(NavbarLink("", sidebar_id="Partly"), NavbarLink("Learn", doc_id="intro")) == [
+        "Partly", "Learn", "Operating System"]
+    # A `to` names a page by its whole path: "blog" is not /docs/guides/blog; a locale's edition
+    # resolves it on its own base URL, as its built navbar does.
+    assert parts(NavbarLink("Blog", to="faq")) == ["Guides", "Operating System", "Partly"]
+    assert parts(NavbarLink("FAQ", to="/docs/faq")) == ["FAQ", "Guides", "Operating System"]
+    french = RouteOptions(base_url="/fr/")  # its pages are at /fr/docs/…
+    assert parts(NavbarLink("FAQ", to="/docs/faq"), routes=french) == ["FAQ", "Guides", "Operating System"]
+    # A docSidebar item names its part before a deep link into it does, wherever each stands.
+    deep = NavbarLink("Changelog", to="/docs/reference/api")
+    assert parts(deep, NavbarLink("Reference", sidebar_id="OperatingSystem")) == ["Reference", "Guides", "Partly"]
+    # A doc in two sidebars opens the last (Docusaurus's docIdToSidebarName).
+    twice = {**NAVBAR_SIDEBARS, "Partly": ["faq", "intro"]}
+    assert parts(NavbarLink("Start", doc_id="intro"), sidebars=twice) == ["Start", "Guides", "Operating System"]
 
 
 def test_a_site_roots_versions_each_get_their_sidebar(tmp_path: Path) -> None:

@@ -27,12 +27,13 @@ MAX_ENTRIES = 10
 PAGES_PER_PART = 6
 START_PAGES = 2
 # Names of the pages a newcomer starts with, in order of preference, as `_page_names` spells them
-# (file "GettingStarted.md" and route ".../getting-started" are both "gettingstarted").
-START_NAMES = ("intro", "introduction", "index", "readme", "gettingstarted", "overview", "quickstart",
+# (file "GettingStarted.md" and route ".../getting-started" are both "gettingstarted"): those that
+# say so before a folder's generic index.
+START_NAMES = ("intro", "introduction", "gettingstarted", "quickstart", "index", "readme", "overview",
                "tutorial", "install", "installation")
 # These name the way into whatever folder holds them (Capacitor's "cordova/index.md" is its Cordova
 # section's overview, Redux's "introduction/README.md" a list of that section's pages): the book's
-# way in only at the top of its docs.
+# way in only at its top level, the shallowest its pages go.
 FOLDER_WAYS_IN = frozenset({"index", "readme", "overview"})
 # Words a question about the book may hold besides those that say so ("completely", "really").
 MAX_UNKNOWN = 2
@@ -196,26 +197,31 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     # A book of several sidebars is entered by its first part, in the navbar's order, even
     # when no page of it is named as a way in (Home Assistant's "Overview": its architecture and
     # the development environment). In a book whose top level is only categories, a way in of
-    # an earlier category comes first; a way in at the top of the docs before one in a folder
+    # an earlier category comes first; a way in at the book's top level before one deeper
     # (Docusaurus's "introduction.mdx" before its "i18n/introduction").
     sidebars = any(node.part for node in top)
     categories = all(node.category for node in top)
     pages = [(n if categories else 0, p) for n, node in enumerate(top) for p in node.pages()]
+    shallowest = min((_depth(p) for _, p in pages), default=0)
     def rank(entry: tuple[int, OutlineEntry]) -> tuple[int, bool, int, int, int]:
         n, page = entry
-        names = [START_NAMES.index(name) for name in _page_names(page) if name in START_NAMES]
-        named = not names, page.file_path.count("/") if names else 0, min(names, default=0)
+        names = [START_NAMES.index(name) for name in _page_names(page, shallowest) if name in START_NAMES]
+        named = not names, _depth(page) if names else 0, min(names, default=0)
         return (n, *named, 0) if sidebars else (0, named[0], n, *named[1:])
     return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
 
 
-def _page_names(page: OutlineEntry) -> set[str]:
-    """A page's file stem and last route segment, lower case without separators; a folder's way
-    in (FOLDER_WAYS_IN) only for a page at the top of the docs."""
-    top = "/" not in page.file_path
-    stem = page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+def _depth(page: OutlineEntry) -> int:
+    """How many folders down a page's file is; a category's page is in its folder."""
+    return page.file_path.count("/") + (1 if page.category and page.file_path else 0)
+
+
+def _page_names(page: OutlineEntry, top: int) -> set[str]:
+    """A page's file stem (not a category's folder) and last route segment, lower case without
+    separators; a folder's way in (FOLDER_WAYS_IN) only for a page at the book's ``top`` depth."""
+    stem = "" if page.category else page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     names = {re.sub(r"[-_.\s]", "", name.lower()) for name in (stem, page.url.rstrip("/").rsplit("/", 1)[-1])}
-    return {name for name in names if name and (top or name not in FOLDER_WAYS_IN)}
+    return {name for name in names if name and (_depth(page) == top or name not in FOLDER_WAYS_IN)}
 
 
 def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:

@@ -152,18 +152,31 @@ def table_rows(lines: Sequence[str]) -> list[str]:
     rows = [[" ".join(c.replace("\\|", "|").split()) for c in _CELL_BORDER.split(line.strip())[1:-1]]
             for line in lines]
     if len(rows) < 2:
-        named = [_joined([c for c in row if c]) for row in rows]
+        named = [_joined([("", c) for c in row]) for row in rows]
     else:
         header, body = rows[0], rows[1:]
-        named = [_joined([f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell])
-                 for row in body]
+        named = [_joined(list(zip(header, row, strict=False))) for row in body]
     return [row for row in named if row]  # a row of empty cells says nothing
 
 
-def _joined(cells: Sequence[str]) -> str:
-    """Cells joined by "; ", a full stop that ends one before the next dropped ("Not available on
-    Android 15+; Default: #000000", not "15+.; Default")."""
-    return "; ".join([c[:-1] if c.endswith(".") and not c.endswith("..") else c for c in cells[:-1]] + list(cells[-1:]))
+def _joined(cells: Sequence[tuple[str, str]]) -> str:
+    """(column, cell) pairs as "column: cell; …", empty cells left out, the full stop that ends a
+    sentence in a cell before the next dropped ("Not available on Android 15+; Default:
+    #000000", not "15+.; Default")."""
+    kept = [(name, cell) for name, cell in cells if cell]
+    shown = [(name, cell[:-1] if i < len(kept) - 1 and _ends_sentence(cell) else cell)
+             for i, (name, cell) in enumerate(kept)]
+    return "; ".join(f"{name}: {cell}" if name else cell for name, cell in shown)
+
+
+# A full stop after a word, in a cell of two words or more; not a pattern (".", "\\.", "*."),
+# a version ("1.0.") or an abbreviation ("etc.", "e.g.").
+_SENTENCE_STOP = re.compile(r"\S\s.*[\w)+%`'\"]\.$")
+_ABBREVIATION = re.compile(r"(?:\b(?:etc|vs|cf|approx)|\b[a-z]\.[a-z])\.$", re.IGNORECASE)
+
+
+def _ends_sentence(cell: str) -> bool:
+    return bool(_SENTENCE_STOP.search(cell)) and not _ABBREVIATION.search(cell)
 
 
 def segments(text: str) -> list[tuple[bool, str]]:

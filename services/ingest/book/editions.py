@@ -102,7 +102,7 @@ def plan_source(path: Path, base_url: str | None = None, overrides: SiteOverride
 def plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequence[Path] = ()) -> Plan:
     plan = _plan_site(with_given(site, overrides), overrides, allowed_roots)
     docs_id = site.docs.id if site.docs is not None else ""
-    navbar = tuple(link for link in site.navbar if link.path or link.plugin_id == docs_id)
+    navbar = tuple(link for link in site.navbar if link.to or link.plugin_id == docs_id)
     return replace(plan, sources=tuple(replace(s, navbar=navbar) for s in plan.sources))
 
 

@@ -379,7 +379,7 @@ def read_site(root: Path) -> SiteConfig:
         i18n=_i18n(out, config.get("i18n")),
         magic_comments=_magic_comments(out, config.get("themeConfig")),
     )
-    site = replace(site, navbar=read_navbar(config.get("themeConfig"), site.base_url))
+    site = replace(site, navbar=read_navbar(config.get("themeConfig")))
     markdown = out.object("markdown", config.get("markdown"))
     version = _docusaurus_version(root)
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
