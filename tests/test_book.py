@@ -661,6 +661,24 @@ def test_jsx_lines_keep_no_space_their_tags_left() -> None:
     assert [b.text for b in page.blocks] == ["T", "Install\nDocs"]
 
 
+@pytest.mark.parametrize(("major", "shown"), [
+    # Checked against remark-emoji 2.2.0 (node-emoji 1.11.0) and 4.0.1 (node-emoji 2.2.0) themselves.
+    (2, "At 10:30:tada: and \U0001f447 `:lock:` a\U0001f171\ufe0fc \U0001f44d :nope:"),
+    (3, "At 10:30\U0001f389 and \U0001f447 `:lock:` a\U0001f171\ufe0fc \U0001f44d :nope:"),
+])
+def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str) -> None:
+    """Every Docusaurus runs remark-emoji over text, never code; an unknown name stays. Version 3
+    looks again one character after a shortcode it does not know, 2 after its end."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    site = SiteMarkdown(docusaurus_major=major)
+    page = parse_page("## :lock: Locks\n\nAt 10:30:tada: and :point_down: `:lock:` a:b:c :+1: :nope:\n\n"
+                      "```\n:tada:\n```\n", site=site)
+    assert [b.text for b in page.blocks] == ["\U0001f512 Locks", shown, ":tada:"]
+    # Docusaurus 2 makes heading ids after remark-emoji (github-slugger drops the emoji), 3 before.
+    assert page.blocks[0].slug_text == ("\U0001f512 Locks" if major == 2 else ":lock: Locks")
+
+
 def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
     definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is

@@ -262,6 +262,20 @@ def test_footnotes_show_where_the_built_page_shows_them(build: Path) -> None:
     assert notes[0] == chunks[-1]
 
 
+def test_emoji_shortcodes_show_as_the_built_page_shows_them(build: Path) -> None:
+    """Docusaurus runs remark-emoji over every page: the appendix's ":white_check_mark: Ready
+    light" shows ✅ and its text 🎉, while Docusaurus 3 makes the heading's id before that, from
+    the shortcode's name."""
+    file = next(f for f in discover(SITE / "docs") if f.rel == "appendix.md")
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False).chunks
+    html = (build / "docs" / "appendix.html").read_text(encoding="utf-8")
+    ready = next(c for c in chunks if c.heading_path[-1] == "\u2705 Ready light")
+    anchor = ready.url.partition("#")[2]
+    assert anchor == "white_check_mark-ready-light" and f'id="{anchor}"' in html
+    assert "\u2705 Ready light" in html and "start-up checks \U0001f389." in html
+    assert ready.content.startswith("The green status light that shows Rover passed its start-up checks \U0001f389.")
+
+
 class TabButtons(HTMLParser):
     """The labels of a built page's tab buttons (li role="tab"), in page order."""
 

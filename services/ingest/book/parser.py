@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,7 @@ from mdit_py_plugins.container import container_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
 from services.ingest.book import npm2yarn as npm2yarn_plugin
+from services.ingest.book.emoji import emojify
 from services.ingest.book.fences import with_code
 from services.ingest.book.site_code import DIRECTIVES, read_info, shown_lines
 
@@ -802,7 +803,16 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 title = _inline_text(_MD.parseInline(title)[0], mdx)
             page.blocks.append(Block("text", admonition_label(kind, title, site.docusaurus_major), label=True))
         i += 1
+    page.blocks = [_with_emoji(b, site.docusaurus_major) for b in page.blocks]
     return page
+
+
+def _with_emoji(block: Block, docusaurus_major: int) -> Block:
+    """Shortcodes in text shown as emoji; Docusaurus 2 makes heading ids after it (see emoji)."""
+    if block.kind == "code":
+        return block
+    slug_text = emojify(block.slug_text, docusaurus_major) if docusaurus_major <= 2 else block.slug_text
+    return replace(block, text=emojify(block.text, docusaurus_major), slug_text=slug_text)
 
 
 def _table(tokens: list[Token], start: int, mdx: bool) -> tuple[list[str], int]:
