@@ -663,8 +663,9 @@ def test_jsx_lines_keep_no_space_their_tags_left() -> None:
 
 @pytest.mark.parametrize(("major", "shown"), [
     # Checked against remark-emoji 2.2.0 (node-emoji 1.11.0) and 4.0.1 (node-emoji 2.2.0) themselves.
+    # Docusaurus 3 parses text directives first: "a:b:c" holds the directive ":c" and shows no 🅱.
     (2, "At 10:30:tada: and \U0001f447 `:lock:` a\U0001f171\ufe0fc \U0001f44d :nope:"),
-    (3, "At 10:30\U0001f389 and \U0001f447 `:lock:` a\U0001f171\ufe0fc \U0001f44d :nope:"),
+    (3, "At 10:30\U0001f389 and \U0001f447 `:lock:` a:b:c \U0001f44d :nope:"),
 ])
 def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str) -> None:
     """Every Docusaurus runs remark-emoji over text, never code; an unknown name stays. Version 3

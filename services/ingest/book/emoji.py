@@ -24,15 +24,28 @@ _SHORTCODE = re.compile(r":\+1:|:-1:|:[A-Za-z0-9_-]+:")  # remark-emoji's RE_EMO
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)*?\1", re.DOTALL)
 
 
-def emojify(text: str, docusaurus_major: int) -> str:
-    """``text`` with each known shortcode outside inline code shown as its emoji."""
+def emojify(text: str, docusaurus_major: int, stops: re.Pattern[str] | None = None) -> str:
+    """``text`` with each known shortcode outside inline code shown as its emoji. A match of
+    ``stops`` is left as written and no shortcode spans it: Docusaurus 3 parses text directives
+    first, so "a:b:c" is "a:b" and the directive ":c", and shows no 🅱."""
     if ":" not in text:
         return text
     out: list[str] = []
     start = 0
     for span in _CODE_SPAN.finditer(text):
-        out += [_replaced(text[start:span.start()], docusaurus_major), span[0]]
+        out += [_between(text[start:span.start()], docusaurus_major, stops), span[0]]
         start = span.end()
+    return "".join([*out, _between(text[start:], docusaurus_major, stops)])
+
+
+def _between(text: str, docusaurus_major: int, stops: re.Pattern[str] | None) -> str:
+    if stops is None:
+        return _replaced(text, docusaurus_major)
+    out: list[str] = []
+    start = 0
+    for stop in stops.finditer(text):
+        out += [_replaced(text[start:stop.start()], docusaurus_major), stop[0]]
+        start = stop.end()
     return "".join([*out, _replaced(text[start:], docusaurus_major)])
 
 

@@ -811,8 +811,9 @@ def _with_emoji(block: Block, docusaurus_major: int) -> Block:
     """Shortcodes in text shown as emoji; Docusaurus 2 makes heading ids after it (see emoji)."""
     if block.kind == "code":
         return block
-    slug_text = emojify(block.slug_text, docusaurus_major) if docusaurus_major <= 2 else block.slug_text
-    return replace(block, text=emojify(block.text, docusaurus_major), slug_text=slug_text)
+    if docusaurus_major <= 2:
+        return replace(block, text=emojify(block.text, 2), slug_text=emojify(block.slug_text, 2))
+    return replace(block, text=emojify(block.text, docusaurus_major, _TEXT_DIRECTIVE))
 
 
 def _table(tokens: list[Token], start: int, mdx: bool) -> tuple[list[str], int]:
