@@ -680,6 +680,17 @@ def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str
     assert page.blocks[0].slug_text == ("\U0001f512 Locks" if major == 2 else ":lock: Locks")
 
 
+def test_docusaurus_2_shows_a_code_blocks_tabs_as_spaces() -> None:
+    """Excalidraw's developer docs (Docusaurus 2.2, built) show a tab-indented JSON block with
+    four spaces a tab, to the next multiple of four columns; Docusaurus 3 keeps the tabs."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    source = "```js\n{\n\t\"id\": 1,\n\t\t\"a\":\t2\n}\n```\n"
+    [two] = parse_page(source, site=SiteMarkdown(docusaurus_major=2)).blocks
+    [three] = parse_page(source, site=SiteMarkdown(docusaurus_major=3)).blocks
+    assert two.text == '{\n    "id": 1,\n        "a":    2\n}' and "\t" in three.text
+
+
 def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
     definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is

@@ -803,14 +803,16 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 title = _inline_text(_MD.parseInline(title)[0], mdx)
             page.blocks.append(Block("text", admonition_label(kind, title, site.docusaurus_major), label=True))
         i += 1
-    page.blocks = [_with_emoji(b, site.docusaurus_major) for b in page.blocks]
+    page.blocks = [_as_shown(b, site.docusaurus_major) for b in page.blocks]
     return page
 
 
-def _with_emoji(block: Block, docusaurus_major: int) -> Block:
-    """Shortcodes in text shown as emoji; Docusaurus 2 makes heading ids after it (see emoji)."""
+def _as_shown(block: Block, docusaurus_major: int) -> Block:
+    """Shortcodes in text shown as emoji; Docusaurus 2 makes heading ids after it (see emoji).
+    MDX 1 (Docusaurus 2) shows a code block's tabs as spaces to the next multiple of four columns
+    (``detab`` in @mdx-js/mdx 1's mdx-ast-to-mdx-hast.js); 3 keeps them."""
     if block.kind == "code":
-        return block
+        return replace(block, text=block.text.expandtabs(4)) if docusaurus_major <= 2 else block
     if docusaurus_major <= 2:
         return replace(block, text=emojify(block.text, 2), slug_text=emojify(block.slug_text, 2))
     return replace(block, text=emojify(block.text, docusaurus_major, _TEXT_DIRECTIVE))
