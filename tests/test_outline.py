@@ -269,6 +269,11 @@ def test_a_way_in_is_named_by_its_file_or_its_route_and_a_folders_own_is_not_the
                            items=(page("cordova/migrating.md"),))
     assert [p.label for p in start_pages((page("welcome.md"), cordova, page("getting-started.md")))] == [
         "getting-started", "welcome"]
+    # The page served at the docs' own route is their home (Excalidraw's introduction/get-started.mdx,
+    # slug "../"), whatever its file is called.
+    intro = (page("introduction/get-started.mdx", "/docs/"), page("introduction/development.mdx"),
+             page("excalidraw/installation.mdx"))
+    assert [p.file_path for p in start_pages(intro)] == ["introduction/get-started.mdx", "excalidraw/installation.mdx"]
     # In a book whose pages all sit in folders, the top level is the shallowest they go.
     folders = (page("introduction/overview.md"), page("reference/api.md"), page("deploy/installation.md"))
     assert [p.file_path for p in start_pages(folders)] == ["introduction/overview.md", "deploy/installation.md"]

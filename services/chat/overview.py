@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from records.outline import OutlineEntry
 from services.chat.answerers.passages import SENTENCE_END, cite
@@ -29,8 +30,8 @@ START_PAGES = 2
 # Names of the pages a newcomer starts with, in order of preference, as `_page_names` spells them
 # (file "GettingStarted.md" and route ".../getting-started" are both "gettingstarted"): those that
 # say so before a folder's generic index.
-START_NAMES = ("intro", "introduction", "gettingstarted", "quickstart", "index", "readme", "overview",
-               "tutorial", "install", "installation")
+START_NAMES = ("intro", "introduction", "gettingstarted", "getstarted", "quickstart", "index", "readme",
+               "overview", "tutorial", "install", "installation")
 # These name the way into whatever folder holds them (Capacitor's "cordova/index.md" is its Cordova
 # section's overview, Redux's "introduction/README.md" a list of that section's pages): the book's
 # way in only at its top level, the shallowest its pages go.
@@ -203,12 +204,33 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     categories = all(node.category for node in top)
     pages = [(n if categories else 0, p) for n, node in enumerate(top) for p in node.pages()]
     shallowest = min((_depth(p) for _, p in pages), default=0)
+    home = _home([p for _, p in pages])
     def rank(entry: tuple[int, OutlineEntry]) -> tuple[int, bool, int, int, int]:
         n, page = entry
         names = [START_NAMES.index(name) for name in _page_names(page, shallowest) if name in START_NAMES]
+        if _route(page.url) == home:
+            names.append(-1)  # the docs' own home page (Excalidraw's "get-started" at slug "../")
         named = not names, _depth(page) if names else 0, min(names, default=0)
         return (n, *named, 0) if sidebars else (0, named[0], n, *named[1:])
     return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
+
+
+def _home(pages: Sequence[OutlineEntry]) -> str | None:
+    """The route every page is under, when a page is served there: the docs' home page."""
+    routes = [_route(p.url).split("/") for p in pages if p.url]
+    if len(routes) < 2:
+        return None
+    common: list[str] = []
+    for parts in zip(*routes, strict=False):
+        if len(set(parts)) > 1:
+            break
+        common.append(parts[0])
+    home = "/".join(common)
+    return home if any(_route(p.url) == home for p in pages) else None
+
+
+def _route(url: str) -> str:
+    return urlsplit(url).path.rstrip("/")
 
 
 def _depth(page: OutlineEntry) -> int:
