@@ -279,6 +279,18 @@ def test_the_navbar_names_and_orders_the_parts(tmp_path: Path) -> None:
     assert parts(NavbarLink("Start", doc_id="intro"), sidebars=twice) == ["Start", "Guides", "Operating System"]
 
 
+def test_a_navbar_of_thousands_of_links_is_read_only_so_far() -> None:
+    """A config is the site owner's, but an ingest reads whatever it is given: a navbar of 5,000
+    links, nested in dropdowns, is read up to its first MAX_LINKS."""
+    from services.ingest.book.site.literal import JsArray, JsObject
+    from services.ingest.book.site.navbar import MAX_LINKS, read_navbar
+
+    links = JsArray(tuple(JsObject({"to": f"/docs/p{i}", "label": f"P{i}"}) for i in range(5000)))
+    dropdown = JsObject({"label": "More", "items": links})
+    navbar = read_navbar(JsObject({"navbar": JsObject({"items": JsArray((dropdown, dropdown))})}))
+    assert len(navbar) == MAX_LINKS and navbar[-1] == NavbarLink(f"P{MAX_LINKS - 1}", to=f"/docs/p{MAX_LINKS - 1}")
+
+
 def test_a_site_roots_versions_each_get_their_sidebar(tmp_path: Path) -> None:
     root = write_site(tmp_path / "site")
     plan = plan_source(root)

@@ -306,9 +306,10 @@ def _as_navbar_shows(areas: Sequence[tuple[str, OutlineEntry]], navbar: Sequence
     "Translations"); the other parts follow in the file's order, named after their keys. Of
     several links to one part, a `docSidebar` item names it, else one to its first page, else
     the first ("Changelog" deep in the API part does not rename it)."""
+    parts = _PartIndex(areas, routes)
     order: dict[int, tuple[int, str]] = {}  # part index → (rank of its best link, label); insertion = navbar order
     for link in navbar:
-        index, opens_first = _linked_part(link, areas, ctx, routes)
+        index, opens_first = parts.opened_by(link, ctx)
         if index is None:
             continue
         rank = 0 if link.sidebar_id else 1 if opens_first else 2
@@ -319,27 +320,39 @@ def _as_navbar_shows(areas: Sequence[tuple[str, OutlineEntry]], navbar: Sequence
     return tuple(named + [area for i, (_, area) in enumerate(areas) if i not in order])
 
 
-def _linked_part(link: NavbarLink, areas: Sequence[tuple[str, OutlineEntry]], ctx: _HandWritten,
-                 routes: RouteOptions | None) -> tuple[int | None, bool]:
-    """The part a link opens, and whether it opens at the part's first page. A doc in several
+class _PartIndex:
+    """Which part each sidebar key, page URL and page path opens, built once. A doc in several
     sidebars belongs to the last (``docIdToSidebarName`` in the docs plugin's sidebars/utils)."""
-    if link.sidebar_id:
-        return next((i for i, (name, _) in enumerate(areas) if name == link.sidebar_id), None), True
-    doc = ctx.by_id.get(link.doc_id) if link.doc_id else None
-    # A `to` path gains the edition's base URL (a locale's is /fr/), as the built navbar's does,
-    # and names the version served by default unless it says another.
-    path = site_path(link.to, routes.base_url if routes is not None else "/") if link.to else None
 
-    def wanted(page: OutlineEntry) -> bool:
+    def __init__(self, areas: Sequence[tuple[str, OutlineEntry]], routes: RouteOptions | None) -> None:
+        self.routes = routes
+        self.by_key = {name: i for i, (name, _) in enumerate(areas)}
+        self.by_url: dict[str, int] = {}
+        self.by_path: dict[str, int] = {}
+        self.first_url: dict[int, str] = {}
+        for i, (_, area) in enumerate(areas):
+            first = area.first_page()
+            self.first_url[i] = first.url if first is not None else ""
+            for page in area.pages():
+                self.by_url[page.url] = i
+                # A `to` path names the version served by default unless it says another.
+                self.by_path[_path(page.url)] = self.by_path[_unversioned(page.url, routes)] = i
+
+    def opened_by(self, link: NavbarLink, ctx: _HandWritten) -> tuple[int | None, bool]:
+        """The part a link opens, and whether it opens at the part's first page."""
+        if link.sidebar_id:
+            return self.by_key.get(link.sidebar_id), True
         if link.doc_id:
-            return doc is not None and page.url == doc.item.url
-        return path in (_path(page.url), _unversioned(page.url, routes))
-
-    found = [i for i, (_, area) in enumerate(areas) if any(wanted(p) for p in area.pages())]
-    if not found:
-        return None, False
-    first = areas[found[-1]][1].first_page()
-    return found[-1], first is not None and wanted(first)
+            doc = ctx.by_id.get(link.doc_id)
+            index = self.by_url.get(doc.item.url) if doc is not None else None
+            return index, index is not None and doc is not None and self.first_url[index] == doc.item.url
+        # A `to` path gains the edition's base URL (a locale's is /fr/), as the built navbar's does.
+        path = site_path(link.to, self.routes.base_url if self.routes is not None else "/")
+        index = self.by_path.get(path)
+        if index is None:
+            return None, False
+        first = self.first_url[index]
+        return index, path in (_path(first), _unversioned(first, self.routes))
 
 
 def _path(url: str) -> str:

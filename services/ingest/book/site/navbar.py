@@ -21,6 +21,7 @@ from services.ingest.book.site.literal import JsArray, JsObject, JsValue
 
 DEFAULT_PLUGIN_ID = "default"
 _MAX_DEPTH = 4  # dropdowns hold links, not dropdowns; a little slack for themes that nest them
+MAX_LINKS = 200  # a navbar shows a handful; a config that lists more is read no further
 _PROTOCOL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
 
 
@@ -39,7 +40,7 @@ def read_navbar(theme_config: JsValue) -> tuple[NavbarLink, ...]:
     """The navbar's links into the site, in the order shown (left, then right)."""
     navbar = theme_config.get("navbar") if isinstance(theme_config, JsObject) else None
     items = navbar.get("items") if isinstance(navbar, JsObject) else None
-    found = _links(items, 0)
+    found = _links(items, 0)[:MAX_LINKS]
     # theme-classic puts `position: 'right'` items after the left ones, each side in written order.
     return tuple(link for link, right in found if not right) + tuple(link for link, right in found if right)
 
@@ -49,6 +50,8 @@ def _links(items: JsValue, depth: int) -> list[tuple[NavbarLink, bool]]:
     if not isinstance(items, JsArray) or depth > _MAX_DEPTH:
         return out
     for item in items.items:
+        if len(out) >= MAX_LINKS:
+            break
         if not isinstance(item, JsObject):
             continue
         right = _string(item.get("position")) == "right"
