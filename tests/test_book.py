@@ -691,6 +691,20 @@ def test_docusaurus_2_shows_a_code_blocks_tabs_as_spaces() -> None:
     assert two.text == '{\n    "id": 1,\n        "a":    2\n}' and "\t" in three.text
 
 
+def test_a_pre_block_on_docusaurus_2_is_code_on_one_line_as_jsx_shows_it() -> None:
+    """Excalidraw's developer docs (Docusaurus 2.2, built) write type signatures as a <pre> of
+    text and links over lines: MDX 1 compiles the block as JSX, whose whitespace rule puts it on
+    one line, with {" "} and character references as shown."""
+    from services.ingest.book.parser import SiteMarkdown
+
+    source = ('<pre>\n  (activeTool:{" "}\n  <a href="https://x.dev/types.ts#L115">\n    {" "}\n'
+              '    AppState["activeTool"]\n  </a>\n  , event: ClipboardEvent &#124; null) =&gt; void\n</pre>\n')
+    [two] = parse_page(source, site=SiteMarkdown(docusaurus_major=2)).blocks
+    assert two.kind == "code"
+    assert two.text == '(activeTool:  AppState["activeTool"], event: ClipboardEvent | null) => void'
+    assert all(b.kind == "text" for b in parse_page(source).blocks)  # Docusaurus 3 reads it as before
+
+
 def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
     definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is

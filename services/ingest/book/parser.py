@@ -9,6 +9,7 @@ their title. Headings carry the text github-slugger sees and any explicit id
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -375,6 +376,44 @@ def _clean(text: str) -> str:
     leaves none either)."""
     text = _MDX_COMMENT.sub("", text)
     return re.sub(r" ?\n ?", "\n", re.sub(r"[ \t]+", " ", text)).strip()
+
+
+# A block that is one <pre> element, written over lines ("<pre>\n  (api:{" "}\n  <a …>…</a>) => void\n</pre>").
+_PRE_BLOCK = re.compile(r"\s*<pre\b[^>]*>(?P<inner>.*)</pre>\s*", re.DOTALL | re.IGNORECASE)
+_JSX_PIECE = re.compile(_TAG.pattern + r"|\{(?:[^{}]|\{[^{}]*\})*\}")
+
+
+def _jsx_pre(content: str) -> str | None:
+    """The text MDX 1 (Docusaurus 2) shows for a <pre> block, or None when the block is not one.
+    The block is JSX, so its text follows JSX's whitespace rule (Babel's
+    cleanJSXElementLiteralChild): each run of text between tags and expressions loses the
+    whitespace at its lines' inner ends and its blank lines, and its lines are joined by a space;
+    a string expression ({" "}) shows its text. Excalidraw's signatures show on one line, as built."""
+    block = _PRE_BLOCK.fullmatch(content)
+    if block is None:
+        return None
+    inner = block["inner"]
+    out: list[str] = []
+    start = 0
+    for piece in _JSX_PIECE.finditer(inner):
+        out.append(_jsx_text(inner[start:piece.start()]))
+        if piece[0].startswith("{"):
+            out.append(_expressions(piece[0]))
+        start = piece.end()
+    out.append(_jsx_text(inner[start:]))
+    return "".join(out).strip()
+
+
+def _jsx_text(text: str) -> str:
+    """A run of JSX text as shown: whitespace as above, character references decoded."""
+    lines = re.split(r"\r\n|\n|\r", text.replace("\t", " "))
+    kept = []
+    for n, line in enumerate(lines):
+        line = line.lstrip(" ") if n > 0 else line
+        line = line.rstrip(" ") if n < len(lines) - 1 else line
+        if line:
+            kept.append(line)
+    return html.unescape(" ".join(kept))
 
 
 def _html_text(content: str, mdx: bool = True) -> str:
@@ -753,6 +792,9 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 shown = "\n".join(shown_lines(info, body.split("\n"), site.magic_comments))
                 if shown.strip():  # an empty block shows no line (and no title) on the built page
                     page.blocks.append(Block("code", shown, info=info))
+        elif t == "html_block" and mdx and site.docusaurus_major <= 2 and (pre := _jsx_pre(tok.content)) is not None:
+            if pre:
+                page.blocks.append(Block("code", pre))
         elif t == "html_block":
             content = _html_text(tok.content, mdx)
             tab = _tab_label(tok.content, labels)
