@@ -680,6 +680,27 @@ def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str
     assert page.blocks[0].slug_text == ("\U0001f512 Locks" if major == 2 else ":lock: Locks")
 
 
+@pytest.mark.parametrize(("major", "ids", "text"), [
+    # Each as built by Docusaurus 2.2's and 3.5's own pipelines: the shortcode in code, in an
+    # image's alt, an expression, an admonition's title and raw HTML on MDX 1 stay as written.
+    (2, ["use-1-reactions", "tada-image-heading", "-locks"],
+     ["Run `a`:x:` now, ` then \U0001f389 :tada:", "Note: :tada: Title", "x", ":tada:"]),
+    (3, ["use-1-reactions", "tada-image-heading", "lock-locks"],
+     ["Run `a`:x:` now, ` then \U0001f389 :tada:", "Note: :tada: Title", "x", "\U0001f389"]),
+])
+def test_emoji_shortcodes_reach_only_what_remark_emoji_reaches(major: int, ids: list[str], text: list[str]) -> None:
+    from services.ingest.book.parser import SiteMarkdown
+    from services.ingest.book.slugs import Slugger
+
+    site = SiteMarkdown(docusaurus_major=major)
+    headings = parse_page("## Use `:+1:` reactions\n\n## ![:tada:](x.png) Image heading\n\n## :lock: Locks\n",
+                          site=site).blocks
+    assert [Slugger().slug(b.slug_text) for b in headings] == ids
+    page = parse_page('Run `` a`:x: `` now, \\` then :tada: {":tada:"}\n\n:::note[:tada: Title]\n\nx\n\n:::\n\n'
+                      "<div>:tada:</div>\n", site=site)
+    assert [b.text for b in page.blocks] == text
+
+
 def test_docusaurus_2_shows_a_code_blocks_tabs_as_spaces() -> None:
     """Excalidraw's developer docs (Docusaurus 2.2, built) show a tab-indented JSON block with
     four spaces a tab, to the next multiple of four columns; Docusaurus 3 keeps the tabs."""
@@ -703,6 +724,13 @@ def test_a_pre_block_on_docusaurus_2_is_code_on_one_line_as_jsx_shows_it() -> No
     assert two.kind == "code"
     assert two.text == '(activeTool:  AppState["activeTool"], event: ClipboardEvent | null) => void'
     assert all(b.kind == "text" for b in parse_page(source).blocks)  # Docusaurus 3 reads it as before
+    # <br /> breaks its line, a comment shows nothing, a ">" in an attribute ends no tag; two
+    # elements, or text after one, are read as before.
+    [broken] = parse_page('<pre title="a>b">\n  (opts: &#123; <br /> merge?: boolean;{/* note */}\n  &#125;)\n</pre>\n',
+                          site=SiteMarkdown(docusaurus_major=2)).blocks
+    assert broken.text == "(opts: { \n merge?: boolean;})"  # the line break after the comment goes, as JSX has it
+    two_pres = parse_page("<pre>one</pre><pre>two</pre>\n", site=SiteMarkdown(docusaurus_major=2)).blocks
+    assert [b.kind for b in two_pres] == ["text"]
 
 
 def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:

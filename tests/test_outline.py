@@ -274,6 +274,11 @@ def test_a_way_in_is_named_by_its_file_or_its_route_and_a_folders_own_is_not_the
     intro = (page("introduction/get-started.mdx", "/docs/"), page("introduction/development.mdx"),
              page("excalidraw/installation.mdx"))
     assert [p.file_path for p in start_pages(intro)] == ["introduction/get-started.mdx", "excalidraw/installation.mdx"]
+    # …before a way in named so at a shallower level, or in an earlier category.
+    assert start_pages((page("intro.md"), page("guide/welcome.md", "/docs/")))[0].file_path == "guide/welcome.md"
+    named_first = (OutlineEntry(True, "A", items=(page("a/installation.md"),)),
+                   OutlineEntry(True, "B", items=(page("b/welcome.md", "/docs/"),)))
+    assert start_pages(named_first)[0].file_path == "b/welcome.md"
     # In a book whose pages all sit in folders, the top level is the shallowest they go.
     folders = (page("introduction/overview.md"), page("reference/api.md"), page("deploy/installation.md"))
     assert [p.file_path for p in start_pages(folders)] == ["introduction/overview.md", "deploy/installation.md"]

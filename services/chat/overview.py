@@ -205,13 +205,13 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     pages = [(n if categories else 0, p) for n, node in enumerate(top) for p in node.pages()]
     shallowest = min((_depth(p) for _, p in pages), default=0)
     home = _home([p for _, p in pages])
-    def rank(entry: tuple[int, OutlineEntry]) -> tuple[int, bool, int, int, int]:
+    def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, bool, int, int, int]:
         n, page = entry
         names = [START_NAMES.index(name) for name in _page_names(page, shallowest) if name in START_NAMES]
-        if _route(page.url) == home:
-            names.append(-1)  # the docs' own home page (Excalidraw's "get-started" at slug "../")
         named = not names, _depth(page) if names else 0, min(names, default=0)
-        return (n, *named, 0) if sidebars else (0, named[0], n, *named[1:])
+        # The docs' own home page comes first, whatever its file (Excalidraw's "get-started" at slug "../").
+        first = _route(page.url) != home
+        return (first, n, *named, 0) if sidebars else (first, 0, named[0], n, *named[1:])
     return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
 
 

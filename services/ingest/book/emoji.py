@@ -21,24 +21,15 @@ from functools import cache
 from pathlib import Path
 
 _SHORTCODE = re.compile(r":\+1:|:-1:|:[A-Za-z0-9_-]+:")  # remark-emoji's RE_EMOJI (JS \w is ASCII)
-_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)*?\1", re.DOTALL)
 
 
 def emojify(text: str, docusaurus_major: int, stops: re.Pattern[str] | None = None) -> str:
-    """``text`` with each known shortcode outside inline code shown as its emoji. A match of
-    ``stops`` is left as written and no shortcode spans it: Docusaurus 3 parses text directives
-    first, so "a:b:c" is "a:b" and the directive ":c", and shows no 🅱."""
+    """A run of the page's text (never code: callers give text nodes only) with each known
+    shortcode shown as its emoji. A match of ``stops`` is left as written and no shortcode spans
+    it: an MDX expression ({":tada:"} shows as written), and on Docusaurus 3 a text directive,
+    parsed first ("a:b:c" is "a:b" and the directive ":c", and shows no 🅱)."""
     if ":" not in text:
         return text
-    out: list[str] = []
-    start = 0
-    for span in _CODE_SPAN.finditer(text):
-        out += [_between(text[start:span.start()], docusaurus_major, stops), span[0]]
-        start = span.end()
-    return "".join([*out, _between(text[start:], docusaurus_major, stops)])
-
-
-def _between(text: str, docusaurus_major: int, stops: re.Pattern[str] | None) -> str:
     if stops is None:
         return _replaced(text, docusaurus_major)
     out: list[str] = []

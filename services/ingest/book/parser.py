@@ -255,8 +255,9 @@ _SHOWN = str.maketrans({"\ue000": "{", "\ue001": "}", "\ue002": "<", "\ue003": "
 _STAND_INS = re.compile("[\ue000-\ue003]")
 
 
-def _inline_text(token: Token, mdx: bool = True) -> str:
-    """Plain text of an inline token: emphasis markers and tags gone, code kept in backticks."""
+def _inline_text(token: Token, mdx: bool = True, emoji: int | None = None) -> str:
+    """Plain text of an inline token: emphasis markers and tags gone, code kept in backticks;
+    with ``emoji`` (the Docusaurus major), shortcodes in its text shown as remark-emoji shows them."""
     children = token.children or []
     # A page that itself holds the stand-ins (none seen) keeps the old reading rather than lose them.
     literal = mdx and not any(_STAND_INS.search(c.content) for c in children)
@@ -265,6 +266,8 @@ def _inline_text(token: Token, mdx: bool = True) -> str:
 
     def flush() -> None:
         text = "".join(run)
+        if emoji is not None:
+            text = emojify(text, emoji, _emoji_stops(emoji, mdx))
         parts.append(_expressions(_without_expression_tags(text)) if mdx else text)
         run.clear()
 
@@ -354,6 +357,16 @@ def _tag_end(text: str, start: int, limit: int) -> int | None:
     return None
 
 
+# An MDX expression in text, which remark-emoji does not reach; with a text directive on Docusaurus 3.
+_EXPRESSION = re.compile(r"\{(?:[^{}]|\{[^{}]*\})*\}")
+
+
+def _emoji_stops(docusaurus_major: int, mdx: bool) -> re.Pattern[str] | None:
+    if docusaurus_major <= 2:
+        return _EXPRESSION
+    return _DIRECTIVE_OR_EXPRESSION if mdx else _TEXT_DIRECTIVE
+
+
 def _expressions(text: str) -> str:
     shown = _VARIABLE_EXPRESSION.sub("", _STRING_EXPRESSION.sub(lambda m: m["text"], text))
     return _FRAGMENT.sub("", shown)
@@ -378,29 +391,38 @@ def _clean(text: str) -> str:
     return re.sub(r" ?\n ?", "\n", re.sub(r"[ \t]+", " ", text)).strip()
 
 
-# A block that is one <pre> element, written over lines ("<pre>\n  (api:{" "}\n  <a …>…</a>) => void\n</pre>").
-_PRE_BLOCK = re.compile(r"\s*<pre\b[^>]*>(?P<inner>.*)</pre>\s*", re.DOTALL | re.IGNORECASE)
+_PRE_OPEN = re.compile(r"<pre\b", re.IGNORECASE)
+_PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
 _JSX_PIECE = re.compile(_TAG.pattern + r"|\{(?:[^{}]|\{[^{}]*\})*\}")
+_JSX_BREAK = re.compile(r"<br\b", re.IGNORECASE)
+_JSX_COMMENT = re.compile(r"\{\s*/\*.*\*/\s*\}", re.DOTALL)
 
 
 def _jsx_pre(content: str) -> str | None:
-    """The text MDX 1 (Docusaurus 2) shows for a <pre> block, or None when the block is not one.
-    The block is JSX, so its text follows JSX's whitespace rule (Babel's
+    """The text MDX 1 (Docusaurus 2) shows for a block that is one <pre> element, or None when
+    the block is not one. The block is JSX, so its text follows JSX's whitespace rule (Babel's
     cleanJSXElementLiteralChild): each run of text between tags and expressions loses the
     whitespace at its lines' inner ends and its blank lines, and its lines are joined by a space;
-    a string expression ({" "}) shows its text. Excalidraw's signatures show on one line, as built."""
-    block = _PRE_BLOCK.fullmatch(content)
-    if block is None:
+    a string expression ({" "}) shows its text, a comment nothing, <br /> a line break.
+    Excalidraw's type signatures show on one line, as built."""
+    start = len(content) - len(content.lstrip())
+    opening = _TAG.match(content, start)
+    if opening is None or not _PRE_OPEN.match(opening[0]) or opening[0].endswith("/>"):
         return None
-    inner = block["inner"]
+    closing = _PRE_CLOSE.search(content, opening.end())
+    if closing is None or content[closing.end():].strip():
+        return None  # not one <pre> element alone (two of them, or text after it)
+    inner = content[opening.end():closing.start()]
     out: list[str] = []
-    start = 0
+    at = 0
     for piece in _JSX_PIECE.finditer(inner):
-        out.append(_jsx_text(inner[start:piece.start()]))
-        if piece[0].startswith("{"):
+        out.append(_jsx_text(inner[at:piece.start()]))
+        if _JSX_BREAK.match(piece[0]):
+            out.append("\n")
+        elif piece[0].startswith("{") and not _JSX_COMMENT.fullmatch(piece[0]):
             out.append(_expressions(piece[0]))
-        start = piece.end()
-    out.append(_jsx_text(inner[start:]))
+        at = piece.end()
+    out.append(_jsx_text(inner[at:]))
     return "".join(out).strip()
 
 
@@ -416,12 +438,13 @@ def _jsx_text(text: str) -> str:
     return html.unescape(" ".join(kept))
 
 
-def _html_text(content: str, mdx: bool = True) -> str:
+def _html_text(content: str, mdx: bool = True, emoji: int | None = None) -> str:
     content = _HTML_COMMENT.sub("", content)
     content = _MDX_COMMENT.sub("", content)
     content = _TAG.sub(lambda tag: f" {_image_alt(tag[0])} ", content)
     if mdx:  # MDX reads the text inside JSX as Markdown: "[JSDoc](https://…)" shows "JSDoc"
-        lines = [_inline_text(_MD.parseInline(line)[0]) if line.strip() else "" for line in content.split("\n")]
+        lines = [_inline_text(_MD.parseInline(line)[0], emoji=emoji) if line.strip() else ""
+                 for line in content.split("\n")]
     else:
         lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
     return "\n".join(line for line in lines if line)
@@ -479,6 +502,7 @@ _FULL_REFERENCE = re.compile(r"\[([^\[\]]*)\]\[[^\[\]]*\]")
 # #node-runner. The text the page shows is unchanged.
 _TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?![A-Za-z0-9_:-])"
                              r"(?:\[(?P<label>[^\[\]\n]*)\])?(?:\{[^{}\n]*\})?")
+_DIRECTIVE_OR_EXPRESSION = re.compile(f"{_TEXT_DIRECTIVE.pattern}|{_EXPRESSION.pattern}")
 
 
 def _undirected(text: str, before: str) -> str:
@@ -502,7 +526,7 @@ def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
             run.append(child.content)
             continue
         if run:
-            parts.append(_FULL_REFERENCE.sub(r"\1", "".join(run)))
+            parts.append(_d2_text("".join(run)))
             run.clear()
         if child.type == "text":
             parts.append(_undirected(child.content, before))
@@ -516,8 +540,14 @@ def _plain(children: list[Token], docusaurus_major: int = 3) -> str:
         # or "`", never a colon that stops a directive (directive-text.js's `previous`).
         before = child.content if child.type == "text" else ""
     if run:
-        parts.append(_FULL_REFERENCE.sub(r"\1", "".join(run)))
+        parts.append(_d2_text("".join(run)))
     return "".join(parts)
+
+
+def _d2_text(run: str) -> str:
+    """Docusaurus 2's text as its heading ids see it: references as their text, shortcodes as
+    emoji (remark-emoji runs before the ids there), never those in code or an image's alt."""
+    return emojify(_FULL_REFERENCE.sub(r"\1", run), 2, _EXPRESSION)
 
 
 # Docusaurus shows an ```mdx-code-block fence's content as MDX, not as code: its preprocessor
@@ -752,7 +782,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
         tok = tokens[i]
         t = tok.type
         if t == "heading_open":
-            title = heading_text(_inline_text(tokens[i + 1], mdx))[0]
+            title = heading_text(_inline_text(tokens[i + 1], mdx, site.docusaurus_major))[0]
             slug_text, anchor = _slug_source(tokens[i + 1], site.docusaurus_major)
             line = tok.map[0] if tok.map else 0
             page.blocks.append(Block("heading", title, level=int(tok.tag[1]), anchor=anchor,
@@ -760,7 +790,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             i += 3
             continue
         if t == "inline":
-            content = _inline_text(tok, mdx)
+            content = _inline_text(tok, mdx, site.docusaurus_major)
             if content:
                 # Outer list markers become indentation; only the innermost item shows its
                 # marker ("- ", or "3. " as the built <ol> numbers it), and only on its first paragraph.
@@ -796,7 +826,10 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             if pre:
                 page.blocks.append(Block("code", pre))
         elif t == "html_block":
-            content = _html_text(tok.content, mdx)
+            # On MDX 2+ a JSX block's text is Markdown that remark-emoji reaches; raw HTML (MDX 1,
+            # CommonMark pages) is not text to it.
+            jsx_text = mdx and site.docusaurus_major >= 3
+            content = _html_text(tok.content, mdx, site.docusaurus_major if jsx_text else None)
             tab = _tab_label(tok.content, labels)
             if tab and not content:  # the tab's button names what it holds ("Yarn:" before yarn's command)
                 page.blocks.append(Block("text", f"{tab}:", label=True))
@@ -836,7 +869,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             prefixes.pop()
             item_first.pop()
         elif t == "table_open":
-            rows, i = _table(tokens, i, mdx)
+            rows, i = _table(tokens, i, mdx, site.docusaurus_major)
             page.blocks.append(Block("text", "\n".join(rows)))
             continue
         elif t.startswith("container_") and t.endswith("_open"):
@@ -850,17 +883,14 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
 
 
 def _as_shown(block: Block, docusaurus_major: int) -> Block:
-    """Shortcodes in text shown as emoji; Docusaurus 2 makes heading ids after it (see emoji).
-    MDX 1 (Docusaurus 2) shows a code block's tabs as spaces to the next multiple of four columns
-    (``detab`` in @mdx-js/mdx 1's mdx-ast-to-mdx-hast.js); 3 keeps them."""
-    if block.kind == "code":
-        return replace(block, text=block.text.expandtabs(4)) if docusaurus_major <= 2 else block
-    if docusaurus_major <= 2:
-        return replace(block, text=emojify(block.text, 2), slug_text=emojify(block.slug_text, 2))
-    return replace(block, text=emojify(block.text, docusaurus_major, _TEXT_DIRECTIVE))
+    """MDX 1 (Docusaurus 2) shows a code block's tabs as spaces to the next multiple of four
+    columns (``detab`` in @mdx-js/mdx 1's mdx-ast-to-mdx-hast.js); 3 keeps them."""
+    if block.kind == "code" and docusaurus_major <= 2:
+        return replace(block, text=block.text.expandtabs(4))
+    return block
 
 
-def _table(tokens: list[Token], start: int, mdx: bool) -> tuple[list[str], int]:
+def _table(tokens: list[Token], start: int, mdx: bool, emoji: int) -> tuple[list[str], int]:
     """Rows of a table as ``| a | b |`` lines; returns the index after table_close."""
     rows: list[str] = []
     cells: list[str] = []
@@ -870,7 +900,7 @@ def _table(tokens: list[Token], start: int, mdx: bool) -> tuple[list[str], int]:
         if tok.type == "tr_open":
             cells = []
         elif tok.type == "inline":
-            cells.append(_inline_text(tok, mdx).replace("|", "\\|"))
+            cells.append(_inline_text(tok, mdx, emoji).replace("|", "\\|"))
         elif tok.type == "tr_close":
             rows.append("| " + " | ".join(cells) + " |")
         i += 1
