@@ -701,6 +701,13 @@ def test_emoji_shortcodes_reach_only_what_remark_emoji_reaches(major: int, ids: 
     assert [b.text for b in page.blocks] == text
 
 
+def test_raw_html_on_a_commonmark_page_shows_its_character_references_decoded() -> None:
+    """A .md page under markdown.format 'md' or 'detect' passes its HTML to the browser, which
+    shows "=&gt;" as "=>" (Excalidraw's signatures, written as MDX, read as CommonMark)."""
+    page = parse_page("<pre>(x) =&gt; void &amp; y</pre>\n\n<div>a &lt; b &#124; c</div>\n", mdx=False)
+    assert [b.text for b in page.blocks] == ["(x) => void & y", "a < b | c"]
+
+
 def test_docusaurus_2_shows_a_code_blocks_tabs_as_spaces() -> None:
     """Excalidraw's developer docs (Docusaurus 2.2, built) show a tab-indented JSON block with
     four spaces a tab, to the next multiple of four columns; Docusaurus 3 keeps the tabs."""

@@ -445,8 +445,8 @@ def _html_text(content: str, mdx: bool = True, emoji: int | None = None) -> str:
     if mdx:  # MDX reads the text inside JSX as Markdown: "[JSDoc](https://…)" shows "JSDoc"
         lines = [_inline_text(_MD.parseInline(line)[0], emoji=emoji) if line.strip() else ""
                  for line in content.split("\n")]
-    else:
-        lines = [re.sub(r"[ \t]+", " ", line).strip() for line in content.split("\n")]
+    else:  # raw HTML: the browser decodes its character references ("=&gt;" shows "=>")
+        lines = [html.unescape(re.sub(r"[ \t]+", " ", line).strip()) for line in content.split("\n")]
     return "\n".join(line for line in lines if line)
 
 
