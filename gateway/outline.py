@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import posixpath
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +34,7 @@ from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
 from gateway.routes.preview import LIST_PAGE, READ_BATCH
 from records.chunk import Chunk
-from records.outline import EditionOutline, OutlineEntry
+from records.outline import EditionOutline, OutlineEntry, docs_root, route_path
 from records.proto import chunk_from_proto, outline_from_proto
 from services.ingest.book.outline import DESCRIPTION_CHARS
 from services.ingest.book.outline import clip as _clip
@@ -165,15 +164,14 @@ def assemble(book: str, revision: str, chunks: Iterable[Chunk],
     for file_chunks in files.values():
         file_chunks.sort(key=lambda c: c.position)
     routes = {path: _route(cs[0].url) for path, cs in files.items()}
-    local = [urlsplit(r).path.rstrip("/") or "/" for r in routes.values()]
-    docs_root = posixpath.commonpath(local) if local else ""
+    root_path = docs_root(routes.values())
     places = sidebar or {}
     unplaced = len(places)
 
     def key(p: str) -> tuple[int, tuple[object, ...]]:
         placed = places.get(routes[p])
         return (placed.rank if placed else unplaced,
-                order_key(p, (urlsplit(routes[p]).path.rstrip("/") or "/") == docs_root))
+                order_key(p, route_path(routes[p]) == root_path))
 
     pages = []
     for path in sorted(files, key=key):
@@ -187,7 +185,7 @@ def assemble(book: str, revision: str, chunks: Iterable[Chunk],
                           placed.category if placed else ""))
     # The page at the docs root names the book (the index keeps no site title); else the book's name.
     # The sidebar need not put it first; the summary comes from it, else from the first page.
-    root = next((p for p in pages if (urlsplit(p.url).path.rstrip("/") or "/") == docs_root), None)
+    root = next((p for p in pages if route_path(p.url) == root_path), None)
     first = root or (pages[0] if pages else None)
     title = root.title if root is not None else book
     summary = (describe((s.text for s in first.sections), SUMMARY_CHARS, sentences=2)

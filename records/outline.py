@@ -3,7 +3,10 @@ for how it is built)."""
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from records.edition import SOLE_EDITION, Edition
 
@@ -41,3 +44,16 @@ class EditionOutline:
 
     edition: Edition = SOLE_EDITION
     items: tuple[OutlineEntry, ...] = ()
+
+
+def route_path(url: str) -> str:
+    """A page URL's path as routes are compared: no query, anchor or trailing slash ("/" for the
+    site's root)."""
+    return urlsplit(url).path.rstrip("/") or "/"
+
+
+def docs_root(urls: Iterable[str]) -> str:
+    """The route every one of these pages is under ("" for none): where the docs' home page is
+    served, when one is."""
+    paths = [route_path(u) for u in urls]
+    return posixpath.commonpath(paths) if paths else ""

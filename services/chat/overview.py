@@ -15,9 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
-from records.outline import OutlineEntry
+from records.outline import OutlineEntry, docs_root, route_path
 from services.chat.answerers.passages import SENTENCE_END, cite
 from services.chat.evidence import OUTLINE, Evidence, content_words
 from services.chat.ports import PastTurn
@@ -210,27 +209,16 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
         names = [START_NAMES.index(name) for name in _page_names(page, shallowest) if name in START_NAMES]
         named = not names, _depth(page) if names else 0, min(names, default=0)
         # The docs' own home page comes first, whatever its file (Excalidraw's "get-started" at slug "../").
-        first = _route(page.url) != home
+        first = route_path(page.url) != home
         return (first, n, *named, 0) if sidebars else (first, 0, named[0], n, *named[1:])
     return [p for _, p in sorted(pages, key=rank)][:START_PAGES]  # stable: the sidebar's order otherwise
 
 
 def _home(pages: Sequence[OutlineEntry]) -> str | None:
     """The route every page is under, when a page is served there: the docs' home page."""
-    routes = [_route(p.url).split("/") for p in pages if p.url]
-    if len(routes) < 2:
-        return None
-    common: list[str] = []
-    for parts in zip(*routes, strict=False):
-        if len(set(parts)) > 1:
-            break
-        common.append(parts[0])
-    home = "/".join(common)
-    return home if any(_route(p.url) == home for p in pages) else None
-
-
-def _route(url: str) -> str:
-    return urlsplit(url).path.rstrip("/")
+    urls = [p.url for p in pages if p.url]
+    home = docs_root(urls)
+    return home if len(urls) > 1 and any(route_path(u) == home for u in urls) else None
 
 
 def _depth(page: OutlineEntry) -> int:

@@ -393,7 +393,7 @@ def _clean(text: str) -> str:
 
 _PRE_OPEN = re.compile(r"<pre\b", re.IGNORECASE)
 _PRE_CLOSE = re.compile(r"</pre\s*>", re.IGNORECASE)
-_JSX_PIECE = re.compile(_TAG.pattern + r"|\{(?:[^{}]|\{[^{}]*\})*\}")
+_JSX_PIECE = re.compile(f"{_TAG.pattern}|{_EXPRESSION.pattern}")
 _JSX_BREAK = re.compile(r"<br\b", re.IGNORECASE)
 _JSX_COMMENT = re.compile(r"\{\s*/\*.*\*/\s*\}", re.DOTALL)
 
