@@ -198,6 +198,23 @@ def test_answers_quote_code_as_the_built_site_shows_it(build: Path, page: str) -
         assert titles == ["rover/motors.py"] and "{4}" in code[0].opening[1]
 
 
+def test_a_file_loaded_as_code_shows_as_the_built_site_shows_it(build: Path) -> None:
+    """sensor-fusion.mdx shows _snippets/kalman.py through raw-loader in the theme's <CodeBlock>
+    (language and title props): the stored code is the built block's lines, magic comment
+    dropped, under the same title."""
+    file = next(f for f in discover(SITE / "docs") if f.rel == "sensors/sensor-fusion.mdx")
+    markdown = plan_source(SITE).sources[0].markdown
+    chunks = read_page(file, "book", "/docs/", Budget(count_tokens), False, markdown=markdown).chunks
+    code = [b for c in chunks for b in blocks(c.content) if b.kind is Kind.CODE]
+    ours = [[line.rstrip() for line in b.text.split("\n")] for b in code]
+    html = (build / "docs" / "sensors" / "fusion.html").read_text(encoding="utf-8")
+    assert CodeLines(html).blocks == ours and len(ours) == 2
+    assert any("gain = variance / (variance + MEASUREMENT_NOISE)" in line for line in ours[1])
+    assert not any("highlight-" in line for line in ours[1])
+    assert re.findall(r'<div class="codeBlockTitle[^"]*">([^<]*)</div>', html) == ["rover/fusion/kalman.py"]
+    assert 'title="rover/fusion/kalman.py"' in code[1].opening[1]
+
+
 class OrderedItems(HTMLParser):
     """A built page's ordered-list items as the browser numbers them, in reading order: each
     <ol>'s start, counted on; a nested list's items come after their item's own text."""

@@ -158,3 +158,79 @@ def test_a_tsx_module_with_jsx_gives_its_labels(tmp_path: Path) -> None:
                                                        member="langs"))
     parsed, _ = parse_with_partials(page.read_text(), page, site / "docs", SiteMarkdown(site_dir=str(site)))
     assert next(b.text for b in parsed.blocks if b.label) == "Kotlin:"
+
+
+def test_a_partial_in_a_list_item_is_read_where_it_stands(tmp_path: Path) -> None:
+    """Sequelize's hooks page shows a partial indented in a numbered list's item."""
+    _page(tmp_path, "_note.md", NOTE)
+    _page(tmp_path, "hooks.mdx", "import Note from './_note.md';\n\n# Hooks\n\n1. Use a decorator.\n\n   <Note />\n\n"
+          "   ```ts\n   class A {}\n   ```\n\n2. Done.\n")
+    texts, notes = _texts(tmp_path, "hooks.mdx")
+    assert texts == ["Hooks", "1. Use a decorator.", "Info:", "Import the APIs explicitly:",
+                     "import {expect} from '@jest/globals';", "class A {}", "2. Done."]
+    assert notes == []
+
+
+RAW = ("import CodeBlock from '@theme/CodeBlock';\n{imports}\n\n# Models\n\nThe model:\n\n{element}\n\nAfter.\n")
+SNIPPET = "// highlight-next-line\nclass User extends Model {}\n\tdeclare id: number;\n"
+
+
+def _raw_code(tmp_path: Path, imports: str, element: str, site: bool = True) -> tuple[list[tuple[str, str]], list[str],
+                                                                                     list[Path]]:
+    """The blocks (kind, info or text) a page shows with a code element, its notes and the files a
+    push sends, on a site whose docs keep their snippets in docs/_snippets and src/examples."""
+    root = tmp_path / "site"
+    _page(root, "docs/_snippets/model.txt", SNIPPET)
+    _page(root, "src/examples/Button.tsx", "export const Button = () => <button />;\n")
+    page = _page(root, "docs/models.mdx", RAW.format(imports=imports, element=element))
+    markdown = SiteMarkdown(site_dir=str(root) if site else "")
+    parsed, notes = parse_with_partials(page.read_text(), page, root / "docs", markdown)
+    shown = [(b.kind, f"{b.info}|{b.text}" if b.kind == "code" else b.text) for b in parsed.blocks]
+    return shown, notes, partial_files(page, root / "docs", markdown)
+
+
+def test_a_file_loaded_as_code_shows_as_the_theme_shows_it(tmp_path: Path) -> None:
+    """Sequelize's TypeScript guide: `import x from '!!raw-loader!./\\_snippets/model.txt'` shown by
+    `<CodeBlock className="language-typescript">{x}</CodeBlock>`. The built page shows the file as a
+    code block in the class's language, without the final line break and the magic comments, and a
+    push sends the file with the page."""
+    shown, notes, files = _raw_code(tmp_path, "import model from '!!raw-loader!./\\_snippets/model.txt';",
+                                    '<CodeBlock className="language-typescript">\n{model}\n</CodeBlock>')
+    assert shown == [("heading", "Models"), ("text", "The model:"),
+                     ("code", "typescript|class User extends Model {}\n\tdeclare id: number;"), ("text", "After.")]
+    assert notes == [] and [f.name for f in files] == ["model.txt"]
+    # `language` before the class, a title prop unless the metastring has one, @site/ and a
+    # webpack extension, raw-loader's options.
+    shown, notes, files = _raw_code(tmp_path, "import B from 'raw-loader?esModule=false!@site/src/examples/Button';",
+                                    '<CodeBlock language="tsx" className="language-js" title="Button.tsx">{B}'
+                                    "</CodeBlock>")
+    assert shown[2] == ("code", 'tsx title="Button.tsx"|export const Button = () => <button />;')
+    assert [f.name for f in files] == ["Button.tsx"]
+    shown, _, _ = _raw_code(tmp_path, "import B from '!!raw-loader!@site/src/examples/Button.tsx';",
+                            '<CodeBlock language="tsx" metastring=\'title="a.tsx" {1}\' title="b.tsx">{B}</CodeBlock>')
+    assert shown[2] == ("code", 'tsx title="a.tsx" {1}|export const Button = () => <button />;')
+
+
+def test_a_code_file_that_cannot_be_read_is_reported_and_left_out(tmp_path: Path) -> None:
+    """A file outside the site, missing or binary shows nothing, with a note; `@site/` without a
+    site root, another loader, a CodeBlock that is not the theme's, an element inside code or with
+    text beside the expression are left as they were."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("hunter2\n")
+    for spec in ("!!raw-loader!../../secret.txt", "!!raw-loader!./_snippets/gone.txt"):
+        shown, notes, files = _raw_code(tmp_path, f"import x from '{spec}';", "<CodeBlock>{x}</CodeBlock>")
+        assert shown == [("heading", "Models"), ("text", "The model:"), ("text", "After.")]
+        assert len(notes) == 1 and spec.rpartition("!")[2] in notes[0] and files == []
+    (tmp_path / "site" / "docs" / "_snippets" / "bin.txt").write_bytes(b"\x00\x01")
+    _, notes, _ = _raw_code(tmp_path, "import x from '!!raw-loader!./_snippets/bin.txt';",
+                            "<CodeBlock>{x}</CodeBlock>")
+    assert "binary content" in notes[0]
+    for imports, element in [
+            ("import x from '!!raw-loader!@site/src/examples/Button.tsx';", "<CodeBlock>{x}</CodeBlock>"),
+            ("import x from '!!babel-loader!raw-loader!./_snippets/model.txt';", "<CodeBlock>{x}</CodeBlock>"),
+            ("import x from '!!raw-loader!./_snippets/model.txt';", "<Code>{x}</Code>"),
+            ("import x from '!!raw-loader!./_snippets/model.txt';", "```mdx\n<CodeBlock>{x}</CodeBlock>\n```"),
+            ("import x from '!!raw-loader!./_snippets/model.txt';", "<CodeBlock>Source: {x}</CodeBlock>")]:
+        shown, notes, files = _raw_code(tmp_path, imports, element, site="@site" not in imports)
+        assert not any(kind == "code" and "User" in text for kind, text in shown), (imports, element)
+        assert files == []

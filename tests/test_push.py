@@ -310,7 +310,7 @@ async def assert_left_nothing(p: PushStack, book: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["../escape.md", "/etc/passwd.md", "docs\\win.md", "docs/nul\u0000.md",
-                                  "docs//twice.md", "docs/./dot.md", "docs/run.sh"])
+                                  "docs//twice.md", "docs/./dot.md", "docs/tool.exe"])
 async def test_hostile_paths_in_a_plan_are_400(pushed: PushStack, path: str) -> None:
     async with httpx.AsyncClient(base_url=pushed.url, headers=AUTH, timeout=30) as client:
         reply = await client.post("/v1/books/hostile-path/sync", json={
@@ -470,3 +470,19 @@ def test_a_push_sends_the_modules_tab_labels_come_from(tmp_path: Path) -> None:
         "<Tabs values={constants.langs}>\n<TabItem value=\"kotlin\">\n\nText.\n\n</TabItem>\n</Tabs>\n")
     assert [f.path for f in site_files(tmp_path)] == ["docs/setup.mdx", "docusaurus.config.js",
                                                       "src/core/TabsConstants.js"]
+
+
+def test_a_push_sends_the_files_pages_show_as_code(tmp_path: Path) -> None:
+    """A file a page shows as code (raw_code) is sent with it when a server takes its kind; one of
+    another kind is left out, and the push still goes."""
+    (tmp_path / "docusaurus.config.js").write_text("module.exports = {presets: [['classic', {docs: {}}]]};")
+    (tmp_path / "docs" / "_snippets").mkdir(parents=True)
+    (tmp_path / "docs" / "_snippets" / "model.txt").write_text("class User {}\n")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "schema.prisma").write_text("model User {}\n")
+    (tmp_path / "docs" / "models.mdx").write_text(
+        "import CodeBlock from '@theme/CodeBlock';\nimport model from '!!raw-loader!./_snippets/model.txt';\n"
+        "import schema from '!!raw-loader!@site/examples/schema.prisma';\n\n# Models\n\n"
+        "<CodeBlock>{model}</CodeBlock>\n\n<CodeBlock>{schema}</CodeBlock>\n")
+    assert [f.path for f in site_files(tmp_path)] == ["docs/_snippets/model.txt", "docs/models.mdx",
+                                                      "docusaurus.config.js"]

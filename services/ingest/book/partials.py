@@ -15,6 +15,8 @@ does not count either.
 Only what can be read safely is shown: a relative path to a .md or .mdx file inside the docs
 folder, at most MAX_DEPTH partials deep, no file inside itself, and at most MAX_SHOWN_BYTES shown
 per page. What is not shown is reported, and the page is read without it as before.
+
+The same marks stand for the files a page shows as code (services.ingest.book.raw_code).
 """
 
 from __future__ import annotations
@@ -37,16 +39,18 @@ from services.ingest.book.parser import (
     split_frontmatter,
     unwrap_mdx_code_blocks,
 )
+from services.ingest.book.raw_code import shown_code
 from services.ingest.book.site.literal import SourceError, default_imports
 from services.ingest.book.slugs import Slugger
 from services.ingest.book.tab_labels import imported_labels
 
 MAX_DEPTH = 5
 MAX_SHOWN_BYTES = 5 * 1024 * 1024  # the same bound as a page file's size
-_SHOWN = re.compile(r"^<([A-Za-z_$][\w$]*)\s*/>\s*$")
+_SHOWN = re.compile(r"^([ \t]*)<([A-Za-z_$][\w$]*)\s*/>\s*$")
 # Stands for a partial in the text the parser reads; a paragraph of its own, replaced by the
 # partial's blocks afterwards.
 _MARK = "lectern-partial-0c5e2a"
+_MARKED = re.compile(rf"(?:[ >]|-|\d+\.)*{_MARK}(\d+)")
 
 
 @dataclass
@@ -92,26 +96,46 @@ def _read(text: str, path: Path, root: Path, markdown: SiteMarkdown) -> tuple[Pa
     return page, reading
 
 
-def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | None], dict[str, str]]:
-    """The text with each line that shows an imported partial replaced by a mark, the partials
-    in the order they are marked (None for one that cannot be read: shown as nothing), and the
+def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | Block | None], dict[str, str]]:
+    """The text with each line that shows an imported partial, and each element that shows a
+    file as code (raw_code), replaced by a mark; what they show in the order they are marked (a
+    partial's path, a code block, or None for one that cannot be read: shown as nothing); and the
     tab labels its imported modules give (tab_labels)."""
     lines = unwrap_mdx_code_blocks(text).split("\n")  # as Docusaurus reads it: such blocks are MDX
     imports: dict[str, str] = {}
-    for block in esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
+    for esm in esm_blocks(lines):  # imports first: MDX allows them anywhere outside code
         try:
-            imports.update(default_imports("\n".join(lines[n] for n in block).encode()))
+            imports.update(default_imports("\n".join(lines[n] for n in esm).encode()))
         except SourceError:  # MDX would refuse the page; what can be read of it is shown
             continue
     labels, modules = imported_labels(text, imports, path, reading.markdown.site_dir)
     reading.files += [m for m in modules if m not in reading.files]
-    shown: list[Path | None] = []
-    for n, (line, code) in enumerate(with_code(lines)):
-        match = None if code else _SHOWN.match(line)
-        spec = imports.get(match.group(1), "") if match else ""
-        if spec.endswith((".md", ".mdx")):
+    shown: list[Path | Block | None] = []
+    in_code = [code for _, code in with_code(lines)]
+    for n, line in enumerate(lines):
+        match = None if in_code[n] else _SHOWN.match(line)
+        spec = imports.get(match[2], "") if match else ""
+        if match and spec.endswith((".md", ".mdx")):
             shown.append(_resolve(spec, path, reading))
-            lines[n] = f"\n{_MARK}{len(shown) - 1}\n"
+            lines[n] = f"\n{match[1]}{_MARK}{len(shown) - 1}\n"  # indented: in a list item or a tab
+    site = Path(reading.markdown.site_dir) if reading.markdown.site_dir else None
+    for code in shown_code(lines, in_code, imports, path, site or reading.root, site,
+                           MAX_SHOWN_BYTES - reading.shown_bytes, reading.markdown.magic_comments):
+        if code.note:
+            reading.notes.append(code.note)
+        code_block = code.block
+        if code.file is not None:
+            size = code.file.stat().st_size
+            if reading.shown_bytes + size > MAX_SHOWN_BYTES:
+                reading.notes.append(f"partials past {MAX_SHOWN_BYTES} bytes on one page; {code.file.name} not shown")
+                code_block = None
+            else:
+                reading.shown_bytes += size
+                if code.file not in reading.files:
+                    reading.files.append(code.file)
+        shown.append(code_block)
+        lines[code.first_line:code.end_line] = [f"\n{code.indent}{_MARK}{len(shown) - 1}\n",
+                                                *[""] * (code.end_line - code.first_line - 1)]
     # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
     return ("\n".join(lines) if shown else text), shown, labels
 
@@ -132,7 +156,7 @@ def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:
     return target
 
 
-def _spliced(blocks: list[Block], shown: list[Path | None], reading: Reading,
+def _spliced(blocks: list[Block], shown: list[Path | Block | None], reading: Reading,
              chain: tuple[Path, ...]) -> list[Block]:
     out: list[Block] = []
     for block in blocks:
@@ -141,16 +165,17 @@ def _spliced(blocks: list[Block], shown: list[Path | None], reading: Reading,
             out.append(block)
             continue
         target = shown[number]
-        if target is not None:
+        if isinstance(target, Block):  # a file's text shown as code (raw_code)
+            out.append(target)
+        elif target is not None:
             out += _partial_blocks(target, reading, chain)
     return out
 
 
 def _mark_number(block: Block) -> int | None:
-    if block.kind != "text" or not block.text.startswith(_MARK):
-        return None
-    digits = block.text[len(_MARK):]
-    return int(digits) if digits.isdigit() else None
+    # A code element may stand in a list item, whose paragraphs the parser leads with its marker.
+    found = _MARKED.fullmatch(block.text) if block.kind == "text" else None
+    return int(found[1]) if found else None
 
 
 def _partial_blocks(path: Path, reading: Reading, chain: tuple[Path, ...]) -> list[Block]:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from services.ingest.book.site.imports import imported_file
 from services.ingest.book.site.literal import (
     TYPESCRIPT_SUFFIXES,
     JsArray,
@@ -29,15 +30,10 @@ from services.ingest.book.site.literal import (
     JsValue,
     SourceError,
     read_module,
-    resolved_module,
 )
 
 MAX_MODULE_BYTES = 1024 * 1024
 _VALUES_MEMBER = re.compile(r"\bvalues=\{\s*([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*)\s*\}")
-# What Docusaurus's webpack resolves an import without an extension to, in its order
-# (@docusaurus/core 3.10's lib/webpack/base.js, resolve.extensions, less .wasm).
-_WEBPACK_EXTENSIONS = (".mjs", ".js", ".jsx", ".ts", ".tsx", ".json")
-_SITE_ALIAS = "@site/"
 
 
 def imported_labels(text: str, imports: Mapping[str, str], page: Path,
@@ -52,7 +48,8 @@ def imported_labels(text: str, imports: Mapping[str, str], page: Path,
         return labels, read
     for name, member in dict.fromkeys(_VALUES_MEMBER.findall(text)):
         spec = imports.get(name)
-        path = _resolve(spec, page, Path(site_dir)) if spec else None
+        site = Path(site_dir)
+        path = imported_file(spec, page, site, site, MAX_MODULE_BYTES) if spec else None
         if path is None:
             continue
         exported = _exported(str(path), *_stamp(path))
@@ -65,23 +62,6 @@ def imported_labels(text: str, imports: Mapping[str, str], page: Path,
                 if isinstance(value, str) and isinstance(label, str) and value and label:
                     labels.setdefault(value, label)
     return labels, read
-
-
-def _resolve(spec: str, page: Path, site: Path) -> Path | None:
-    """The module file an import names, inside the site; None when it is elsewhere or missing."""
-    if spec.startswith(_SITE_ALIAS):
-        base = site / spec[len(_SITE_ALIAS):]
-    elif spec.startswith(("./", "../")):
-        base = page.parent / spec
-    else:
-        return None  # a package, or an alias Lectern does not know
-    try:
-        named = resolved_module(base, _WEBPACK_EXTENSIONS)
-        found = named.resolve(strict=True) if named is not None else None
-        small = found is not None and found.stat().st_size <= MAX_MODULE_BYTES
-    except (OSError, RuntimeError):  # unreadable, or a symlink loop
-        return None
-    return found if found is not None and small and found.is_relative_to(site.resolve()) else None
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from services.ingest.book.manifest import MANIFEST_FILE
 from services.ingest.book.outline import category_files
 from services.ingest.book.partials import partial_files
 from services.ingest.book.site import SiteOverrides, find_config, read_site
+from services.ingest.push.paths import ALLOWED_SUFFIXES
 
 HASH_BLOCK = 1024 * 1024
 
@@ -64,6 +65,8 @@ def site_files(root: Path, base_url: str | None = None, overrides: SiteOverrides
             for page in discover(folder, source.include, source.exclude):
                 add(page.path, _relative(root, folder, page.rel))
                 for partial in partial_files(page.path, folder, source.markdown):  # shown in the page
+                    if not partial.name.lower().endswith(ALLOWED_SUFFIXES):
+                        continue  # a server takes no such file; the page is read without it
                     if partial.is_relative_to(folder.resolve()):
                         add(partial, _relative(root, folder, partial.relative_to(folder.resolve()).as_posix()))
                     else:  # a module of the site the page takes tab labels from (tab_labels)

@@ -12,8 +12,13 @@ from typing import Any
 from runtime.text import unstorable
 from services.ingest.push.limits import MAX_PATH_CHARS
 
-# What ingest reads of a site: pages, _category_ files, the config, versions.json, manifests.
-ALLOWED_SUFFIXES = (".md", ".mdx", ".json", ".yml", ".yaml", ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+# What ingest reads of a site: pages, _category_ files, the config, versions.json, manifests, and
+# the usual kinds of file a page shows as code (raw_code); a file of another kind is not sent, and
+# its page is read without it.
+ALLOWED_SUFFIXES = (".md", ".mdx", ".json", ".yml", ".yaml", ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts",
+                    ".jsx", ".tsx", ".txt", ".css", ".scss", ".html", ".sh", ".py", ".sql", ".toml", ".xml",
+                    ".graphql", ".java", ".kt", ".swift", ".go", ".rs", ".rb", ".php", ".c", ".h", ".cpp", ".cs",
+                    ".diff")
 PAGE_SUFFIXES = (".md", ".mdx")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
