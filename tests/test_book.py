@@ -1022,3 +1022,17 @@ def test_a_line_that_is_one_tag_lets_markdown_follow_as_mdx_does() -> None:
     assert [(b.kind, b.text) for b in page.blocks] == [
         ("heading", "T"), ("text", "npm:"), ("code", "npm i x"), ("text", "yarn:"), ("code", "yarn add x"),
         ("code", "<div>\n    <b>kept</b>\n</div>")]
+
+
+def test_a_row_of_badges_is_no_text_of_the_page() -> None:
+    """Sequelize's introduction opens with eleven linked badges: the page shows pictures, so their
+    alt texts are neither stored nor the page's description; a lone image keeps its alt, and images
+    among words stay words."""
+    badges = ("[![npm version](https://badgen.net/npm/v/sequelize)](https://www.npmjs.com/package/sequelize)\n"
+              "[![Build Status](https://ci/badge.svg)](https://ci) <a href=\"https://x\"><img src=\"n.svg\" "
+              "alt=\"node\" /></a>\n\nSequelize is a promise-based ORM.\n")
+    for mdx in (True, False):
+        assert [b.text for b in parse_page(badges, mdx=mdx).blocks] == ["Sequelize is a promise-based ORM."]
+        assert [b.text for b in parse_page("![Rover from above](rover.png)\n\n![a](a.png) and ![b](b.png)\n",
+                                           mdx=mdx).blocks] == ["Rover from above", "a and b"]
+    assert describe([b.text for b in parse_page(badges).blocks]) == "Sequelize is a promise-based ORM."

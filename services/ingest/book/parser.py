@@ -294,6 +294,25 @@ def _inline_text(token: Token, mdx: bool = True, emoji: int | None = None) -> st
     return _clean("".join(parts)).translate(_SHOWN) if literal else _clean("".join(parts))
 
 
+_LINK_OR_IMAGE_TAG = re.compile(r"</?(?:a|img)\b[^>]*>|<br\s*/?>", re.IGNORECASE)
+
+
+def _only_images(token: Token) -> bool:
+    """Whether an inline run is two or more images and nothing else, linked or not, on one line
+    or several: a README's row of badges. Their alt texts are read aloud by a screen reader but
+    shown by no page, and a page's first prose (the outline's description of an introduction)
+    would otherwise open with "npm version Build Status npm downloads"."""
+    images = 0
+    for child in token.children or []:
+        if child.type == "image" or (child.type == "html_inline" and _IMG_ALT.match(child.content)):
+            images += 1
+        elif not (child.type in {"link_open", "link_close", "softbreak", "hardbreak"}
+                  or (child.type == "text" and not child.content.strip())
+                  or (child.type == "html_inline" and _LINK_OR_IMAGE_TAG.fullmatch(child.content.strip()))):
+            return False
+    return images >= 2
+
+
 # Tags that break a line where they stand (the rest go, and the text between them stays).
 _BREAKING_TAG = re.compile(r"</?(?:br|p|div|li|ul|ol|hr|tr|td|th|table|h[1-6]|blockquote|pre)\b", re.IGNORECASE)
 
@@ -789,7 +808,9 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                                      slug_text=slug_text, query=queries[line] if line < len(queries) else ""))
             i += 3
             continue
-        if t == "inline":
+        if t == "inline" and _only_images(tok):
+            pass  # a row of badges shows pictures: "npm version Build Status" is no text of the page
+        elif t == "inline":
             content = _inline_text(tok, mdx, site.docusaurus_major)
             if content:
                 # Outer list markers become indentation; only the innermost item shows its
