@@ -18,7 +18,7 @@ from services.ingest.book.chunker import Budget, chunk_id
 from services.ingest.book.discovery import discover
 from services.ingest.book.outline import describe, read_category
 from services.ingest.book.pages import PageResult, read_page
-from services.ingest.book.parser import parse_page
+from services.ingest.book.parser import SiteMarkdown, parse_page
 from services.ingest.book.slugs import (
     RouteError,
     RouteOptions,
@@ -670,7 +670,6 @@ def test_jsx_lines_keep_no_space_their_tags_left() -> None:
 def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str) -> None:
     """Every Docusaurus runs remark-emoji over text, never code; an unknown name stays. Version 3
     looks again one character after a shortcode it does not know, 2 after its end."""
-    from services.ingest.book.parser import SiteMarkdown
 
     site = SiteMarkdown(docusaurus_major=major)
     page = parse_page("## :lock: Locks\n\nAt 10:30:tada: and :point_down: `:lock:` a:b:c :+1: :nope:\n\n"
@@ -689,7 +688,6 @@ def test_emoji_shortcodes_show_as_remark_emoji_shows_them(major: int, shown: str
      ["Run `a`:x:` now, ` then \U0001f389 :tada:", "Note: :tada: Title", "x", "\U0001f389"]),
 ])
 def test_emoji_shortcodes_reach_only_what_remark_emoji_reaches(major: int, ids: list[str], text: list[str]) -> None:
-    from services.ingest.book.parser import SiteMarkdown
     from services.ingest.book.slugs import Slugger
 
     site = SiteMarkdown(docusaurus_major=major)
@@ -711,7 +709,6 @@ def test_raw_html_on_a_commonmark_page_shows_its_character_references_decoded() 
 def test_docusaurus_2_shows_a_code_blocks_tabs_as_spaces() -> None:
     """Excalidraw's developer docs (Docusaurus 2.2, built) show a tab-indented JSON block with
     four spaces a tab, to the next multiple of four columns; Docusaurus 3 keeps the tabs."""
-    from services.ingest.book.parser import SiteMarkdown
 
     source = "```js\n{\n\t\"id\": 1,\n\t\t\"a\":\t2\n}\n```\n"
     [two] = parse_page(source, site=SiteMarkdown(docusaurus_major=2)).blocks
@@ -723,7 +720,6 @@ def test_a_pre_block_on_docusaurus_2_is_code_on_one_line_as_jsx_shows_it() -> No
     """Excalidraw's developer docs (Docusaurus 2.2, built) write type signatures as a <pre> of
     text and links over lines: MDX 1 compiles the block as JSX, whose whitespace rule puts it on
     one line, with {" "} and character references as shown."""
-    from services.ingest.book.parser import SiteMarkdown
 
     source = ('<pre>\n  (activeTool:{" "}\n  <a href="https://x.dev/types.ts#L115">\n    {" "}\n'
               '    AppState["activeTool"]\n  </a>\n  , event: ClipboardEvent &#124; null) =&gt; void\n</pre>\n')
@@ -744,7 +740,6 @@ def test_docusaurus_2_slugs_a_full_reference_by_its_text_only() -> None:
     """remark-parse 8 (Docusaurus 2) reads `[url][, options]` as a link reference even when no
     definition exists, and its id keeps only "url": socket.io's built "io([url][, options])" is
     #iourl. Docusaurus 3 (CommonMark) keeps the text whole. Code keeps its brackets in both."""
-    from services.ingest.book.parser import SiteMarkdown
     from services.ingest.book.slugs import Slugger
 
     text = ("# T\n\n## io([url][, options])\n\nA.\n\n## `m[i][j]` and [a][b][c]\n\nB.\n\n"
@@ -785,7 +780,6 @@ def test_escaped_braces_and_tags_show_as_written() -> None:
 def test_docusaurus_2_labels_legacy_admonitions_as_its_theme_does() -> None:
     """Docusaurus 2.4's theme shows :::warning as "danger" (socket.io's built pages) and its other
     legacy kinds under their aliases' labels; Docusaurus 3 has a warning of its own."""
-    from services.ingest.book.parser import SiteMarkdown
 
     text = ":::warning\n\nCareful.\n\n:::\n\n:::important Read this\n\nA.\n\n:::\n"
     labels = {major: [b.text for b in parse_page(text, site=SiteMarkdown(docusaurus_major=major)).blocks if b.label]
@@ -891,7 +885,6 @@ def test_a_tabs_values_prop_as_prettier_writes_it_labels_its_items() -> None:
 def test_footnotes_go_to_the_end_of_the_page_under_the_heading_each_docusaurus_gives_them() -> None:
     """Docusaurus 3 (remark-gfm) lists them under an added "Footnotes" h2 (#footnote-label, checked
     in tests/test_docusaurus_build.py); Docusaurus 2's MDX 1 lists them after an <hr>, under none."""
-    from services.ingest.book.parser import SiteMarkdown
 
     text = "# T\n\nWheels slip.[^slip] Encoders drift.[^1]\n\n[^1]: By 1%.\n\n[^slip]: On dust.\n\n## Next\n\nHi.\n"
     three = [(b.kind, b.text, b.anchor) for b in parse_page(text).blocks]
@@ -910,7 +903,6 @@ def test_what_home_assistants_developer_docs_show_in_place_of_their_source() -> 
     pipeline" and "`language`" are not one word), an empty expression shows nothing
     ("vol.Schema()"), a JSX fragment shows its children, and with `markdown.mermaid` a ```mermaid
     block is a diagram the browser draws (mdx-loader's remark/mermaid), not code."""
-    from services.ingest.book.parser import SiteMarkdown
 
     text = ("| Event | Data |\n|---|---|\n| start | ID of the pipeline<br />`language` |\n\n"
             "Return vol.Schema({}) here.\n\n<>\nInside a fragment.\n</>\n\n```mermaid\ngraph TD\n  A --> B\n```\n")
@@ -1036,3 +1028,23 @@ def test_a_row_of_badges_is_no_text_of_the_page() -> None:
         assert [b.text for b in parse_page("![Rover from above](rover.png)\n\n![a](a.png) and ![b](b.png)\n",
                                            mdx=mdx).blocks] == ["Rover from above", "a and b"]
     assert describe([b.text for b in parse_page(badges).blocks]) == "Sequelize is a promise-based ORM."
+
+
+MDX1_INDENTED = ("Run this:\n\n    npm run build\n    npm start\n\n<Tabs>\n  <TabItem value=\"a\">\n\n"
+                 "    Inside a tab.\n\n  </TabItem>\n</Tabs>\n\n> Quoted:\n>\n>     quoted code\n\n"
+                 "1. First step:\n\n       yarn install\n\n- Item:\n\n          eight deep\n\n"
+                 "Text line\n    lazy line\n")
+
+
+def test_docusaurus_2_keeps_indented_code_as_mdx_1_shows_it() -> None:
+    """MDX 1 keeps CommonMark's indented code, MDX 2 dropped it (Hermes's build guide is written
+    so). Each case here was built by Docusaurus 2.2: code at the top level, in a tab and in a
+    quote; in a list item remark-parse 8 first takes off four columns after "1. " and two after
+    "- ", so seven spaces there are a paragraph and ten are code with four kept."""
+    d2 = [(b.kind, b.text) for b in parse_page(MDX1_INDENTED, site=SiteMarkdown(docusaurus_major=2)).blocks]
+    assert d2 == [("text", "Run this:"), ("code", "npm run build\nnpm start"), ("text", "a:"),
+                  ("code", "Inside a tab."), ("text", "> Quoted:"), ("code", "quoted code"), ("text", "1. First step:"),
+                  ("text", "yarn install"), ("text", "- Item:"), ("code", "    eight deep"),
+                  ("text", "Text line\nlazy line")]
+    d3 = [b.kind for b in parse_page(MDX1_INDENTED).blocks]
+    assert "code" not in d3  # MDX 2+: indented lines are text

@@ -146,10 +146,11 @@ _MD = _markdown()
 
 
 @cache
-def _tokenizer(mdx: bool, legacy_titles: bool) -> MarkdownIt:
+def _tokenizer(mdx: bool, legacy_titles: bool, docusaurus_major: int = 3) -> MarkdownIt:
     """The block parser of a page. A site's `markdown.format: 'md'` (or 'detect', for .md files)
-    reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports."""
-    if mdx:
+    reads pages as CommonMark: HTML blocks, indented code and literal braces, no imports. MDX 1
+    (Docusaurus 2) keeps CommonMark's indented code too; MDX 2 and later dropped it."""
+    if mdx and docusaurus_major >= 3:
         return _MD if legacy_titles else _markdown(legacy_titles)
     return _markdown(legacy_titles).enable("code")
 
@@ -788,7 +789,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     page = ParsedPage(frontmatter)
     body = unwrap_mdx_code_blocks(body)  # Docusaurus's preprocessor does it for both formats
     source = _tag_lines_apart(_without_esm(_without_head(body))) if mdx else body
-    tokens = _tokenizer(mdx, site.legacy_admonition_titles).parse(source)
+    tokens = _tokenizer(mdx, site.legacy_admonition_titles, site.docusaurus_major).parse(source)
     queries = _tab_queries(source) if mdx else []
     labels = _values_labels(source) if mdx else {}
     for value, label in (tab_labels or {}).items():
@@ -796,6 +797,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)
+    items: list[str | None] = []  # each open list item's first source line (None: a footnote)
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -822,6 +824,14 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 elif prefixes and prefixes[-1] != _QUOTE:
                     lead = outer + " " * len(prefixes[-1])
                 page.blocks.append(Block("text", lead + content.replace("\n", "\n" + " " * len(lead))))
+        elif t == "code_block" and mdx and items and items[-1] is not None and tok.map:
+            # MDX 1 (remark-parse 8) measures a list item's indentation its own way.
+            lines = source.split("\n")[tok.map[0]:tok.map[1]]
+            code = _remark8_item_code(lines, items[-1], tok.content.rstrip("\n"))
+            if code is None:
+                page.blocks.append(Block("text", _clean(tok.content)))
+            elif code.strip():
+                page.blocks.append(Block("code", code))
         elif t in {"fence", "code_block"}:
             # An unclosed fence runs to the end of the page, as CommonMark and MDX (micromark)
             # have it and Docusaurus builds it: refusing the page would drop a page that is served.
@@ -875,12 +885,14 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("heading", "Footnotes", level=2, anchor="footnote-label"))
             numbers.append(1)
         elif t in {"list_item_open", "footnote_open"}:
+            items.append(source.split("\n")[tok.map[0]] if tok.map and t == "list_item_open" else None)
             number = numbers[-1] if numbers else None
             prefixes.append("- " if number is None else f"{number}. ")
             if number is not None:
                 numbers[-1] = number + 1
             item_first.append(True)
         elif t in {"list_item_close", "footnote_close"}:
+            items.pop()
             prefixes.pop()
             item_first.pop()
         elif t == "blockquote_open":
@@ -901,6 +913,31 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
         i += 1
     page.blocks = [_as_shown(b, site.docusaurus_major) for b in page.blocks]
     return page
+
+
+# remark-parse 8's list item marker (tokenize/list.js, EXPRESSION_BULLET).
+_REMARK8_BULLET = re.compile(r"^([ \t]*)([*+-]|\d+[.)])( {1,4}(?! )| |\t|$|(?=\n))")
+
+
+def _remark8_item_code(lines: Sequence[str], item_line: str, commonmark: str) -> str | None:
+    """What MDX 1 shows of indented lines in a list item that CommonMark makes code: the code
+    (None: a paragraph). remark-parse 8 takes off the item's indentation, its marker's width with
+    a one-digit "1." counted one wider when that makes it even (so "1. " takes off four columns,
+    "- " two), and only then reads four more columns as code (checked on a Docusaurus 2.2
+    build: "1. Step:" then "       yarn install" is a paragraph). An item whose source line is
+    not measured so (in a quote) keeps CommonMark's reading, ``commonmark``."""
+    found = _REMARK8_BULLET.match(item_line)
+    if found is None:
+        return commonmark
+    lead, marker, space = found.groups()
+    width = len(lead) + len(marker) + len(space)
+    if marker.endswith(".") and marker[:-1].isdigit() and int(marker[:-1]) < 10 and width % 2 == 1:
+        width += 1
+    shown = [line.expandtabs(4) for line in lines]
+    indent = min((len(line) - len(line.lstrip(" ")) for line in shown if line.strip()), default=0)
+    if indent - min(width, indent) < 4:
+        return None
+    return "\n".join(line[width + 4:] for line in shown).rstrip("\n")
 
 
 def _as_shown(block: Block, docusaurus_major: int) -> Block:
