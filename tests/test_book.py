@@ -1048,3 +1048,15 @@ def test_docusaurus_2_keeps_indented_code_as_mdx_1_shows_it() -> None:
                   ("text", "Text line\nlazy line")]
     d3 = [b.kind for b in parse_page(MDX1_INDENTED).blocks]
     assert "code" not in d3  # MDX 2+: indented lines are text
+
+
+def test_mdx_1_measures_a_list_items_indentation_as_remark_parse_8_does() -> None:
+    """remark-parse 8 takes off the least indentation of an item's lines (at most the marker's
+    width; none when a line is lazy), a nested item's after its parent's; checked against
+    remark-parse 8 and a Docusaurus 2.2 build."""
+    d2 = SiteMarkdown(docusaurus_major=2)
+    cases = {"1. Step:\n\n   Then run:\n\n       yarn install\n": ("code", "yarn install"),
+             "1. a\n   1. b\n\n           nestx\n": ("code", "nestx"),
+             "- a\nb\n\n      lazyx\n": ("code", "  lazyx")}
+    for text, last in cases.items():
+        assert [(b.kind, b.text) for b in parse_page(text, site=d2).blocks][-1] == last, text

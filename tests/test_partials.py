@@ -234,3 +234,34 @@ def test_a_code_file_that_cannot_be_read_is_reported_and_left_out(tmp_path: Path
         shown, notes, files = _raw_code(tmp_path, imports, element, site="@site" not in imports)
         assert not any(kind == "code" and "User" in text for kind, text in shown), (imports, element)
         assert files == []
+
+
+def test_a_code_elements_props_read_as_the_theme_reads_them(tmp_path: Path) -> None:
+    """Checked on a Docusaurus 3.10 build: a ">" inside a string prop, a `data-title` that is no
+    title, `language={'js'}`, a title's character references, an upper-case language, and no
+    language at all (the theme's "text", which still drops magic comments and shows the title)."""
+    line = "import model from '!!raw-loader!./_snippets/model.txt';"
+    cases = {'<CodeBlock language="ts" title="a > b">{model}</CodeBlock>': 'ts title="a > b"',
+             '<CodeBlock language="ts" data-title="zzz">{model}</CodeBlock>': "ts",
+             "<CodeBlock language={'js'} title=\"b.js\">{model}</CodeBlock>": 'js title="b.js"',
+             '<CodeBlock language="JS" title="it&apos;s">{model}</CodeBlock>': "js title=\"it's\"",
+             '<CodeBlock title="plain.txt">{model}</CodeBlock>': 'text title="plain.txt"'}
+    for element, info in cases.items():
+        shown, notes, _ = _raw_code(tmp_path, line, element)
+        assert shown[2] == ("code", f"{info}|class User extends Model {{}}\n\tdeclare id: number;"), element
+        assert notes == []
+
+
+def test_on_docusaurus_2_a_tag_indented_four_columns_is_code_not_a_partial(tmp_path: Path) -> None:
+    """MDX 1 reads four columns of indentation as code, so `    <Note />` in a tab shows no partial
+    (and no mark of Lectern's own leaks into the stored text)."""
+    _page(tmp_path, "_note.md", "A note.\n")
+    text = ("import Note from './_note.md';\nimport CodeBlock from '@theme/CodeBlock';\n"
+            "import x from '!!raw-loader!./_note.md';\n\n<Tabs>\n  <TabItem value=\"a\">\n\n    <Note />\n\n"
+            "    <CodeBlock>{x}</CodeBlock>\n\n  </TabItem>\n</Tabs>\n")
+    page = _page(tmp_path, "p.mdx", text)
+    for major, notes in ((2, 0), (3, 2)):
+        parsed, _ = parse_with_partials(text, page, tmp_path, SiteMarkdown(docusaurus_major=major))
+        texts = [b.text for b in parsed.blocks]
+        assert not any("lectern-partial" in t for t in texts)
+        assert texts.count("A note.") == notes

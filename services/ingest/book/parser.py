@@ -797,7 +797,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     prefixes: list[str] = []  # list and quote markers of the blocks we are inside
     item_first: list[bool] = []
     numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)
-    items: list[str | None] = []  # each open list item's first source line (None: a footnote)
+    items: list[tuple[int, int] | None] = []  # each open list item's source lines (None: a footnote)
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -824,10 +824,10 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 elif prefixes and prefixes[-1] != _QUOTE:
                     lead = outer + " " * len(prefixes[-1])
                 page.blocks.append(Block("text", lead + content.replace("\n", "\n" + " " * len(lead))))
-        elif t == "code_block" and mdx and items and items[-1] is not None and tok.map:
+        elif t == "code_block" and mdx and items and None not in items and tok.map:
             # MDX 1 (remark-parse 8) measures a list item's indentation its own way.
-            lines = source.split("\n")[tok.map[0]:tok.map[1]]
-            code = _remark8_item_code(lines, items[-1], tok.content.rstrip("\n"))
+            code = _remark8_item_code(source.split("\n"), items, (tok.map[0], tok.map[1]),
+                                      tok.content.rstrip("\n"))
             if code is None:
                 page.blocks.append(Block("text", _clean(tok.content)))
             elif code.strip():
@@ -885,7 +885,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("heading", "Footnotes", level=2, anchor="footnote-label"))
             numbers.append(1)
         elif t in {"list_item_open", "footnote_open"}:
-            items.append(source.split("\n")[tok.map[0]] if tok.map and t == "list_item_open" else None)
+            items.append((tok.map[0], tok.map[1]) if tok.map and t == "list_item_open" else None)
             number = numbers[-1] if numbers else None
             prefixes.append("- " if number is None else f"{number}. ")
             if number is not None:
@@ -919,25 +919,45 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
 _REMARK8_BULLET = re.compile(r"^([ \t]*)([*+-]|\d+[.)])( {1,4}(?! )| |\t|$|(?=\n))")
 
 
-def _remark8_item_code(lines: Sequence[str], item_line: str, commonmark: str) -> str | None:
-    """What MDX 1 shows of indented lines in a list item that CommonMark makes code: the code
-    (None: a paragraph). remark-parse 8 takes off the item's indentation, its marker's width with
-    a one-digit "1." counted one wider when that makes it even (so "1. " takes off four columns,
-    "- " two), and only then reads four more columns as code (checked on a Docusaurus 2.2
-    build: "1. Step:" then "       yarn install" is a paragraph). An item whose source line is
-    not measured so (in a quote) keeps CommonMark's reading, ``commonmark``."""
-    found = _REMARK8_BULLET.match(item_line)
-    if found is None:
+def _remark8_item_code(source: Sequence[str], items: Sequence[tuple[int, int] | None], code: tuple[int, int],
+                       commonmark: str) -> str | None:
+    """What MDX 1 shows of indented lines in list items (``items``, outermost first, as source line
+    ranges) that CommonMark makes code (``code``): the code, or None for a paragraph.
+
+    remark-parse 8 reads an item after taking off its indentation (tokenize/list.js and
+    util/remove-indentation.js): the least indentation of the item's lines, at most the marker's
+    width, where a one-digit "1." is counted one wider when that makes the width even ("1. " takes
+    off four columns, "- " two); a line without indentation (a lazy one) means none is taken off.
+    Nested items are measured after their parents'. Only then are four more columns code (checked
+    on a Docusaurus 2.2 build: "1. Step:" then "       yarn install" is a paragraph, but not
+    after "   Then run:"). Tabs and items in quotes keep CommonMark's reading, ``commonmark``."""
+    first, end = items[0] or code
+    if any("\t" in line[:len(line) - len(line.lstrip())] or line.lstrip().startswith(">")
+           for line in source[first:end]):
         return commonmark
-    lead, marker, space = found.groups()
-    width = len(lead) + len(marker) + len(space)
-    if marker.endswith(".") and marker[:-1].isdigit() and int(marker[:-1]) < 10 and width % 2 == 1:
-        width += 1
-    shown = [line.expandtabs(4) for line in lines]
-    indent = min((len(line) - len(line.lstrip(" ")) for line in shown if line.strip()), default=0)
-    if indent - min(width, indent) < 4:
+    view = {n: source[n] for n in range(first, end)}
+    for item in items:
+        start, stop = item or code
+        found = _REMARK8_BULLET.match(view[start])
+        if found is None:
+            return commonmark
+        lead, marker, space = found.groups()
+        width = len(lead) + len(marker) + len(space)
+        if marker.endswith(".") and marker[:-1].isdigit() and int(marker[:-1]) < 10 and width % 2 == 1:
+            width += 1
+        indents = [_indent(view[n]) for n in range(start + 1, stop) if view[n].strip()]
+        strip = 0 if 0 in indents else min([width, *indents])
+        for n in range(start + 1, stop):
+            view[n] = view[n][min(strip, _indent(view[n])):]
+    lines = [view[n] for n in range(*code)]
+    indent = min((_indent(line) for line in lines if line.strip()), default=0)
+    if indent < 4:
         return None
-    return "\n".join(line[width + 4:] for line in shown).rstrip("\n")
+    return "\n".join(line[4:] for line in lines).rstrip("\n")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def _as_shown(block: Block, docusaurus_major: int) -> Block:

@@ -114,13 +114,15 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | B
     in_code = [code for _, code in with_code(lines)]
     for n, line in enumerate(lines):
         match = None if in_code[n] else _SHOWN.match(line)
-        spec = imports.get(match[2], "") if match else ""
+        spec = imports.get(match[2], "") if match and not _code_on_mdx1(match[1], reading) else ""
         if match and spec.endswith((".md", ".mdx")):
             shown.append(_resolve(spec, path, reading))
             lines[n] = f"\n{match[1]}{_MARK}{len(shown) - 1}\n"  # indented: in a list item or a tab
     site = Path(reading.markdown.site_dir) if reading.markdown.site_dir else None
     for code in shown_code(lines, in_code, imports, path, site or reading.root, site,
                            MAX_SHOWN_BYTES - reading.shown_bytes, reading.markdown.magic_comments):
+        if _code_on_mdx1(code.indent, reading):
+            continue
         if code.note:
             reading.notes.append(code.note)
         code_block = code.block
@@ -138,6 +140,12 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | B
                                                 *[""] * (code.end_line - code.first_line - 1)]
     # Unmarked, the text goes to the parser as it came (it unwraps mdx-code-blocks itself).
     return ("\n".join(lines) if shown else text), shown, labels
+
+
+def _code_on_mdx1(indent: str, reading: Reading) -> bool:
+    """Whether a line so indented is code, as MDX 1 (Docusaurus 2) reads four columns: it then
+    shows the tag as written, not what it names."""
+    return reading.markdown.docusaurus_major <= 2 and len(indent.expandtabs(4)) >= 4
 
 
 def _resolve(spec: str, page: Path, reading: Reading) -> Path | None:

@@ -23,6 +23,7 @@ the page's budget of shown bytes. The element must stand on lines of its own; an
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,11 +38,15 @@ MAX_ELEMENT_LINES = 8  # an element's opening tag, child and closing tag, howeve
 # webpack's inline loader request: an optional prefix that turns configured loaders off, then
 # raw-loader alone (options after "?"), then the file.
 _RAW_REQUEST = re.compile(r"^(?:!!|-!|!)?raw-loader(?:\?[^!]*)?!(?P<file>[^!]+)$")
+# Props are strings ("…" or '…', which may hold ">") or expressions in braces without nested ones.
+_PROPS = r"""(?:\s+[\w$:.-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|\{[^{}]*\}))?)*"""
 _ELEMENT = re.compile(
-    r"^(?P<indent>[ \t]*)<(?P<tag>[A-Za-z_$][\w$]*)(?P<props>(?:\s[^<>]*)?)>\s*"
+    rf"^(?P<indent>[ \t]*)<(?P<tag>[A-Za-z_$][\w$]*)(?P<props>{_PROPS})\s*>\s*"
     r"\{\s*(?P<name>[A-Za-z_$][\w$]*)\s*\}\s*</(?P=tag)\s*>[ \t]*$")
-_STRING_PROP = re.compile(r"""\b(?P<prop>language|className|title|metastring)=(?P<q>["'])(?P<text>.*?)(?P=q)""",
-                          re.S)
+# A string prop, written as a JSX string or a string literal in braces (language={'js'}).
+_STRING_PROP = re.compile(
+    r"""(?<![\w$:.-])(?P<prop>language|className|title|metastring)\s*=\s*"""
+    r"""(?:(?P<q>["'])(?P<text>.*?)(?P=q)|\{\s*(?P<bq>["'])(?P<braced>[^"'\\]*)(?P=bq)\s*\})""", re.S)
 
 
 @dataclass(frozen=True)
@@ -101,17 +106,16 @@ def _loaded(element: re.Match[str], spec: str, first: int, end: int, page: Path,
         text = decode(file.read_bytes())
     except (OSError, PageError) as exc:
         return ShownCode(first, end, element["indent"], None, None, f"code file {spec!r} cannot be read: {exc}")
-    props = {m["prop"]: m["text"] for m in _STRING_PROP.finditer(element["props"])}
-    language = props.get("language") or next(
+    props = {m["prop"]: html.unescape(m["text"] if m["q"] else m["braced"])  # JSX strings decode entities
+             for m in _STRING_PROP.finditer(element["props"])}
+    language = (props.get("language") or next(
         (c[len("language-"):] for c in props.get("className", "").split() if c.startswith("language-")), "")
-    if language:
-        info = read_info(" ".join([language, props.get("metastring", "")]))
-        title = props.get("title", "")
-        if title and " title=" not in f" {info}" and not ('"' in title and "'" in title):
-            quote = "'" if '"' in title else '"'
-            info = f"{info} title={quote}{title}{quote}"
-    else:  # theme-common's default language: an info string without its first word cannot say more
-        info = ""
+    ).lower() or "text"  # theme-common's getLanguage: lower case, "text" without one
+    info = read_info(" ".join([language, props.get("metastring", "")]))
+    title = props.get("title", "")
+    if title and " title=" not in f" {info}" and not ('"' in title and "'" in title):
+        quote = "'" if '"' in title else '"'
+        info = f"{info} title={quote}{title}{quote}"
     lines = text.removesuffix("\n").split("\n")  # decode has made every line break "\n"
     code = "\n".join(shown_lines(info, lines, magic_comments))
     block = Block("code", code, info=info.strip()) if code.strip() else None
