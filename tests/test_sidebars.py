@@ -352,3 +352,22 @@ async def test_ingest_of_a_site_root_keeps_the_hand_written_order(stack: Stack, 
     assert current.found and flatten(current.outline.items) == PRETTIER_ORDER
     assert released.found and flatten(released.outline.items) == [("Cli", False), ("Index", False),
                                                                    ("Install", False)]
+
+
+def test_a_typescript_config_finds_sidebars_js_written_as_ts(tmp_path: Path) -> None:
+    """tRPC's docusaurus.config.ts says require.resolve('./sidebars.js') and the site has only
+    sidebars.ts: jiti, which loads a TypeScript config, resolves a ".js" name to the ".ts" file. A
+    JavaScript config does not."""
+    root = write_site(tmp_path / "site")
+    (root / "sidebars.ts").write_text("export default " + (root / "sidebars.json").read_text() + ";\n")
+    (root / "sidebars.json").unlink()
+    config = SITE_CONFIG.replace("'./sidebars.json'", "require.resolve('./sidebars.js')")
+    (root / "docusaurus.config.mjs").rename(root / "docusaurus.config.ts")
+    (root / "docusaurus.config.ts").write_text(config)
+    plan = plan_source(root)
+    assert next(s for s in plan.sources if s.edition.version == "current").sidebar == (root / "sidebars.ts").resolve()
+    assert not any("sidebarPath" in w for w in plan.warnings)
+    (root / "docusaurus.config.ts").rename(root / "docusaurus.config.js")
+    plan = plan_source(root)
+    assert next(s for s in plan.sources if s.edition.version == "current").sidebar is None
+    assert any("'./sidebars.js' names no file" in w for w in plan.warnings)

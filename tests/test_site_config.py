@@ -647,3 +647,30 @@ def test_the_docs_page_plugins_ingest_does_not_follow_are_named(tmp_path: Path) 
         "on a page is read as the page's source has it",
         "presets[0] classic › docs: rehypePlugins rehype-katex are not followed; what they change on a page is "
         "read as the page's source has it"]
+
+
+def test_twoslash_blocks_show_what_remark_shiki_twoslash_shows(tmp_path: Path) -> None:
+    """tRPC's site: `require('remark-shiki-twoslash').default` among the docs' remark plugins.
+    Its blocks show what the plugin shows (checked by running remark-shiki-twoslash 3 on each
+    case): the code after `// ---cut---` and before `// ---cut-after---`, without compiler flags
+    and type queries, `// @filename:` lines kept, `// @include:` standing for an include block
+    above, which itself shows nothing. A site without the plugin shows its blocks as written."""
+    from services.ingest.book.editions import plan_source
+    from services.ingest.book.parser import parse_page
+
+    root = write_site(tmp_path, "export default {title: 'T', presets: [['classic', {docs: {remarkPlugins: "
+                                "[[require('remark-shiki-twoslash').default, {themes: ['min-light']}]]}}]]};")
+    plan = plan_source(root)
+    assert not [n for n in plan.warnings if "not followed" in n]
+    markdown = plan.sources[0].markdown
+    assert markdown.twoslash
+    page = ("```twoslash include lib\nexport const greet = 1;\n```\n\n"
+            "```ts twoslash title=\"a.ts\"\n// @target: esnext\n// @include: lib\n// ---cut---\nconst n = 1;\n"
+            "//    ^?\nconsole.log(n);\n```\n\n"
+            "```ts twoslash\n// @noErrors\n// @filename: a.ts\nexport const x = 1;\n// @include: lib\n"
+            "// ---cut-after---\nhidden();\n```\n\n```ts\n// @target: esnext\nconst plain = 1;\n```\n")
+    assert [(b.info, b.text) for b in parse_page(page, site=markdown).blocks] == [
+        ('ts title="a.ts"', "const n = 1;\nconsole.log(n);"),
+        ("ts", "// @filename: a.ts\nexport const x = 1;\nexport const greet = 1;"),
+        ("ts", "// @target: esnext\nconst plain = 1;")]
+    assert len([b for b in parse_page(page).blocks if b.kind == "code"]) == 4  # without the plugin: as written

@@ -114,7 +114,7 @@ def _plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequen
     default_locale = site.i18n.default_locale
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
     markdown = SiteMarkdown(site.markdown_format, docs.npm2yarn, site.magic_comments, site.docusaurus_major,
-                            site.legacy_admonition_titles, str(site.root), site.mermaid)
+                            site.legacy_admonition_titles, str(site.root), site.mermaid, docs.twoslash)
     try:  # refused here, before any page is read, rather than mid-ingest
         PageGlobs(found.docs_dir or site.root, docs.include, docs.exclude)
     except GlobError as exc:
@@ -128,7 +128,8 @@ def _plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequen
         return Plan((DocsSource(found.docs_dir, found.routes, edition, label=docs_label,
                                 edit_base=_edit_base(docs, docs_label), include=docs.include,
                                 exclude=docs.exclude, sidebar=version_sidebar(
-                                    site.root, docs.sidebar_path, CURRENT, True, allowed_roots, warnings),
+                                    site.root, docs.sidebar_path, CURRENT, True, allowed_roots, warnings,
+                                    site.config_file),
                                 markdown=markdown),),
                     tuple(warnings))
 
@@ -162,7 +163,8 @@ def _plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequen
     for name, folder, label in originals:
         routes = replace(found.routes, version_path=version_path(docs, name, last))
         edit_base = _edit_base(docs, label)
-        sidebar = version_sidebar(site.root, docs.sidebar_path, name, name == CURRENT, allowed_roots, warnings)
+        sidebar = version_sidebar(site.root, docs.sidebar_path, name, name == CURRENT, allowed_roots, warnings,
+                                  site.config_file)
         sources.append(DocsSource(folder, routes, Edition(name, default_locale, name != last), label=label,
                                   edit_base=edit_base, include=docs.include, exclude=docs.exclude, sidebar=sidebar,
                                   markdown=markdown))

@@ -24,6 +24,7 @@ from mdit_py_plugins.container import container_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
 from services.ingest.book import npm2yarn as npm2yarn_plugin
+from services.ingest.book import twoslash
 from services.ingest.book.emoji import emojify
 from services.ingest.book.fences import with_code
 from services.ingest.book.site_code import DIRECTIVES, read_info, shown_lines
@@ -768,6 +769,7 @@ class SiteMarkdown:
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions: ":::note Its title" is titled
     site_dir: str = ""  # the site root, where `@site/` imports point ("" when only a docs folder is read)
     mermaid: bool = False  # markdown.mermaid: ```mermaid blocks are diagrams, not code
+    twoslash: bool = False  # remark-shiki-twoslash among the docs' remark plugins (services.ingest.book.twoslash)
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -798,6 +800,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     item_first: list[bool] = []
     numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)
     items: list[tuple[int, int] | None] = []  # each open list item's source lines (None: a footnote)
+    twoslash_includes: dict[str, list[str]] = {}  # the page's ```twoslash include blocks so far
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -842,6 +845,12 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             # highlight-next-line"), which would otherwise be embedded and searched as words.
             if site.mermaid and language_meta[:1] == ["mermaid"]:
                 pass  # a diagram the browser draws (mdx-loader's remark/mermaid): no text, no code
+            elif site.twoslash and twoslash.applies(language_meta):
+                shown_code = twoslash.shown(language_meta, body.split("\n"), twoslash_includes)
+                info = read_info(raw_info)
+                if shown_code is not None and "\n".join(shown_code).strip():
+                    page.blocks.append(Block("code", "\n".join(shown_lines(info, shown_code, site.magic_comments)),
+                                             info=info))
             elif site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
                 # Tabs whose code keeps the language only.
                 language = language_meta[0]
