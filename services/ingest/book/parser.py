@@ -801,6 +801,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
     numbers: list[int | None] = []  # each open list's next item number (None: a bullet list)
     items: list[tuple[int, int] | None] = []  # each open list item's source lines (None: a footnote)
     twoslash_includes: dict[str, list[str]] = {}  # the page's ```twoslash include blocks so far
+    source_lines: list[str] = []  # split once, when an MDX 1 list item's code needs them
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -829,7 +830,8 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                 page.blocks.append(Block("text", lead + content.replace("\n", "\n" + " " * len(lead))))
         elif t == "code_block" and mdx and items and None not in items and tok.map:
             # MDX 1 (remark-parse 8) measures a list item's indentation its own way.
-            code = _remark8_item_code(source.split("\n"), items, (tok.map[0], tok.map[1]),
+            source_lines = source_lines or source.split("\n")
+            code = _remark8_item_code(source_lines, items, (tok.map[0], tok.map[1]),
                                       tok.content.rstrip("\n"))
             if code is None:
                 page.blocks.append(Block("text", _clean(tok.content)))
