@@ -3,6 +3,7 @@ the gateway (llms.txt) and by chat, which answers questions about the book itsel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import replace
@@ -316,3 +317,17 @@ def test_a_page_without_a_description_is_described_by_its_first_statement() -> N
         == "Jest sets the following environment variables."
     assert describe(["Note: this page is a statement that starts like a label. It is kept."]) \
         == "Note: this page is a statement that starts like a label."
+
+
+def test_a_category_labelled_as_the_way_in_opens_the_book() -> None:
+    """DocSearch's sidebar opens with a category labelled "Introduction" whose first page is
+    "what-is-docsearch"; its packages' "getting-started" pages sit two folders down. The newcomer
+    starts with the introduction, then the first getting-started page."""
+    intro = OutlineEntry(True, "Introduction", items=(page("what-is-docsearch.md"), page("who-can-apply.md")))
+    packages = OutlineEntry(True, "Packages", items=(page("packages/overview.md"),
+                                                      page("packages/js/getting-started.mdx"),
+                                                      page("packages/react/getting-started.mdx")))
+    assert [p.file_path for p in start_pages((intro, packages))] == [
+        "what-is-docsearch.md", "packages/js/getting-started.mdx"]
+    other = dataclasses.replace(intro, label="Concepts")
+    assert start_pages((other, packages))[0].file_path == "packages/js/getting-started.mdx"

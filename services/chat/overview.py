@@ -35,6 +35,7 @@ START_NAMES = ("intro", "introduction", "gettingstarted", "getstarted", "quickst
 # section's overview, Redux's "introduction/README.md" a list of that section's pages): the book's
 # way in only at its top level, the shallowest its pages go.
 FOLDER_WAYS_IN = frozenset({"index", "readme", "overview"})
+LABELLED_WAYS_IN = START_NAMES[:START_NAMES.index("index")]  # "Introduction", "Getting started", …
 # Words a question about the book may hold besides those that say so ("completely", "really").
 MAX_UNKNOWN = 2
 
@@ -204,9 +205,15 @@ def start_pages(top: Sequence[OutlineEntry]) -> list[OutlineEntry]:
     pages = [(n if categories else 0, p) for n, node in enumerate(top) for p in node.pages()]
     shallowest = min((_depth(p) for _, p in pages), default=0)
     home = _home([p for _, p in pages])
+    # A top-level category labelled as the way in ("Introduction": DocSearch's, whose first page is
+    # "what-is-docsearch") names its first page so; an "Overview" or "Installation" category may
+    # be any part of a book.
+    labelled = {id(node.pages()[0]): _name(node.label) for node in top
+                if node.category and node.pages() and _name(node.label) in LABELLED_WAYS_IN}
     def rank(entry: tuple[int, OutlineEntry]) -> tuple[bool, int, bool, int, int, int]:
         n, page = entry
-        names = [START_NAMES.index(name) for name in _page_names(page, shallowest) if name in START_NAMES]
+        names = [START_NAMES.index(name) for name in {*_page_names(page, shallowest), labelled.get(id(page), "")}
+                 if name in START_NAMES]
         named = not names, _depth(page) if names else 0, min(names, default=0)
         # The docs' own home page comes first, whatever its file (Excalidraw's "get-started" at slug "../").
         first = route_path(page.url) != home
@@ -230,8 +237,13 @@ def _page_names(page: OutlineEntry, top: int) -> set[str]:
     """A page's file stem (not a category's folder) and last route segment, lower case without
     separators; a folder's way in (FOLDER_WAYS_IN) only for a page at the book's ``top`` depth."""
     stem = "" if page.category else page.file_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    names = {re.sub(r"[-_.\s]", "", name.lower()) for name in (stem, page.url.rstrip("/").rsplit("/", 1)[-1])}
+    names = {_name(name) for name in (stem, page.url.rstrip("/").rsplit("/", 1)[-1])}
     return {name for name in names if name and (_depth(page) == top or name not in FOLDER_WAYS_IN)}
+
+
+def _name(text: str) -> str:
+    """A file stem, route segment or label as START_NAMES spell them: lower case, no separators."""
+    return re.sub(r"[-_.\s]", "", text.lower())
 
 
 def evidence(ask: Ask, top: Sequence[OutlineEntry]) -> list[Evidence]:
