@@ -6,6 +6,7 @@ The fixtures under tests/fixtures/sites were also loaded by @docusaurus/core 3.1
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -674,3 +675,20 @@ def test_twoslash_blocks_show_what_remark_shiki_twoslash_shows(tmp_path: Path) -
         ("ts", "// @filename: a.ts\nexport const x = 1;\nexport const greet = 1;"),
         ("ts", "// @target: esnext\nconst plain = 1;")]
     assert len([b for b in parse_page(page).blocks if b.kind == "code"]) == 4  # without the plugin: as written
+
+
+def test_a_code_block_without_a_language_is_shown_as_the_sites_docusaurus_shows_it(tmp_path: Path) -> None:
+    """Docusaurus 3.8 and later show such a block as "text" and drop its magic comments (the sample
+    site's build checks it); 3.7 and before show it without a language and keep them;
+    prism.defaultLanguage, when given, is the language on any version."""
+    from services.ingest.book.editions import plan_source
+    from services.ingest.book.parser import parse_page
+
+    block = "```\n// highlight-next-line\nstatus();\n```\n"
+    config = "export default {title: 'T', presets: [['classic', {docs: {}}]]{theme}};"
+    for core, theme, shown in (("^3.8.0", "", "status();"), ("3.7.0", "", "// highlight-next-line\nstatus();"),
+                               ("3.5.2", ", themeConfig: {prism: {defaultLanguage: 'js'}}", "status();")):
+        root = write_site(tmp_path / core, config.replace("{theme}", theme))
+        (root / "package.json").write_text(json.dumps({"dependencies": {"@docusaurus/core": core}}))
+        markdown = plan_source(root).sources[0].markdown
+        assert [b.text for b in parse_page(block, site=markdown).blocks] == [shown], core

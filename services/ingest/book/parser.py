@@ -770,6 +770,7 @@ class SiteMarkdown:
     site_dir: str = ""  # the site root, where `@site/` imports point ("" when only a docs folder is read)
     mermaid: bool = False  # markdown.mermaid: ```mermaid blocks are diagrams, not code
     twoslash: bool = False  # remark-shiki-twoslash among the docs' remark plugins (services.ingest.book.twoslash)
+    plain_code_language: str = ""  # what a block without a language is shown as ("text" from Docusaurus 3.8)
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -861,7 +862,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                     page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
             else:
                 info = read_info(raw_info)
-                shown = "\n".join(shown_lines(info, body.split("\n"), site.magic_comments))
+                shown = "\n".join(shown_lines(info or site.plain_code_language, body.split("\n"), site.magic_comments))
                 if shown.strip():  # an empty block shows no line (and no title) on the built page
                     page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block" and mdx and site.docusaurus_major <= 2 and (pre := _jsx_pre(tok.content)) is not None:

@@ -187,6 +187,9 @@ class SiteConfig:
     i18n: I18n = field(default_factory=I18n)
     markdown_format: str = "mdx"  # markdown.format: how .md/.mdx pages are compiled
     magic_comments: tuple[str, ...] = DIRECTIVES  # themeConfig.prism.magicComments' directives
+    # The language a code block without one is shown in: prism.defaultLanguage, else "text" from
+    # Docusaurus 3.8 (theme-common's getLanguage), else none, which keeps magic comments shown.
+    plain_code_language: str = ""
     navbar: tuple[NavbarLink, ...] = ()  # themeConfig.navbar's labelled links into the site
     docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions, as the site's future flags leave it
@@ -386,6 +389,7 @@ def read_site(root: Path) -> SiteConfig:
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
                    legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version),
                    mermaid=markdown is not None and out.boolean("markdown.mermaid", markdown.get("mermaid"), False))
+    site = replace(site, plain_code_language=_plain_code_language(config.get("themeConfig"), version))
     plugins = _docs_plugins(out, config, version)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
@@ -474,6 +478,17 @@ def _magic_comments(out: _Collector, theme: JsValue) -> tuple[str, ...]:
             return DIRECTIVES
         directives += [n for n in readable if isinstance(n, str) and n]
     return tuple(directives)
+
+
+TEXT_BY_DEFAULT = (3, 8)  # the first Docusaurus whose code blocks without a language are "text"
+
+
+def _plain_code_language(theme: JsValue, version: tuple[int, int]) -> str:
+    prism = theme.get("prism") if isinstance(theme, JsObject) else UNDEFINED
+    given = prism.get("defaultLanguage") if isinstance(prism, JsObject) else UNDEFINED
+    if isinstance(given, str) and given.strip():
+        return given.strip().lower()
+    return "text" if version >= TEXT_BY_DEFAULT else ""
 
 
 def _i18n(out: _Collector, value: JsValue) -> I18n:
