@@ -675,6 +675,10 @@ def test_twoslash_blocks_show_what_remark_shiki_twoslash_shows(tmp_path: Path) -
         ("ts", "// @filename: a.ts\nexport const x = 1;\nexport const greet = 1;"),
         ("ts", "// @target: esnext\nconst plain = 1;")]
     assert len([b for b in parse_page(page).blocks if b.kind == "code"]) == 4  # without the plugin: as written
+    # `.default` names an ES module's default export for any plugin, npm2yarn's too.
+    other = write_site(tmp_path / "other", "export default {title: 'T', presets: [['classic', {docs: {remarkPlugins: "
+                       "[require('@docusaurus/remark-plugin-npm2yarn').default]}}]]};")
+    assert plan_source(other).sources[0].markdown.npm2yarn is not None
 
 
 def test_a_code_block_without_a_language_is_shown_as_the_sites_docusaurus_shows_it(tmp_path: Path) -> None:

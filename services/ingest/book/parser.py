@@ -848,12 +848,6 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             # highlight-next-line"), which would otherwise be embedded and searched as words.
             if site.mermaid and language_meta[:1] == ["mermaid"]:
                 pass  # a diagram the browser draws (mdx-loader's remark/mermaid): no text, no code
-            elif site.twoslash and twoslash.applies(language_meta):
-                shown_code = twoslash.shown(language_meta, body.split("\n"), twoslash_includes)
-                info = read_info(raw_info)
-                if shown_code is not None and "\n".join(shown_code).strip():
-                    page.blocks.append(Block("code", "\n".join(shown_lines(info, shown_code, site.magic_comments)),
-                                             info=info))
             elif site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
                 # Tabs whose code keeps the language only.
                 language = language_meta[0]
@@ -861,8 +855,11 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
                     code = "\n".join(shown_lines(language, code.split("\n"), site.magic_comments))
                     page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
             else:
+                lines = body.split("\n")
+                if site.twoslash and twoslash.applies(language_meta):
+                    lines = twoslash.shown(language_meta, lines, twoslash_includes)
                 info = read_info(raw_info)
-                shown = "\n".join(shown_lines(info or site.plain_code_language, body.split("\n"), site.magic_comments))
+                shown = "\n".join(shown_lines(info or site.plain_code_language, lines, site.magic_comments))
                 if shown.strip():  # an empty block shows no line (and no title) on the built page
                     page.blocks.append(Block("code", shown, info=info))
         elif t == "html_block" and mdx and site.docusaurus_major <= 2 and (pre := _jsx_pre(tok.content)) is not None:

@@ -127,12 +127,11 @@ def _marked(text: str, path: Path, reading: Reading) -> tuple[str, list[Path | B
             reading.notes.append(code.note)
         code_block = code.block
         if code.file is not None:
-            size = code.file.stat().st_size
-            if reading.shown_bytes + size > MAX_SHOWN_BYTES:
+            if reading.shown_bytes + code.size > MAX_SHOWN_BYTES:
                 reading.notes.append(f"partials past {MAX_SHOWN_BYTES} bytes on one page; {code.file.name} not shown")
                 code_block = None
             else:
-                reading.shown_bytes += size
+                reading.shown_bytes += code.size
                 if code.file not in reading.files:
                     reading.files.append(code.file)
         shown.append(code_block)

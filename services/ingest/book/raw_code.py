@@ -60,6 +60,7 @@ class ShownCode:
     block: Block | None
     file: Path | None
     note: str = ""
+    size: int = 0  # the bytes read, which count towards the page's shown bytes
 
 
 def raw_file_spec(spec: str) -> str | None:
@@ -103,7 +104,8 @@ def _loaded(element: re.Match[str], spec: str, first: int, end: int, page: Path,
         return ShownCode(first, end, element["indent"], None, None,
                          f"code file {spec!r} is not a readable file inside the site; not shown")
     try:
-        text = decode(file.read_bytes())
+        raw = file.read_bytes()
+        text = decode(raw)
     except (OSError, PageError) as exc:
         return ShownCode(first, end, element["indent"], None, None, f"code file {spec!r} cannot be read: {exc}")
     props = {m["prop"]: html.unescape(m["text"] if m["q"] else m["braced"])  # JSX strings decode entities
@@ -119,4 +121,4 @@ def _loaded(element: re.Match[str], spec: str, first: int, end: int, page: Path,
     lines = text.removesuffix("\n").split("\n")  # decode has made every line break "\n"
     code = "\n".join(shown_lines(info, lines, magic_comments))
     block = Block("code", code, info=info.strip()) if code.strip() else None
-    return ShownCode(first, end, element["indent"], block, file)
+    return ShownCode(first, end, element["indent"], block, file, size=len(raw))

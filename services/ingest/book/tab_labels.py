@@ -46,9 +46,9 @@ def imported_labels(text: str, imports: Mapping[str, str], page: Path,
     read: list[Path] = []
     if not site_dir:
         return labels, read
+    site = Path(site_dir)
     for name, member in dict.fromkeys(_VALUES_MEMBER.findall(text)):
         spec = imports.get(name)
-        site = Path(site_dir)
         path = imported_file(spec, page, site, site, MAX_MODULE_BYTES) if spec else None
         if path is None:
             continue

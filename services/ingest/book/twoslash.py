@@ -36,14 +36,14 @@ def applies(language_meta: Sequence[str]) -> bool:
     return bool(language_meta) and (language_meta[0] == META or META in " ".join(language_meta[1:]).split())
 
 
-def shown(language_meta: Sequence[str], lines: Sequence[str], includes: dict[str, list[str]]) -> list[str] | None:
-    """The lines of a twoslash block the reader sees; None for an include block, which shows
-    nothing and is kept in ``includes`` (the page's, in its order) under its name."""
+def shown(language_meta: Sequence[str], lines: Sequence[str], includes: dict[str, list[str]]) -> list[str]:
+    """The lines of a twoslash block the reader sees; none of an include block, which is kept in
+    ``includes`` (the page's, in its order) under its name."""
     if language_meta and language_meta[0] == META:  # ```twoslash include name
         words = " ".join(language_meta[1:]).split()
         if len(words) >= 2 and words[0] == "include":
             includes[words[1]] = list(lines)
-        return None
+        return []
     lines = [line for source in lines for line in _included(source, includes)]
     cuts = [n for n, line in enumerate(lines) if _CUT.match(line)]
     start = cuts[-1] + 1 if cuts else 0

@@ -616,7 +616,7 @@ def _docs_options(out: _Collector, options: JsObject, where: str, version: tuple
         versions=_version_options(out, prefix + "versions", options.get("versions")),
         sidebar_path=_sidebar_path(out, where, options.get("sidebarPath")),
         npm2yarn=_npm2yarn(out, where, options.get("remarkPlugins"), version),
-        twoslash=any(_is_twoslash(p) for p in _plugins(options.get("remarkPlugins"))),
+        twoslash=any(_is_module(p, twoslash.PLUGIN) for p in _plugins(options.get("remarkPlugins"))),
     )
 
 
@@ -659,18 +659,10 @@ def _plugins(plugins: JsValue) -> list[JsValue]:
     return [i.items[0] if isinstance(i, JsArray) and i.items else i for i in items]
 
 
-
-def _is_twoslash(plugin: JsValue) -> bool:
-    if _is_module(plugin, twoslash.PLUGIN):
-        return True
-    required = _TWOSLASH_REQUIRE.fullmatch(plugin.expression.strip()) if isinstance(plugin, Computed) else None
-    return required is not None and _quoted(required) == twoslash.PLUGIN
-
-
 def _note_unfollowed_plugins(out: _Collector, where: str, options: JsObject) -> None:
     for key in _PAGE_PLUGIN_KEYS:
         names = [_plugin_name(p) for p in _plugins(options.get(key))
-                 if not (_is_module(p, npm2yarn.PLUGIN) or (key == "remarkPlugins" and _is_twoslash(p)))]
+                 if not (_is_module(p, npm2yarn.PLUGIN) or (key == "remarkPlugins" and _is_module(p, twoslash.PLUGIN)))]
         if names:
             out.notes.append(f"{where}: {key} {', '.join(names)} are not followed; what they change on a page "
                              "is read as the page's source has it")
@@ -683,7 +675,9 @@ def _plugin_name(value: JsValue) -> str:
 
 
 def _default_export_of(value: JsValue) -> str:
-    """The module ``value`` is the default export of: its default import's, or its require's ("")."""
+    """The module ``value`` is the default export of: its default import's, or its require's, of a
+    CommonJS module or, with ``.default``, of an ES one (tRPC's `require('remark-shiki-twoslash').default`)
+    ("" for anything else)."""
     if not isinstance(value, Computed):
         return ""
     required = _REQUIRE.fullmatch(value.expression.strip())
@@ -699,9 +693,7 @@ def _is_module(value: JsValue, module: str) -> bool:
 # A string literal in a call's arguments, single- or double-quoted, without escapes.
 _STRING_ARG = r"""\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*"""
 _REQUIRE_RESOLVE = re.compile(rf"require\.resolve\({_STRING_ARG}\)")
-_REQUIRE = re.compile(rf"require\({_STRING_ARG}\)")
-# `import twoslash from 'remark-shiki-twoslash'`, or tRPC's `require('remark-shiki-twoslash').default`.
-_TWOSLASH_REQUIRE = re.compile(rf"require\({_STRING_ARG}\)(?:\.default)?")
+_REQUIRE = re.compile(rf"require\({_STRING_ARG}\)(?:\.default)?")
 _BESIDE_CONFIG = re.compile(r"path\.(resolve|join)\(\s*__dirname\s*,(.*)\)", re.DOTALL)
 
 
