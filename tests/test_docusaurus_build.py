@@ -335,8 +335,14 @@ def test_npm2yarn_blocks_show_the_tabs_the_built_page_shows(build: Path) -> None
     assert TabButtons(html).labels == labels == ["npm", "Yarn", "pnpm", "Bun"]
 
 
-def test_npm2yarn_converts_commands_as_the_npm_package_does() -> None:
-    """The port of npm-to-yarn against the package the site installed (its lock pins 3.2.0)."""
+# The npm-to-yarn releases the port follows, each installed by the sample site under its own name.
+NPM_TO_YARN = {(3, 2): "npm-to-yarn", (2, 2): "npm-to-yarn-2", (1, 3): "npm-to-yarn-1", (1, 0): "npm-to-yarn-1-0"}
+
+
+@pytest.mark.parametrize("release", list(NPM_TO_YARN))
+def test_npm2yarn_converts_commands_as_the_npm_package_does(release: tuple[int, int]) -> None:
+    """The port of npm-to-yarn against the package itself, for each release a site may build with
+    (3.2.0 since Docusaurus 3.6, 2.2.1 from 2.4, 1.3.0 or 1.0.1 before)."""
     _install()
     commands = [
         "npm install", "npm i -D typescript @types/node", "npm install -g yarn", "npm uninstall lodash",
@@ -348,15 +354,20 @@ def test_npm2yarn_converts_commands_as_the_npm_package_does() -> None:
         "npm install --no-package-lock a", "cd my-npm-app && npm install", "npm install a && npm run build",
         "npm install \"foo bar\" 'baz qux'", "npm\nnpm install\n\nnpm run serve", "# comment\nnpm i foo",
         "npm t", "npm init -y", "npm list --production", "npm link ../lib", "npm i a=b c=d",
+        "npm install --save-exact --save-optional a", "npm install --save-dev a", "npm install a -g",
+        "npm uninstall --save a --global", "npm run build -- -- --watch", "npm run test", "npm run",
+        "npm list a b --depth 1 c", "npm ls", "npm rebuild", "npm start", "npm init --scope=x",
+        "npm version major minor", "npm run-script lint", "npm install @docusaurus/core@latest --save",
     ]
-    script = ("import convert from 'npm-to-yarn';\n"
-              "const commands = JSON.parse(process.argv[1]);\n"
+    script = ("const m = require(process.argv[1]); const convert = m.default || m;\n"
+              "const commands = JSON.parse(process.argv[2]);\n"
               "console.log(JSON.stringify(commands.map(c => ['yarn', 'pnpm', 'bun'].map(to => convert(c, to)))));")
-    done = subprocess.run([_node(), "--input-type=module", "-e", script, json.dumps(commands)], cwd=SITE,
+    done = subprocess.run([_node(), "-e", script, NPM_TO_YARN[release], json.dumps(commands)], cwd=SITE,
                           capture_output=True, text=True, timeout=60, check=True)
     theirs = json.loads(done.stdout)
-    ours = [[npm2yarn.convert(c, to) for to in ("yarn", "pnpm", "bun")] for c in commands]
-    assert ours == theirs
+    tos = ("yarn", "pnpm", "bun") if release >= (2, 2) else ("yarn",)  # 1.x shows a Yarn tab only
+    ours = [[npm2yarn.convert(c, to, release) for to in tos] for c in commands]
+    assert ours == [row[:len(tos)] for row in theirs]
 
 
 async def stored_chunks(stack: Stack, book: str) -> list[cpb.Chunk]:

@@ -14,6 +14,7 @@ from services.ingest.book import npm2yarn
 from services.ingest.book.editions import plan_source
 from services.ingest.book.parser import SiteMarkdown, parse_page
 from services.ingest.book.site import read_site
+from services.ingest.book.site.lock import locked_versions
 from tests.test_site_config import write_site
 
 PAGE = "# Install\n\n```bash npm2yarn\nnpm install --save-dev jest\n```\n"
@@ -112,3 +113,58 @@ def test_a_block_that_would_grow_without_bound_keeps_only_npms_tab() -> None:
     assert len(npm2yarn.convert(code, "yarn")) > 10 * len(code)  # what the package itself would show
     assert [label for label, _ in npm2yarn.tabs("npm ci", npm2yarn.DEFAULT_CONVERTERS)] == \
         ["npm", "Yarn", "pnpm", "Bun"]
+
+
+# --- Which npm-to-yarn a site converts with -------------------------------------------------------
+
+LOCKS = {
+    "package-lock.json": json.dumps({"lockfileVersion": 3, "packages": {
+        "node_modules/@docusaurus/remark-plugin-npm2yarn": {"version": "2.0.1",
+                                                            "dependencies": {"npm-to-yarn": "^1.0.1"}},
+        "node_modules/npm-to-yarn-2": {"name": "npm-to-yarn", "version": "2.2.1"},  # an alias: another name
+        "node_modules/npm-to-yarn": {"version": "1.0.1", "resolved": "https://registry.npmjs.org/x.tgz"}}},
+        indent=2),
+    "yarn.lock": 'npm-to-yarn@^1.0.1, npm-to-yarn@^1.0.0:\n  version "1.0.1"\n  resolved "x"\n',
+    "pnpm-lock.yaml": "packages:\n\n  /npm-to-yarn@1.0.1:\n    resolution: {integrity: x}\n",
+}
+
+
+@pytest.mark.parametrize("lock", list(LOCKS))
+def test_a_lock_file_names_the_npm_to_yarn_a_site_builds_with(tmp_path: Path, lock: str) -> None:
+    (tmp_path / lock).write_text(LOCKS[lock], encoding="utf-8")
+    assert locked_versions(tmp_path, "npm-to-yarn") == [(1, 0)]
+    assert locked_versions(tmp_path, "react") == []
+
+
+def test_yarn_berry_and_nested_npm_copies_are_read(tmp_path: Path) -> None:
+    (tmp_path / "yarn.lock").write_text('"npm-to-yarn@npm:^3.0.0":\n  version: 3.2.0\n  resolution: "x"\n',
+                                        encoding="utf-8")
+    nested = {"packages": {"node_modules/a/node_modules/npm-to-yarn": {"version": "2.0.0"}}}
+    (tmp_path / "package-lock.json").write_text(json.dumps(nested, indent=2), encoding="utf-8")
+    assert sorted(locked_versions(tmp_path, "npm-to-yarn")) == [(2, 0), (3, 2)]
+
+
+@pytest.mark.parametrize(("docusaurus", "locked", "release"), [
+    ((2, 0), [(1, 0)], (1, 0)),  # Testing Library's lock: `npm run x` stays `yarn run x`
+    ((2, 0), [], (1, 3)),  # what ^1.0.1 installs today
+    ((2, 3), [(3, 2), (1, 2)], (1, 3)),  # a copy of another major belongs to some other package
+    ((2, 4), [], (2, 2)), ((3, 5), [(2, 0)], (2, 2)), ((3, 6), [], (3, 2)), ((3, 10), [(3, 0)], (3, 2)),
+])
+def test_the_release_is_the_sites_docusaurus_major_pinned_by_its_lock(
+        docusaurus: tuple[int, int], locked: list[tuple[int, int]], release: tuple[int, int]) -> None:
+    assert npm2yarn.release(docusaurus, locked) == release
+
+
+def test_a_docusaurus_2_0_site_shows_the_yarn_tab_its_npm_to_yarn_made(tmp_path: Path) -> None:
+    """Testing Library (Docusaurus 2.0.1, npm-to-yarn 1.0.1 in its lock): a Yarn tab only, where
+    `npm run` stays and `npm i -D` is not converted (compared with the built site)."""
+    root = write_site(tmp_path, "module.exports = {presets: [['classic', {docs: {remarkPlugins: "
+                                "[[require('@docusaurus/remark-plugin-npm2yarn'), {sync: true}]]}}]]};")
+    (root / "package.json").write_text(json.dumps({"dependencies": {"@docusaurus/core": "^2.0.1"}}), encoding="utf-8")
+    (root / "package-lock.json").write_text(LOCKS["package-lock.json"], encoding="utf-8")
+    markdown = plan_source(root).sources[0].markdown
+    assert (markdown.npm2yarn, markdown.npm_to_yarn) == (("yarn",), (1, 0))
+    text = "```bash npm2yarn\nnpm run qwik add vitest\nnpm i -D vitest\n```\n"
+    assert [b.text for b in parse_page(text, site=markdown).blocks if b.kind != "heading"] == [
+        "npm:", "npm run qwik add vitest\nnpm i -D vitest",
+        "Yarn:", "yarn run qwik add vitest\nyarn i -D vitest\n# couldn't auto-convert command"]

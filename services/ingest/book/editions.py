@@ -115,7 +115,7 @@ def _plan_site(site: SiteConfig, overrides: SiteOverrides, allowed_roots: Sequen
     docs_label = Path(os.path.normpath(docs.path)).as_posix()
     markdown = SiteMarkdown(site.markdown_format, docs.npm2yarn, site.magic_comments, site.docusaurus_major,
                             site.legacy_admonition_titles, str(site.root), site.mermaid, docs.twoslash,
-                            site.plain_code_language)
+                            site.plain_code_language, site.npm_to_yarn)
     try:  # refused here, before any page is read, rather than mid-ingest
         PageGlobs(found.docs_dir or site.root, docs.include, docs.exclude)
     except GlobError as exc:

@@ -771,6 +771,7 @@ class SiteMarkdown:
     mermaid: bool = False  # markdown.mermaid: ```mermaid blocks are diagrams, not code
     twoslash: bool = False  # remark-shiki-twoslash among the docs' remark plugins (services.ingest.book.twoslash)
     plain_code_language: str = ""  # what a block without a language is shown as ("text" from Docusaurus 3.8)
+    npm_to_yarn: npm2yarn_plugin.Release = npm2yarn_plugin.LATEST  # whose conversions npm2yarn's tabs show
 
     def reads_as_mdx(self, file_name: str) -> bool:
         """Whether Docusaurus compiles the file as MDX: always under "mdx", never under "md", and
@@ -851,7 +852,7 @@ def parse_page(text: str, mdx: bool = True, site: SiteMarkdown = DEFAULT_MARKDOW
             elif site.npm2yarn is not None and language_meta[1:] == [npm2yarn_plugin.META]:
                 # Tabs whose code keeps the language only.
                 language = language_meta[0]
-                for label, code in npm2yarn_plugin.tabs(body, site.npm2yarn):
+                for label, code in npm2yarn_plugin.tabs(body, site.npm2yarn, site.npm_to_yarn):
                     code = "\n".join(shown_lines(language, code.split("\n"), site.magic_comments))
                     page.blocks += [Block("text", f"{label}:", label=True), Block("code", code, info=language)]
             else:

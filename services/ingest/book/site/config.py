@@ -47,6 +47,7 @@ from services.ingest.book.site.literal import (
     SourceError,
     read_module,
 )
+from services.ingest.book.site.lock import locked_versions
 from services.ingest.book.site.navbar import NavbarLink, read_navbar
 from services.ingest.book.site_code import DIRECTIVES
 from services.ingest.book.slugs import RouteOptions
@@ -192,6 +193,7 @@ class SiteConfig:
     plain_code_language: str = ""
     navbar: tuple[NavbarLink, ...] = ()  # themeConfig.navbar's labelled links into the site
     docusaurus_major: int = 3  # of @docusaurus/core in the site's package.json (3 when it does not say)
+    npm_to_yarn: npm2yarn.Release = npm2yarn.LATEST  # the npm-to-yarn the npm2yarn plugin converts with
     legacy_admonition_titles: bool = True  # markdown.mdx1Compat.admonitions, as the site's future flags leave it
     mermaid: bool = False  # markdown.mermaid (with @docusaurus/theme-mermaid): ```mermaid blocks are diagrams
     versions: tuple[str, ...] = ()  # versions.json of the default docs plugin, newest first
@@ -389,7 +391,8 @@ def read_site(root: Path) -> SiteConfig:
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
                    legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version),
                    mermaid=markdown is not None and out.boolean("markdown.mermaid", markdown.get("mermaid"), False))
-    site = replace(site, plain_code_language=_plain_code_language(config.get("themeConfig"), version))
+    site = replace(site, plain_code_language=_plain_code_language(config.get("themeConfig"), version),
+                   npm_to_yarn=npm2yarn.release(version, locked_versions(root, "npm-to-yarn")))
     plugins = _docs_plugins(out, config, version)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
