@@ -696,3 +696,41 @@ def test_a_code_block_without_a_language_is_shown_as_the_sites_docusaurus_shows_
         (root / "package.json").write_text(json.dumps({"dependencies": {"@docusaurus/core": core}}))
         markdown = plan_source(root).sources[0].markdown
         assert [b.text for b in parse_page(block, site=markdown).blocks] == [shown], core
+
+
+# --- A site inside a monorepo's workspace -----------------------------------------------------------
+
+def _workspace(tmp_path: Path, marker: str = "workspaces") -> Path:
+    """Babel's layout: website/ holds the config and a package.json of scripts only; the
+    repository's root declares the workspace, its Docusaurus packages and their lock."""
+    site = write_site(tmp_path / "website", "module.exports = {presets: [['classic', {docs: {remarkPlugins: "
+                                            "[require('@docusaurus/remark-plugin-npm2yarn')]}}]]};")
+    (site / "package.json").write_text(json.dumps({"scripts": {"build": "docusaurus build"}}), encoding="utf-8")
+    root: dict[str, object] = {"devDependencies": {"@docusaurus/core": "^3.9.2"}}
+    if marker == "workspaces":
+        root["workspaces"] = ["./website"]
+    else:
+        (tmp_path / "pnpm-workspace.yaml").write_text("packages:\n  - website\n", encoding="utf-8")
+    (tmp_path / "package.json").write_text(json.dumps(root), encoding="utf-8")
+    (tmp_path / "yarn.lock").write_text('"npm-to-yarn@npm:^3.0.0":\n  version: 3.0.1\n', encoding="utf-8")
+    return site
+
+
+@pytest.mark.parametrize("marker", ["workspaces", "pnpm-workspace.yaml"])
+def test_a_workspace_root_declares_the_sites_docusaurus(tmp_path: Path, marker: str) -> None:
+    site = read_site(_workspace(tmp_path, marker))
+    assert (site.docusaurus_major, site.plain_code_language, site.npm_to_yarn) == (3, "text", (3, 2))
+    assert site.docs is not None and site.docs.npm2yarn == ("yarn", "pnpm", "bun")  # Bun since 3.8, as built
+
+
+def test_a_workspace_root_is_not_read_outside_the_ingest_roots_or_the_repository(tmp_path: Path) -> None:
+    site = _workspace(tmp_path)
+    assert read_site(site, [tmp_path]).plain_code_language == "text"
+    outside = read_site(site, [site])  # the server may read the site's folder only: Docusaurus 3.0 assumed
+    assert (outside.plain_code_language, outside.npm_to_yarn) == ("", (2, 2))
+    (site / ".git").mkdir()  # the site is a repository of its own
+    assert read_site(site).plain_code_language == ""
+    (site / ".git").rmdir()
+    (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"@docusaurus/core": "3.9.2"}}),
+                                           encoding="utf-8")
+    assert read_site(site).plain_code_language == ""  # a package.json above that is no workspace root

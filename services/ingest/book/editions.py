@@ -88,7 +88,7 @@ def plan_source(path: Path, base_url: str | None = None, overrides: SiteOverride
     ``base_url`` (default /docs/). Reads files: run it off the event loop."""
     overrides = overrides or SiteOverrides()
     if is_site_root(path):
-        return plan_site(read_site(path), replace(overrides, base_url=base_url), allowed_roots)
+        return plan_site(read_site(path, allowed_roots), replace(overrides, base_url=base_url), allowed_roots)
     if overrides.route_base_path is not None:
         raise InvalidArgument.of("route_base_path", f"{path} is a docs folder, not a Docusaurus site root (no "
                                  "docusaurus.config.*): give the docs' whole URL with --base-url instead")

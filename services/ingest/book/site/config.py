@@ -350,10 +350,11 @@ def _show(value: JsValue) -> str:
     return json.dumps(value) if value is not UNDEFINED else "undefined"
 
 
-def read_site(root: Path) -> SiteConfig:
+def read_site(root: Path, allowed_roots: Sequence[Path] = ()) -> SiteConfig:
     """Read the site at ``root`` (a folder with ``docusaurus.config.*``). A config that is
     not JavaScript, too large or too slow to parse is an InvalidArgument on ``source_dir``;
-    values it computes are listed in ``unreadable``."""
+    values it computes are listed in ``unreadable``. The packages the site builds with may be
+    declared by a workspace root above it, read only inside ``allowed_roots`` when given."""
     config_file = find_config(root)
     if config_file is None:
         raise InvalidArgument.of("source_dir", f"{root} has no {CONFIG_NAME}{{{','.join(CONFIG_EXTENSIONS)}}}")
@@ -387,12 +388,14 @@ def read_site(root: Path) -> SiteConfig:
     )
     site = replace(site, navbar=read_navbar(config.get("themeConfig")))
     markdown = out.object("markdown", config.get("markdown"))
-    version = _docusaurus_version(root)
+    projects = project_dirs(root, allowed_roots)
+    version = _docusaurus_version(projects)
     site = replace(site, markdown_format=_markdown_format(out, markdown), docusaurus_major=version[0],
                    legacy_admonition_titles=_legacy_admonition_titles(out, markdown, config.get("future"), version),
                    mermaid=markdown is not None and out.boolean("markdown.mermaid", markdown.get("mermaid"), False))
+    locked = [v for folder in projects for v in locked_versions(folder, "npm-to-yarn")]
     site = replace(site, plain_code_language=_plain_code_language(config.get("themeConfig"), version),
-                   npm_to_yarn=npm2yarn.release(version, locked_versions(root, "npm-to-yarn")))
+                   npm_to_yarn=npm2yarn.release(version, locked))
     plugins = _docs_plugins(out, config, version)
     default = [p for p in plugins if p.id == _DEFAULT_ID]
     if len(default) > 1:
@@ -812,27 +815,54 @@ def _versions(out: _Collector, root: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+WORKSPACE_LEVELS = 3  # how far above the site its workspace root is looked for (DocSearch's packages/website)
+
+
+def project_dirs(root: Path, allowed_roots: Sequence[Path] = ()) -> tuple[Path, ...]:
+    """The site root, then the workspace root above it if there is one (a folder whose
+    ``package.json`` has ``workspaces`` or that holds ``pnpm-workspace.yaml``), where a monorepo
+    declares and locks the site's packages (Babel's ``website/`` names none itself). Not looked for
+    past a repository's top (``.git``), outside ``allowed_roots`` when given, or more than
+    WORKSPACE_LEVELS folders up."""
+    here = root.resolve()
+    bounds = [r.resolve() for r in allowed_roots]
+    for _ in range(WORKSPACE_LEVELS):
+        if (here / ".git").exists() or here.parent == here:
+            break
+        here = here.parent
+        if bounds and not any(here == b or here.is_relative_to(b) for b in bounds):
+            break
+        package = _json_file(here / "package.json")
+        if (here / "pnpm-workspace.yaml").is_file() or (isinstance(package, dict) and "workspaces" in package):
+            return (root, here)
+    return (root,)
+
+
 _VERSION = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.(\d+)")
 
 
-def _docusaurus_version(root: Path) -> tuple[int, int]:
+def _docusaurus_version(projects: Sequence[Path]) -> tuple[int, int]:
     """(major, minor) of the lowest ``@docusaurus/core`` the site's ``package.json`` admits
-    ("^3.10.1" is 3.10): 2 or 3, then the minor. A site that installs core through another package
+    ("^3.10.1" is 3.10), or its workspace root's when the site's names no Docusaurus package: 2
+    or 3, then the minor. A site that installs core through another package
     (Ionic's preset) is read by its ``@docusaurus/*`` packages, which are released together
     (Stencil names only ``@docusaurus/remark-plugin-npm2yarn ~3.5.0``). Ingest follows Docusaurus
     3, and where 2 builds pages differently it follows 2 (heading ids, admonition labels), and
     where later 3.x do, those (admonition titles under future.v4, npm2yarn's tabs). A spec it
     cannot read ("latest", no package.json) is 3.0."""
-    package = _json_file(root / "package.json")
-    core: list[tuple[int, int]] = []
-    others: list[tuple[int, int]] = []
-    for key in ("dependencies", "devDependencies"):
-        deps = package.get(key) if isinstance(package, dict) else None
-        for name, spec in deps.items() if isinstance(deps, dict) else ():
-            if name.startswith("@docusaurus/") and isinstance(spec, str) \
-                    and (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
-                (core if name == "@docusaurus/core" else others).append((int(found.group(1)), int(found.group(2))))
-    return core[0] if core else min(others, default=(3, 0))
+    for folder in projects:
+        package = _json_file(folder / "package.json")
+        core: list[tuple[int, int]] = []
+        others: list[tuple[int, int]] = []
+        for key in ("dependencies", "devDependencies"):
+            deps = package.get(key) if isinstance(package, dict) else None
+            for name, spec in deps.items() if isinstance(deps, dict) else ():
+                if name.startswith("@docusaurus/") and isinstance(spec, str) \
+                        and (found := _VERSION.match(spec)) and found.group(1) in {"2", "3"}:
+                    (core if name == "@docusaurus/core" else others).append((int(found.group(1)), int(found.group(2))))
+        if core or others:
+            return core[0] if core else min(others)
+    return (3, 0)
 
 
 def _version_dirs(root: Path, versions: tuple[str, ...]) -> tuple[ContentDir, ...]:
