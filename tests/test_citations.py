@@ -3,7 +3,7 @@ it, in the final text and in the stream, however the stream is cut."""
 
 from __future__ import annotations
 
-from services.chat.answerers.passages import blocks, segments
+from services.chat.answerers.passages import SENTENCE_END, blocks, segments
 from services.chat.citations import CitationFilter, verify_citations
 from services.chat.evidence import Evidence
 from services.ingest.book.chunker import code_fence
@@ -58,3 +58,12 @@ def test_an_ordered_list_s_numbers_are_no_sentences() -> None:
     assert answer.endswith("1. Set Ki to zero [1].\n2. Raise Ki until it settles [1].")
     assert verify_citations(answer, SOURCES) == (answer, True)
     assert not verify_citations("Use version 2. It is faster [1].", SOURCES)[1]
+
+
+def test_a_names_initial_ends_no_sentence() -> None:
+    """Testing Library's learning page credits "Kent C. Dodds": the initial's period is no sentence
+    end, so one citation covers the sentence that names him."""
+    assert SENTENCE_END.split("A course by Kent C. Dodds. Dr. Who wrote it too.") == \
+        ["A course by Kent C. Dodds.", "Dr. Who wrote it too."]
+    assert verify_citations("A course by Kent C. Dodds [1]. Then run it [1].", SOURCES)[1]
+    assert not verify_citations("A course by Kent C. Dodds [1]. Then run it.", SOURCES)[1]

@@ -17,11 +17,13 @@ from services.ingest.book.site_code import quoted_info, shown_lines
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _NUMBER = re.compile(r"^\s*(\d+)[.)]\s")
 _ITEM_START = re.compile(r"\n(?=\s*(?:[-*+]|\d+[.)])\s)")
-# Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf."), space, and
-# what can start the next one (a capital, a digit, code, a quote, a bracket, emphasis or a list
-# dash); an ordered list's "2." at a line's start is the item's number, not a sentence. Answers
-# are cited and their grounding checked by this one rule (services.chat.citations).
+# Where a sentence ends: its punctuation (not that of "vs.", "e.g.", "i.e." or "cf.", a name's
+# initial as in "Kent C. Dodds", or "Mr."/"Ms."/"Dr."), space, and what can start the next one (a
+# capital, a digit, code, a quote, a bracket, emphasis or a list dash); an ordered list's "2." at
+# a line's start is the item's number, not a sentence. Answers are cited and their grounding
+# checked by this one rule (services.chat.citations).
 SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bcf\.)(?<!^\d\.)(?<!^\d\d\.)"
+                          r"(?<!\b[A-Z]\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)"
                           r"\s+(?=[A-Z0-9`\"'(\[*_-])", re.M)
 # Lines that are structure, not prose: headings, admonition fences, MDX imports and exports,
 # tables (read as rows, below), HTML/JSX and images.
