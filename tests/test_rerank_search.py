@@ -22,11 +22,20 @@ from lectern.retrieval.v1 import retrieval_service_pb2 as rpb
 from lectern.retrieval.v1 import retrieval_service_pb2_grpc as rpb_grpc
 
 from embedding.models import RERANKER, model_dir
-from embedding.reranker import CrossEncoder
+from embedding.reranker import CrossEncoder, passage_text
 from runtime.server import dependency_health_name, start_service
 from services.retrieval.fusion import blended
 from services.retrieval.index.base import Filter
-from services.retrieval.scope import RERANK_RELEVANT_LOGIT, RERANK_SCOPE_LOGIT, absent_term, mentions, unknown_term
+from services.retrieval.scope import (
+    RERANK_RELEVANT_LOGIT,
+    RERANK_SCOPE_LOGIT,
+    absent_code,
+    absent_term,
+    code_terms,
+    mentions,
+    mentions_code,
+    unknown_term,
+)
 from services.retrieval.search import Mode, Retriever, Scorer, reranked_order
 from services.retrieval.service import RERANKER as RERANKER_DEPENDENCY
 from services.retrieval.service import SERVICE_NAME, spec
@@ -299,6 +308,34 @@ async def test_a_name_the_book_mentions_only_elsewhere_is_no_evidence(
     assert not (await strong.search(question.replace("Hindi ", ""), 5, None, flt)).out_of_scope
     wiring = await strong.search("How do I wire the distance sensors with Nylon standoffs?", 5, None, flt)
     assert wiring.best_similarity < strong.named_term_ceiling and not wiring.out_of_scope
+
+
+async def test_a_name_written_as_code_that_the_book_never_writes_is_out_of_scope(
+        stack: Stack, sample_book: ipb.IngestSummary) -> None:
+    """Near-domain questions name a neighbouring tool's API (`cy.mount`, `mkdocs.yml`) and read
+    like the book, however close: a code name none of the candidates and none of the book's
+    chunks BM25 finds for it holds makes them out of scope."""
+    flt = Filter(book="sample")
+    strong = retriever_of(stack, FixedScorer(5.0))
+    foreign = await strong.search("How do I call sensor.set_range on the distance sensors?", 5, None, flt)
+    assert foreign.reranked and foreign.out_of_scope
+    own = await strong.search("How do I call sensor.set_address on the distance sensors?", 5, None, flt)
+    assert not own.out_of_scope
+    # A code name the candidates lack but the book writes elsewhere (the appendix's rover.toml)
+    # is the book's own: the question is answered from what was found.
+    question = "Which wires of the distance sensors go where, as my rover.toml says?"
+    elsewhere = await strong.search(question, 5, None, flt)
+    assert absent_code(question, [passage_text(r.chunk.heading_path, r.chunk.content) for r in elsewhere.results])
+    assert not elsewhere.out_of_scope
+
+
+def test_code_terms_are_dotted_names_and_versioned_packages() -> None:
+    assert code_terms("Set up enzyme-adapter-react-16 with Enzyme.configure, e.g. in setup.js?") == [
+        "Enzyme.configure", "setup.js", "enzyme-adapter-react-16"]
+    assert code_terms("Is it up-to-date with version 2.0? I read i.e. the docs.") == []
+    # A question's dotted name is the book's when the book has its identifiers.
+    assert mentions_code("The resolver's context has fileSystemLookup.", "context.fileSystemLookup")
+    assert not mentions_code("Mount it with cy.get first.", "cy.mount")
 
 
 def test_a_named_term_is_looked_for_as_a_whole_word_in_any_case() -> None:

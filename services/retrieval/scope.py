@@ -68,6 +68,36 @@ def dense_scope(embedder: str, floor: float | None = None) -> DenseScope:
     return scope if floor is None else DenseScope(floor, scope.named_term_ceiling)
 
 
+# Names written as code: a dotted name (cy.mount, Enzyme.configure, mkdocs.yml) or a package name
+# with a version in it (enzyme-adapter-react-16).
+DOTTED = re.compile(r"(?<![\w.$/-])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?![\w$-])")
+VERSIONED_PACKAGE = re.compile(r"(?<![\w.@/-])[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d+(?:-[a-z0-9]+)*(?![\w-])")
+
+
+# Chunks of the book read for a code term its candidates do not name: BM25 ranks a chunk that
+# names it among those holding all its parts.
+CODE_LOOKUP_HITS = 20
+
+
+def code_terms(query: str) -> list[str]:
+    """The names a question writes as code, in order: the book's own code names them the same
+    way, so evidence that never does is about something else (Cypress's `cy.mount` where the book
+    has only `cy.findByRole`). A dotted name of single letters ("e.g") is none."""
+    found = [t for t in DOTTED.findall(query) if any(len(part) > 1 for part in t.split("."))]
+    found += VERSIONED_PACKAGE.findall(query)
+    return list(dict.fromkeys(found))
+
+
+def mentions_code(text: str, term: str) -> bool:
+    """Whether `text` names a code term: as written, or by each of its own identifiers (a
+    question's `context.fileSystemLookup` is the book's `fileSystemLookup` on a resolver's
+    context), where it has any."""
+    if mentions(text, term):
+        return True
+    identifiers = [part for part in re.split(r"[.()]", term) if IDENTIFIER.fullmatch(part)]
+    return bool(identifiers) and all(mentions(text, part) for part in identifiers)
+
+
 def named_terms(query: str) -> list[str]:
     """The words that pin a question to one library, product or place, in order."""
     found = IDENTIFIER.findall(query) + NAME.findall(query)
@@ -89,8 +119,18 @@ def absent_term(query: str, passages: Sequence[str]) -> str | None:
     return None
 
 
+def absent_code(query: str, passages: Sequence[str]) -> str | None:
+    """The first code term that none of `passages` names: however close the evidence reads, a
+    question about `cy.mount` is not answered by a book whose code never calls it."""
+    for term in code_terms(query):
+        if not any(mentions_code(p, term) for p in passages):
+            return term
+    return None
+
+
 async def unknown_term(index: View, query: str, book: str) -> str | None:
-    """The first named term that no chunk of the book contains, if any (one BM25 lookup each)."""
+    """The first named term that no chunk of the book contains, if any (one BM25 lookup each).
+    Code terms are not looked up: BM25 reads `cy.mount` as "cy" and "mount", found anywhere."""
     for term in named_terms(query):
         if not await index.keyword(term, Filter(book=book), 1):
             return term

@@ -20,7 +20,15 @@ from embedding.reranker import passage_text
 from runtime.errors import NotFound
 from services.retrieval.fusion import blended, fetch_size, fuse_pools
 from services.retrieval.index.base import Filter, FusingView, Hit, Result, VectorIndex, View
-from services.retrieval.scope import NAMED_TERM_CEILING, RERANK_RELEVANT_LOGIT, absent_term, unknown_term
+from services.retrieval.scope import (
+    CODE_LOOKUP_HITS,
+    NAMED_TERM_CEILING,
+    RERANK_RELEVANT_LOGIT,
+    absent_code,
+    absent_term,
+    mentions_code,
+    unknown_term,
+)
 
 log = logging.getLogger("lectern.retrieval.search")
 
@@ -193,7 +201,7 @@ class Retriever:
             if flt.book and not outcome.results:
                 await self._known(flt.book)
             if rr is not None and on:
-                return await self._rerank(rr, query, outcome, top_k)
+                return await self._rerank(rr, query, outcome, top_k, view, flt)
             if rerank and rr is None:
                 return dataclasses.replace(outcome, degraded=True, degraded_reason=_joined(
                     outcome.degraded_reason, "no reranker is configured; results in fused order"))
@@ -221,7 +229,8 @@ class Retriever:
                 self.pair_scores.put(keys[i], value)
         return [v for v in known if v is not None]
 
-    async def _rerank(self, rr: Reranking, query: str, outcome: Outcome, top_k: int) -> Outcome:
+    async def _rerank(self, rr: Reranking, query: str, outcome: Outcome, top_k: int, view: View,
+                      flt: Filter) -> Outcome:
         """Reorders the first `rr.candidates` results by their fused and cross-encoder scores
         blended (fusion.blended), cuts to top_k, and judges scope on the best cross-encoder
         score. When the model cannot be used the fused order stands, degraded, with the reason."""
@@ -248,10 +257,11 @@ class Retriever:
         results = (reordered + tail)[:top_k]
         return dataclasses.replace(
             outcome, results=results,
-            out_of_scope=self._reranked_out_of_scope(rr, outcome, max(scores), query),
+            out_of_scope=await self._reranked_out_of_scope(rr, outcome, max(scores), query, view, flt),
             rerank_scores={r.chunk.chunk_id: rerank_scores[r.chunk.chunk_id] for r in results[:len(head)]})
 
-    def _reranked_out_of_scope(self, rr: Reranking, outcome: Outcome, best_score: float, query: str) -> bool:
+    async def _reranked_out_of_scope(self, rr: Reranking, outcome: Outcome, best_score: float, query: str,
+                                     view: View, flt: Filter) -> bool:
         """Scope judged on evidence. Out of scope when:
         - no candidate reads as an answer to the cross-encoder;
         - both models are weak at once: the nearest chunk under the dense floor and no candidate
@@ -262,14 +272,29 @@ class Retriever:
           is only middling. That catches near-domain questions (another library's API) that
           the cross-encoder scores like in-scope ones; a name the book mentions only elsewhere
           is no evidence either. The candidates are every fused result fetched, at least the
-          reranked ones."""
+          reranked ones;
+        - the question writes as code a name (`cy.mount`, `mkdocs.yml`) that neither the candidates
+          nor the book's chunks that BM25 finds for it hold, however close the evidence reads:
+          near-domain questions about a neighbouring tool's API read much like the book. The book
+          is asked too, since a reader's own code (`state.value = 5`) may be written as the
+          book writes it elsewhere."""
         if best_score < rr.out_of_scope_below:
             return True
         dense_ran = outcome.mode is not Mode.KEYWORD
         if dense_ran and outcome.best_similarity < self.out_of_scope_threshold and best_score < RERANK_RELEVANT_LOGIT:
             return True
         passages = [passage_text(r.chunk.heading_path, r.chunk.content) for r in outcome.results]
+        if (term := absent_code(query, passages)) is not None and await self._foreign_code(view, term, flt):
+            return True
         return outcome.best_similarity < self.named_term_ceiling and absent_term(query, passages) is not None
+
+    @staticmethod
+    async def _foreign_code(view: View, term: str, flt: Filter) -> bool:
+        """Whether none of the chunks BM25 ranks first for a code term names it (BM25 reads
+        `cy.mount` as "cy" and "mount", so a chunk that names it ranks among those with both)."""
+        hits = await view.keyword(term, flt, CODE_LOOKUP_HITS)
+        chunks = await view.chunks([h.chunk_id for h in hits])
+        return not any(mentions_code(passage_text(c.heading_path, c.content), term) for c in chunks)
 
     async def _search(self, view: View, query: str, top_k: int, mode: Mode, flt: Filter) -> Outcome:
         if mode is Mode.KEYWORD:
