@@ -66,7 +66,7 @@ eval: protos
 BOOKS ?= ../books
 eval-heldout: protos
 	@for set in prettier:prettier redux-toolkit:redux-toolkit jest:jest metro:metro docusaurus/website:docusaurus \
-		react-navigation:react-navigation; do \
+		react-navigation:react-navigation testing-library:testing-library; do \
 		book=$${set%%:*}; qa=$${set#*:}; \
 		if [ -d "$(BOOKS)/$$book/docs" ]; then \
 			$(PY) -m cli.main eval --docs $(BOOKS)/$$book/docs --qa evaluation/sets/$$qa-qa.jsonl --chat \
