@@ -168,3 +168,11 @@ def test_a_docusaurus_2_0_site_shows_the_yarn_tab_its_npm_to_yarn_made(tmp_path:
     assert [b.text for b in parse_page(text, site=markdown).blocks if b.kind != "heading"] == [
         "npm:", "npm run qwik add vitest\nnpm i -D vitest",
         "Yarn:", "yarn run qwik add vitest\nyarn i -D vitest\n# couldn't auto-convert command"]
+
+
+def test_a_hostile_lock_line_is_read_in_one_pass(tmp_path: Path) -> None:
+    """A yarn.lock line of repeated "npm-to-yarn@" once took the entry pattern's nested repeats
+    into exponential backtracking (26 repeats: 27 s); the pattern now has none, so this returns."""
+    (tmp_path / "yarn.lock").write_text("npm-to-yarn@" * 10_000 + "x\n" + "npm-to-yarn@^1.0.1:\n  version \"1.3.0\"\n",
+                                        encoding="utf-8")
+    assert locked_versions(tmp_path, "npm-to-yarn") == [(1, 3)]

@@ -23,7 +23,7 @@ def locked_versions(root: Path, package: str) -> list[tuple[int, int]]:
     order; empty when there is no lock file or it names no copy."""
     name = re.escape(package)
     header = re.compile(rf'^\s*"(?:[^"]*node_modules/)?{name}":\s*\{{\s*$'  # npm
-                        rf'|^"?(?:{name}@[^,"]*(?:,\s*)?)+"?:\s*$'  # yarn: several ranges share an entry
+                        rf'|^"?{name}@[^\n]*:\s*$'  # yarn: the entry's ranges, led by the name (no nested repeats)
                         rf"|^\s*'?/?{name}[@/](\d+)\.(\d+)\.\d+")  # pnpm: the version is in the key
     found: list[tuple[int, int]] = []
     for file_name in LOCK_FILES:
