@@ -71,7 +71,7 @@ def dense_scope(embedder: str, floor: float | None = None) -> DenseScope:
 # Names written as code: a dotted name (cy.mount, Enzyme.configure, mkdocs.yml) or a package name
 # with a version in it (enzyme-adapter-react-16).
 DOTTED = re.compile(r"(?<![\w.$/-])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?![\w$-])")
-VERSIONED_PACKAGE = re.compile(r"(?<![\w.@/-])[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d+(?:-[a-z0-9]+)*(?![\w-])")
+HYPHENATED = re.compile(r"(?<![\w.@/-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+(?![\w-])")  # one parse: linear
 
 
 # Chunks of the book read for a code term its candidates do not name: BM25 ranks a chunk that
@@ -84,7 +84,7 @@ def code_terms(query: str) -> list[str]:
     way, so evidence that never does is about something else (Cypress's `cy.mount` where the book
     has only `cy.findByRole`). A dotted name of single letters ("e.g") is none."""
     found = [t for t in DOTTED.findall(query) if any(len(part) > 1 for part in t.split("."))]
-    found += VERSIONED_PACKAGE.findall(query)
+    found += [t for t in HYPHENATED.findall(query) if any(part.isdigit() for part in t.split("-")[1:])]
     return list(dict.fromkeys(found))
 
 
