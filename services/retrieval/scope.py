@@ -119,13 +119,10 @@ def absent_term(query: str, passages: Sequence[str]) -> str | None:
     return None
 
 
-def absent_code(query: str, passages: Sequence[str]) -> str | None:
-    """The first code term that none of `passages` names: however close the evidence reads, a
+def absent_code(query: str, passages: Sequence[str]) -> list[str]:
+    """The code terms that none of `passages` names: however close the evidence reads, a
     question about `cy.mount` is not answered by a book whose code never calls it."""
-    for term in code_terms(query):
-        if not any(mentions_code(p, term) for p in passages):
-            return term
-    return None
+    return [term for term in code_terms(query) if not any(mentions_code(p, term) for p in passages)]
 
 
 async def unknown_term(index: View, query: str, book: str) -> str | None:

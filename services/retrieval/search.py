@@ -284,8 +284,9 @@ class Retriever:
         if dense_ran and outcome.best_similarity < self.out_of_scope_threshold and best_score < RERANK_RELEVANT_LOGIT:
             return True
         passages = [passage_text(r.chunk.heading_path, r.chunk.content) for r in outcome.results]
-        if (term := absent_code(query, passages)) is not None and await self._foreign_code(view, term, flt):
-            return True
+        for term in absent_code(query, passages):
+            if await self._foreign_code(view, term, flt):
+                return True
         return outcome.best_similarity < self.named_term_ceiling and absent_term(query, passages) is not None
 
     @staticmethod
