@@ -176,3 +176,15 @@ def test_a_hostile_lock_line_is_read_in_one_pass(tmp_path: Path) -> None:
     (tmp_path / "yarn.lock").write_text("npm-to-yarn@" * 10_000 + "x\n" + "npm-to-yarn@^1.0.1:\n  version \"1.3.0\"\n",
                                         encoding="utf-8")
     assert locked_versions(tmp_path, "npm-to-yarn") == [(1, 3)]
+
+
+def test_a_lock_file_linked_from_outside_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.lock"
+    outside.write_text("npm-to-yarn@^1.0.1:\n  version \"1.0.1\"\n", encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "yarn.lock").symlink_to(outside)
+    assert locked_versions(site, "npm-to-yarn") == []
+    (site / "yarn.lock").unlink()
+    (site / "yarn.lock").write_text(outside.read_text(encoding="utf-8"), encoding="utf-8")
+    assert locked_versions(site, "npm-to-yarn") == [(1, 0)]

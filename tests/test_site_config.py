@@ -734,3 +734,14 @@ def test_a_workspace_root_is_not_read_outside_the_ingest_roots_or_the_repository
     (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"@docusaurus/core": "3.9.2"}}),
                                            encoding="utf-8")
     assert read_site(site).plain_code_language == ""  # a package.json above that is no workspace root
+
+
+def test_a_package_json_linked_from_outside_is_not_read(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site", "module.exports = {};")
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps({"dependencies": {"@docusaurus/core": "2.4.3"}}), encoding="utf-8")
+    (site / "package.json").symlink_to(outside)
+    assert read_site(site).docusaurus_major == 3  # as if it named no version
+    (site / "package.json").unlink()
+    (site / "package.json").write_text(outside.read_text(encoding="utf-8"), encoding="utf-8")
+    assert read_site(site).docusaurus_major == 2

@@ -832,13 +832,24 @@ def project_dirs(root: Path, allowed_roots: Sequence[Path] = ()) -> tuple[Path, 
         here = here.parent
         if bounds and not any(here == b or here.is_relative_to(b) for b in bounds):
             break
-        package = _json_file(here / "package.json")
+        package = _package_json(here)
         if (here / "pnpm-workspace.yaml").is_file() or (isinstance(package, dict) and "workspaces" in package):
             return (root, here)
     return (root,)
 
 
 _VERSION = re.compile(r"^\s*(?:[\^~=v]|>=)?\s*(\d+)\.(\d+)")
+
+
+def _package_json(folder: Path) -> object:
+    """The folder's ``package.json``, unless it is a link out of the folder (ingest reads only
+    inside its roots)."""
+    path = folder / "package.json"
+    try:
+        inside = path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return None
+    return _json_file(path) if inside else None
 
 
 def _docusaurus_version(projects: Sequence[Path]) -> tuple[int, int]:
@@ -851,7 +862,7 @@ def _docusaurus_version(projects: Sequence[Path]) -> tuple[int, int]:
     where later 3.x do, those (admonition titles under future.v4, npm2yarn's tabs). A spec it
     cannot read ("latest", no package.json) is 3.0."""
     for folder in projects:
-        package = _json_file(folder / "package.json")
+        package = _package_json(folder)
         core: list[tuple[int, int]] = []
         others: list[tuple[int, int]] = []
         for key in ("dependencies", "devDependencies"):

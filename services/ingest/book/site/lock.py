@@ -29,7 +29,9 @@ def locked_versions(root: Path, package: str) -> list[tuple[int, int]]:
     for file_name in LOCK_FILES:
         path = root / file_name
         try:
-            if not path.is_file() or path.stat().st_size > MAX_LOCK_BYTES:
+            # A lock file linked from outside the folder is not read: ingest reads only its roots.
+            if not path.is_file() or not path.resolve().is_relative_to(root.resolve()) \
+                    or path.stat().st_size > MAX_LOCK_BYTES:
                 continue
             with path.open(encoding="utf-8", errors="replace") as lines:
                 wanted = 0  # lines left in which the entry's version may appear
