@@ -94,7 +94,7 @@ def mentions_code(text: str, term: str) -> bool:
     context), where it has any."""
     if mentions(text, term):
         return True
-    identifiers = [part for part in re.split(r"[.()]", term) if IDENTIFIER.fullmatch(part)]
+    identifiers = [part for part in term.split(".") if IDENTIFIER.fullmatch(part)]
     return bool(identifiers) and all(mentions(text, part) for part in identifiers)
 
 

@@ -50,6 +50,8 @@ LATEST: Release = (3, 2)
 # The newest release of each major, which the plugin's range (^1.0.1 before Docusaurus 2.4, ^2.0.0
 # before 3.6, ^3.0.0 since) installs when no lock file pins another; 1.0.x converts less than 1.2+.
 _NEWEST = {1: (1, 3), 2: (2, 2), 3: LATEST}
+# From npm-to-yarn 3: a leading executor (npx) and `npm create` are converted, and `@latest` dropped.
+_V3: Release = (3, 0)
 
 Args = list[str]
 
@@ -81,7 +83,7 @@ def convert(code: str, to: str, npm_to_yarn: Release = LATEST) -> str:
     """npm-to-yarn's ``convert(code, to)`` for to = yarn, pnpm or bun, as ``npm_to_yarn`` has it."""
     if npm_to_yarn[0] == 1:  # 1.x converts every command to Yarn's, whatever ``to`` is
         return _COMMAND.sub(lambda m: _to_yarn_1(m.group(1), npm_to_yarn), code)
-    if npm_to_yarn[0] >= 3:
+    if npm_to_yarn >= _V3:
         trimmed = code.lstrip()
         executor = next((e for e in _EXECUTORS if trimmed == e or trimmed.startswith(e + " ")), None)
         if executor is not None:
@@ -178,12 +180,9 @@ def _yarn_list(args: Args) -> Args:
 def _create(args: Args, npm_to_yarn: Release) -> Args:
     if len(args) > 1 and args[1] and not args[1].startswith("-"):
         args[0] = "create"
-        if npm_to_yarn >= (3, 0) and (latest := re.search(r"(.+)@latest", args[1])):
+        if npm_to_yarn >= _V3 and (latest := re.search(r"(.+)@latest", args[1])):
             args[1] = latest.group(1)
     return [a for a in args if a != "--scope"]
-
-
-_CREATE_SINCE: Release = (3, 0)  # `npm create` is converted from npm-to-yarn 3; before it is left alone
 
 
 def _renamed(name: str) -> Callable[[Args], Args]:
@@ -219,7 +218,7 @@ _TO_YARN: dict[str, Callable[[Args], Args]] = {
 
 
 def _initialises(args: Args, npm_to_yarn: Release) -> bool:
-    return args[0] == "init" or (args[0] == "create" and npm_to_yarn >= _CREATE_SINCE)
+    return args[0] == "init" or (args[0] == "create" and npm_to_yarn >= _V3)
 
 
 def _to_yarn(command: str | None, npm_to_yarn: Release) -> str:
@@ -324,7 +323,7 @@ def _to_bun(command: str | None, npm_to_yarn: Release) -> str:
                 args = [args[1].replace("/", "/create-", 1), *args[2:]]
             elif not args[1].startswith("-"):
                 cmd = "bunx"
-                name = args[1].replace("@latest", "", 1) if npm_to_yarn >= (3, 0) else args[1]
+                name = args[1].replace("@latest", "", 1) if npm_to_yarn >= _V3 else args[1]
                 args = ["create-" + name, *args[2:]]
             else:
                 args[0] = "init"
@@ -348,7 +347,7 @@ _CONVERTERS: dict[str, Callable[[str | None, Release], str]] = {"yarn": _to_yarn
 
 _UNCHANGED_1 = ("test", "login", "logout", "link", "publish", "cache")
 _UNCHANGED_1_0 = ("init", "run", *_UNCHANGED_1)  # 1.0.x had no conversion for these
-_YARN_COMMANDS_1 = ("init", "run", *(c for c in _YARN_COMMANDS if c not in ("init", "run")), "unlink")
+_YARN_COMMANDS_1 = (*_YARN_COMMANDS, "unlink")
 _WORD = re.compile(r"\w+", re.ASCII)
 # " -g" or " --global" at the very end (JavaScript's [^\b] is any character but a backspace).
 _GLOBAL_1 = re.compile(r" -(?:-global|g)(?![^\x08])")

@@ -26,11 +26,12 @@ def locked_versions(root: Path, package: str) -> list[tuple[int, int]]:
                         rf'|^"?{name}@[^\n]*:\s*$'  # yarn: the entry's ranges, led by the name (no nested repeats)
                         rf"|^\s*'?/?{name}[@/](\d+)\.(\d+)\.\d+")  # pnpm: the version is in the key
     found: list[tuple[int, int]] = []
+    folder = root.resolve()
     for file_name in LOCK_FILES:
         path = root / file_name
         try:
             # A lock file linked from outside the folder is not read: ingest reads only its roots.
-            if not path.is_file() or not path.resolve().is_relative_to(root.resolve()) \
+            if not path.is_file() or not path.resolve().is_relative_to(folder) \
                     or path.stat().st_size > MAX_LOCK_BYTES:
                 continue
             with path.open(encoding="utf-8", errors="replace") as lines:
